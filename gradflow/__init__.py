@@ -1,0 +1,36 @@
+"""gradflow: step through backprop, see the graph, train small models fast."""
+
+from .errors import AnomalyError, BackwardTwiceError, GradflowError, ShapeError
+from .gradcheck import gradcheck
+from .graph import detect_anomaly, no_grad, topological_order
+from .ops import OPS
+from .scalar_nn import MLP, Layer, Neuron
+from .steps import backward_steps, forward_steps
+from .symbolic import check_symbolic
+from .tensor import Tensor, concat, stack, where
+from .value import Value
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPS",
+    "MLP",
+    "AnomalyError",
+    "BackwardTwiceError",
+    "GradflowError",
+    "Layer",
+    "Neuron",
+    "ShapeError",
+    "Tensor",
+    "Value",
+    "backward_steps",
+    "check_symbolic",
+    "concat",
+    "detect_anomaly",
+    "forward_steps",
+    "gradcheck",
+    "no_grad",
+    "stack",
+    "topological_order",
+    "where",
+]

@@ -1,0 +1,249 @@
+"""The graph core shared by :class:`~gradflow.Value` and :class:`~gradflow.Tensor`.
+
+A node records the op that made it (a record from :mod:`gradflow.ops`), its input nodes and
+the op's parameters. Nodes point only at their inputs — no closures, no back-references —
+so a graph has no reference cycles and is freed by reference counting alone, without the
+cycle collector (micrograd's closure-per-node design spends most of its time there).
+
+Backward rules (documented in the README):
+
+* ``backward()`` walks the graph in an iterative topological order (a 100 000-node chain is
+  fine), so there is no recursion limit.
+* Interior nodes get the gradient of *this* pass; leaves **accumulate** (``+=``) so the
+  gradients of several losses can be summed, as in PyTorch and micrograd.
+* Calling ``backward()`` a second time on the same output would count the leaves' gradients
+  twice. gradflow refuses with :class:`BackwardTwiceError` unless the first call passed
+  ``retain_graph=True`` — then the second call is an explicit request to accumulate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from .errors import AnomalyError, BackwardTwiceError
+
+_state = {"grad": True, "anomaly": False}
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Run ops without recording them (evaluation, parameter updates)."""
+    old = _state["grad"]
+    _state["grad"] = False
+    try:
+        yield
+    finally:
+        _state["grad"] = old
+
+
+def grad_enabled() -> bool:
+    return _state["grad"]
+
+
+@contextlib.contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise :class:`AnomalyError` at the first op whose forward or backward gives NaN/Inf."""
+    old = _state["anomaly"]
+    _state["anomaly"] = True
+    try:
+        yield
+    finally:
+        _state["anomaly"] = old
+
+
+def anomaly_enabled() -> bool:
+    return _state["anomaly"]
+
+
+class Node:
+    """A value in a computation graph. Subclasses decide what ``data`` holds."""
+
+    __slots__ = (
+        "data",
+        "grad",
+        "label",
+        "requires_grad",
+        "_op",
+        "_inputs",
+        "_params",
+        "_g",
+        "_backprop_done",
+        "__weakref__",
+    )
+
+    # --- what subclasses provide --------------------------------------------------
+    def _seed(self, grad: Any) -> Any:  # pragma: no cover - abstract
+        """The gradient of the output with respect to itself (1 for a scalar)."""
+        raise NotImplementedError
+
+    def _backward_step(self, record: list | None, anomaly: bool) -> None:  # pragma: no cover
+        """Add local derivative × ``self._g`` into each input's ``_g`` (one chain-rule step)."""
+        raise NotImplementedError
+
+    def _commit(self) -> None:  # pragma: no cover
+        """Move this pass's gradient into ``.grad``: interior nodes set, leaves accumulate."""
+        raise NotImplementedError
+
+    def _zero(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def op(self):
+        """The :class:`~gradflow.ops.Op` that produced this node (``None`` for a leaf)."""
+        return self._op
+
+    @property
+    def inputs(self) -> tuple[Node, ...]:
+        return self._inputs
+
+    @property
+    def params(self) -> dict:
+        return self._params
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._op is None
+
+    @property
+    def has_grad(self) -> bool:
+        """False until a backward pass has reached this node ("no grad yet")."""
+        return self._g is not None
+
+    def detach(self):
+        """The same data as a new leaf that does not require grad."""
+        return type(self)(self.data, requires_grad=False)
+
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Back-propagate from this node (see the module docstring for the rules)."""
+        backprop(self, grad, retain_graph=retain_graph)
+
+    def zero_grad(self) -> None:
+        """Zero the gradient of every node in this graph and allow backward() again."""
+        for n in topological_order(self):
+            n._zero()
+        self._backprop_done = False
+
+
+def topological_order(root: Node) -> list[Node]:
+    """Nodes reachable from ``root``, inputs before the nodes that use them (iterative DFS)."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for inp in reversed(node._inputs):  # so the first input is visited first
+            if id(inp) not in seen:
+                stack.append((inp, False))
+    return order
+
+
+def backprop(
+    root: Node,
+    grad: Any = None,
+    retain_graph: bool = False,
+    record: list | None = None,
+    commit: bool = True,
+    collect: dict | None = None,
+) -> list[Node]:
+    """Run one backward pass from ``root``; return the topological order used.
+
+    ``record`` (a list) receives one ``(node, i, local, upstream, contribution)`` tuple per
+    chain-rule step, in execution order; :func:`gradflow.backward_steps` builds on it.
+    With ``commit=False`` ``.grad`` is untouched (a dry run); ``collect`` (a dict) then
+    receives ``id(node) -> gradient`` for every node the pass reached.
+    """
+    if commit and root._backprop_done:
+        raise BackwardTwiceError(
+            "backward() already ran on this graph; a second call would add the same "
+            "gradients to the leaves again. Call zero_grad() (or rebuild the graph), or pass "
+            "retain_graph=True to the first backward() if you really want to accumulate."
+        )
+    order = topological_order(root)
+    saved = None if commit else [n._g for n in order]
+    for n in order:
+        n._g = None
+    root._g = root._seed(grad)
+    anomaly = _state["anomaly"]
+    for node in reversed(order):
+        if node._op is not None and node._g is not None:
+            node._backward_step(record, anomaly)
+    if commit:
+        for n in order:
+            if n._g is not None:
+                n._commit()
+        root._backprop_done = not retain_graph
+    else:  # a dry run (backward_steps, check_symbolic) leaves no trace on the graph
+        if collect is not None:
+            collect.update((id(n), n._g) for n in order if n._g is not None)
+        for n, g in zip(order, saved):
+            n._g = g
+    return order
+
+
+def check_backward(x: Any, node: Node, i: int) -> None:
+    """Anomaly-mode check of one backward contribution."""
+    import numpy as np
+
+    if not np.all(np.isfinite(x)):
+        where = f"backward of {node._op.name} (gradient for input {i})"
+        ins = ", ".join(describe(i) for i in node._inputs)
+        raise AnomalyError(f"{where} produced NaN/Inf; inputs: {ins}")
+
+
+def check_forward(op, out_data: Any, inputs: tuple[Node, ...]) -> None:
+    """Anomaly-mode check after a forward op (called by the node constructors)."""
+    import numpy as np
+
+    if not np.all(np.isfinite(out_data)):
+        ins = ", ".join(describe(i) for i in inputs)
+        raise AnomalyError(f"forward of {op.name} produced NaN/Inf; inputs: {ins}")
+
+
+def describe(node: Node) -> str:
+    """Short human description of a node: its name and value or shape."""
+    import numpy as np
+
+    name = node.label or (node._op.name if node._op else "leaf")
+    data = node.data
+    if isinstance(data, np.ndarray) and data.ndim > 0:
+        return f"{name} shape {data.shape}"
+    return f"{name}={float(data):.6g}"
+
+
+def display_names(order: list[Node]) -> dict[int, str]:
+    """One deterministic display name per node: its label, else n1, n2, ... in topo order.
+
+    Unlabelled constants are named by their value so ``2·x`` reads naturally.
+    """
+    names: dict[int, str] = {}
+    used: set[str] = set()
+    k = 0
+    for n in order:
+        if n.label:
+            name = n.label
+        elif n._op is None and not n.requires_grad and _is_scalar(n.data):
+            name = f"{float(n.data):g}"
+        else:
+            k += 1
+            name = f"n{k}"
+            while name in used:
+                k += 1
+                name = f"n{k}"
+        names[id(n)] = name
+        used.add(name)
+    return names
+
+
+def _is_scalar(data: Any) -> bool:
+    import numpy as np
+
+    return not isinstance(data, np.ndarray) or data.ndim == 0

@@ -1,0 +1,813 @@
+"""The op table: every primitive op of gradflow, declared once.
+
+Each :class:`Op` holds what every other part of the library needs to know about it:
+its name, display symbol and LaTeX template, the forward computation, its local partial
+derivatives (elementwise ops) or vector-Jacobian products (tensor ops), and its SymPy form.
+The backward pass (:mod:`gradflow.graph`), the step-by-step trace (:mod:`gradflow.steps`),
+graph labels (:mod:`visual`), the symbolic checks (:mod:`gradflow.symbolic`) and the op
+reference in the docs all read these records; none of them repeats per-op knowledge.
+
+Two kinds of op:
+
+* **elementwise** ops work on Python floats (scalar engine) and on numpy arrays with
+  broadcasting (tensor engine). ``forward(xp, *xs, **params)`` and
+  ``local(i, xp, out, xs, params)`` are written against a math namespace ``xp`` from
+  :mod:`gradflow.numerics`. The gradient sent to input ``i`` is ``local_i × upstream``.
+  ``sympy(*symbols, **params)`` returns the scalar SymPy expression.
+* **tensor** ops (matmul, reductions, reshapes, softmax, ...) work on numpy arrays only.
+  ``vjp(i, g, out, xs, params)`` returns the vector-Jacobian product for input ``i``;
+  ``sympy(*object_arrays, **params)`` maps numpy object arrays of SymPy expressions.
+
+Kink convention: at exactly 0 the ReLU family takes the derivative of its ``x ≤ 0`` branch
+(0 for ReLU, α for leaky ReLU, αλ for SELU); ``max``/``min`` give the tie to the first
+argument; ``clip`` counts its bounds as inside; ``abs`` has derivative 0 at 0. Every SymPy
+form is a ``Piecewise`` written to agree with this, so symbolic and engine values match even
+at the kink.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from sympy.printing.str import StrPrinter
+
+from .numerics import SELU_ALPHA, SELU_SCALE
+
+# --------------------------------------------------------------------------- the record
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One primitive operation. See the module docstring for the two kinds."""
+
+    name: str
+    symbol: str
+    latex: str
+    arity: int | None  # None: variadic
+    elementwise: bool
+    forward: Callable[..., Any]
+    sympy: Callable[..., Any]
+    local: Callable[..., Any] | None = None
+    vjp: Callable[..., Any] | None = None
+    vjp_text: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    doc: str = ""
+
+    def __repr__(self) -> str:
+        return f"Op({self.name})"
+
+    def format_latex(self, args: list[str], params: dict[str, Any] | None = None) -> str:
+        """The op applied to LaTeX argument strings, e.g. ``\\max(0, z)``."""
+        p = {**self.params, **(params or {})}
+        if self.arity is None:
+            return self.latex.format(args=", ".join(args), **p)
+        return self.latex.format(*args, **p)
+
+    def derivative_expr(self, i: int, names: tuple, params: tuple = ()) -> Any:
+        """SymPy expression of ∂op/∂(input i); ``names`` holds a symbol name or a number
+        (a constant input) per argument."""
+        return _derivative_expr(self, i, names, params)
+
+    def derivative_text(self, i: int, names: tuple[str, ...], params: dict | None = None) -> str:
+        """The local derivative (elementwise) or VJP rule (tensor) of input ``i`` as text."""
+        if not self.elementwise:
+            return self.vjp_text[min(i, len(self.vjp_text) - 1)] if self.vjp_text else "vjp"
+        return _TEXT.doprint(self.derivative_expr(i, names, _freeze(params)))
+
+    def derivative_latex(self, i: int, names: tuple[str, ...], params: dict | None = None) -> str:
+        if not self.elementwise:
+            return self.derivative_text(i, names, params)
+        return sp.latex(self.derivative_expr(i, names, _freeze(params)))
+
+
+class _TextPrinter(StrPrinter):
+    """SymPy's text printer, with Piecewise read as ``(1 if z > 0 else 0)``."""
+
+    def _print_Piecewise(self, expr):
+        parts = [f"{self._print(e)} if {self._print(c)}" for e, c in expr.args[:-1]]
+        return "(" + " else ".join(parts) + f" else {self._print(expr.args[-1][0])})"
+
+
+_TEXT = _TextPrinter()
+
+
+def _freeze(params: dict | None) -> tuple:
+    return tuple(sorted((params or {}).items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _derivative_expr(op: Op, i: int, names: tuple[str, ...], params: tuple) -> Any:
+    syms = [sp.Symbol(n, real=True) if isinstance(n, str) else sym_number(n) for n in names]
+    p = {**op.params, **dict(params)}
+    return sp.diff(op.sympy(*syms, **{k: sym_number(v) for k, v in p.items()}), syms[i])
+
+
+def sym_number(v: Any) -> Any:
+    """A Python number as a SymPy number: integers stay exact so formulas read ``20 x - 10``."""
+    if isinstance(v, (bool, np.bool_)):
+        return v
+    if isinstance(v, (int, np.integer)) or (isinstance(v, float) and v.is_integer()):
+        return sp.Integer(int(v))
+    if isinstance(v, (float, np.floating)):
+        return sp.Float(float(v), 17)
+    return v
+
+
+OPS: dict[str, Op] = {}
+
+
+def register(op: Op) -> Op:
+    """Add an op to the table (later issues register their own, e.g. convolution)."""
+    if op.name in OPS:
+        raise ValueError(f"op {op.name!r} is already registered")
+    OPS[op.name] = op
+    return op
+
+
+def elementwise(name, symbol, latex, forward, derivs, sympy, params=None, doc=""):
+    """Declare an elementwise op from its forward and one derivative per input.
+
+    Each derivative is ``d(xp, out, *xs, **params)``; ``out`` lets ops such as tanh and
+    sigmoid reuse their output (tanh' = 1 − out²), as a course derivation does.
+    """
+    derivs = tuple(derivs)
+    if len(derivs) == 1:
+        (d0,) = derivs
+
+        def local(i, xp, out, xs, p):
+            return d0(xp, out, *xs, **p)
+    else:
+
+        def local(i, xp, out, xs, p):
+            return derivs[i](xp, out, *xs, **p)
+
+    return register(
+        Op(
+            name,
+            symbol,
+            latex,
+            len(derivs),
+            True,
+            forward,
+            sympy,
+            local=local,
+            params=dict(params or {}),
+            doc=doc,
+        )
+    )
+
+
+def tensor_op(name, symbol, latex, forward, vjp, sympy, vjp_text, arity=1, params=None, doc=""):
+    """Declare a tensor op from its forward and its vector-Jacobian product."""
+    return register(
+        Op(
+            name,
+            symbol,
+            latex,
+            arity,
+            False,
+            forward,
+            sympy,
+            vjp=vjp,
+            vjp_text=tuple(vjp_text),
+            params=dict(params or {}),
+            doc=doc,
+        )
+    )
+
+
+# ------------------------------------------------------------------ SymPy helpers
+
+
+def _relu_like(x, neg):
+    """The kink convention in one place: x > 0 takes x, everything else (0 included) ``neg``."""
+    return sp.Piecewise((x, x > 0), (neg, True))
+
+
+def _sym_sigmoid(x):
+    return 1 / (1 + sp.exp(-x))
+
+
+def _sym_softplus(x):
+    return sp.log(1 + sp.exp(x))
+
+
+def _vec(fn):
+    """Apply a scalar SymPy function to every element of an object array."""
+    return np.vectorize(fn, otypes=[object])
+
+
+# ---------------------------------------------------------- scalar and elementwise ops
+
+ONE = lambda xp, out, *xs, **p: 1.0  # noqa: E731
+MINUS_ONE = lambda xp, out, *xs, **p: -1.0  # noqa: E731
+
+ADD = elementwise(
+    "add", "+", "{0} + {1}", lambda xp, a, b: a + b, (ONE, ONE), lambda a, b: a + b, doc="a + b"
+)
+SUB = elementwise(
+    "sub",
+    "−",
+    "{0} - {1}",
+    lambda xp, a, b: a - b,
+    (ONE, MINUS_ONE),
+    lambda a, b: a - b,
+    doc="a − b",
+)
+MUL = elementwise(
+    "mul",
+    "×",
+    "{0} \\cdot {1}",
+    lambda xp, a, b: a * b,
+    (lambda xp, o, a, b: b, lambda xp, o, a, b: a),
+    lambda a, b: a * b,
+    doc="a · b",
+)
+DIV = elementwise(
+    "div",
+    "÷",
+    "\\frac{{{0}}}{{{1}}}",
+    lambda xp, a, b: a / b,
+    (lambda xp, o, a, b: 1.0 / b, lambda xp, o, a, b: -a / (b * b)),
+    lambda a, b: a / b,
+    doc="a / b",
+)
+NEG = elementwise("neg", "−", "-{0}", lambda xp, a: -a, (MINUS_ONE,), lambda a: -a, doc="−a")
+POW = elementwise(
+    "pow",
+    "^",
+    "{0}^{{{n}}}",
+    lambda xp, a, n: xp.pow(a, n),
+    (lambda xp, o, a, n: n * xp.pow(a, n - 1),),
+    lambda a, n: a**n,
+    params={"n": 2},
+    doc="a^n, constant exponent n",
+)
+POWV = elementwise(
+    "powv",
+    "^",
+    "{0}^{{{1}}}",
+    lambda xp, a, b: xp.pow(a, b),
+    (lambda xp, o, a, b: b * xp.pow(a, b - 1), lambda xp, o, a, b: o * xp.log(a)),
+    lambda a, b: a**b,
+    doc="a^b, variable exponent (needs a > 0 for ∂/∂b)",
+)
+EXP = elementwise(
+    "exp", "exp", "e^{{{0}}}", lambda xp, a: xp.exp(a), (lambda xp, o, a: o,), sp.exp, doc="e^a"
+)
+LOG = elementwise(
+    "log",
+    "log",
+    "\\log {0}",
+    lambda xp, a: xp.log(a),
+    (lambda xp, o, a: 1.0 / a,),
+    sp.log,
+    doc="natural logarithm",
+)
+SQRT = elementwise(
+    "sqrt",
+    "√",
+    "\\sqrt{{{0}}}",
+    lambda xp, a: xp.sqrt(a),
+    (lambda xp, o, a: 0.5 / o,),
+    sp.sqrt,
+    doc="square root",
+)
+ABS = elementwise(
+    "abs",
+    "|·|",
+    "\\left|{0}\\right|",
+    lambda xp, a: xp.abs(a),
+    (lambda xp, o, a: xp.sign(a),),
+    sp.Abs,
+    doc="absolute value (derivative 0 at 0)",
+)
+SIN = elementwise(
+    "sin",
+    "sin",
+    "\\sin {0}",
+    lambda xp, a: xp.sin(a),
+    (lambda xp, o, a: xp.cos(a),),
+    sp.sin,
+    doc="sine",
+)
+COS = elementwise(
+    "cos",
+    "cos",
+    "\\cos {0}",
+    lambda xp, a: xp.cos(a),
+    (lambda xp, o, a: -xp.sin(a),),
+    sp.cos,
+    doc="cosine",
+)
+TANH = elementwise(
+    "tanh",
+    "tanh",
+    "\\tanh {0}",
+    lambda xp, a: xp.tanh(a),
+    (lambda xp, o, a: 1.0 - o * o,),
+    sp.tanh,
+    doc="tanh; tanh' = 1 − tanh²",
+)
+SIGMOID = elementwise(
+    "sigmoid",
+    "σ",
+    "\\sigma({0})",
+    lambda xp, a: xp.sigmoid(a),
+    (lambda xp, o, a: o * (1.0 - o),),
+    _sym_sigmoid,
+    doc="logistic 1/(1+e^−a); σ' = σ(1 − σ)",
+)
+RELU = elementwise(
+    "relu",
+    "ReLU",
+    "\\max(0, {0})",
+    lambda xp, a: xp.maximum(a, 0.0),
+    (lambda xp, o, a: xp.where(a > 0, 1.0, 0.0),),
+    lambda a: _relu_like(a, 0),
+    doc="max(0, a); derivative 0 at a = 0",
+)
+LEAKY_RELU = elementwise(
+    "leaky_relu",
+    "LReLU",
+    "\\mathrm{{LReLU}}_{{{alpha}}}({0})",
+    lambda xp, a, alpha: xp.where(a > 0, a, alpha * a),
+    (lambda xp, o, a, alpha: xp.where(a > 0, 1.0, alpha),),
+    lambda a, alpha: _relu_like(a, alpha * a),
+    params={"alpha": 0.01},
+    doc="a if a > 0 else α·a; derivative α at 0",
+)
+ELU = elementwise(
+    "elu",
+    "ELU",
+    "\\mathrm{{ELU}}_{{{alpha}}}({0})",
+    lambda xp, a, alpha: xp.where(a > 0, a, alpha * xp.expm1(xp.minimum(a, 0.0))),
+    (lambda xp, o, a, alpha: xp.where(a > 0, 1.0, alpha * xp.exp(xp.minimum(a, 0.0))),),
+    lambda a, alpha: _relu_like(a, alpha * (sp.exp(a) - 1)),
+    params={"alpha": 1.0},
+    doc="a if a > 0 else α(e^a − 1); derivative α at 0",
+)
+SELU = elementwise(
+    "selu",
+    "SELU",
+    "\\mathrm{{SELU}}({0})",
+    lambda xp, a: SELU_SCALE * xp.where(a > 0, a, SELU_ALPHA * xp.expm1(xp.minimum(a, 0.0))),
+    (lambda xp, o, a: SELU_SCALE * xp.where(a > 0, 1.0, SELU_ALPHA * xp.exp(xp.minimum(a, 0.0))),),
+    lambda a: sym_number(SELU_SCALE) * _relu_like(a, sym_number(SELU_ALPHA) * (sp.exp(a) - 1)),
+    doc="λ·ELU_α(a), λ ≈ 1.0507, α ≈ 1.6733 (self-normalising)",
+)
+_SQRT2 = math.sqrt(2.0)
+_INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+GELU = elementwise(
+    "gelu",
+    "GELU",
+    "\\mathrm{{GELU}}({0})",
+    lambda xp, a: 0.5 * a * (1.0 + xp.erf(a / _SQRT2)),
+    (lambda xp, o, a: 0.5 * (1.0 + xp.erf(a / _SQRT2)) + a * _INV_SQRT2PI * xp.exp(-0.5 * a * a),),
+    lambda a: a / 2 * (1 + sp.erf(a / sp.sqrt(2))),
+    doc="a·Φ(a), exact erf form",
+)
+GELU_APPROX = elementwise(
+    "gelu_approx",
+    "GELU≈",
+    "{0}\\,\\sigma(1.702\\,{0})",
+    lambda xp, a: a * xp.sigmoid(1.702 * a),
+    (lambda xp, o, a: _swish_d(xp, a, 1.702),),
+    lambda a: a * _sym_sigmoid(sym_number(1.702) * a),
+    doc="a·σ(1.702a), sigmoid approximation",
+)
+SOFTPLUS = elementwise(
+    "softplus",
+    "softplus",
+    "\\log(1 + e^{{{0}}})",
+    lambda xp, a: xp.softplus(a),
+    (lambda xp, o, a: xp.sigmoid(a),),
+    _sym_softplus,
+    doc="log(1 + e^a); derivative σ(a)",
+)
+
+
+def _swish_d(xp, a, beta):
+    s = xp.sigmoid(beta * a)
+    return s + beta * a * s * (1.0 - s)
+
+
+SWISH = elementwise(
+    "swish",
+    "swish",
+    "{0}\\,\\sigma({beta}\\,{0})",
+    lambda xp, a, beta: a * xp.sigmoid(beta * a),
+    (lambda xp, o, a, beta: _swish_d(xp, a, beta),),
+    lambda a, beta: a * _sym_sigmoid(beta * a),
+    params={"beta": 1.0},
+    doc="a·σ(βa); SiLU is β = 1",
+)
+
+
+def _mish_d(xp, o, a):
+    t = xp.tanh(xp.softplus(a))
+    return t + a * (1.0 - t * t) * xp.sigmoid(a)
+
+
+MISH = elementwise(
+    "mish",
+    "mish",
+    "{0}\\tanh(\\log(1 + e^{{{0}}}))",
+    lambda xp, a: a * xp.tanh(xp.softplus(a)),
+    (_mish_d,),
+    lambda a: a * sp.tanh(_sym_softplus(a)),
+    doc="a·tanh(softplus(a))",
+)
+MAXIMUM = elementwise(
+    "maximum",
+    "max",
+    "\\max({0}, {1})",
+    lambda xp, a, b: xp.where(a >= b, a, b),
+    (
+        lambda xp, o, a, b: xp.where(a >= b, 1.0, 0.0),
+        lambda xp, o, a, b: xp.where(a >= b, 0.0, 1.0),
+    ),
+    lambda a, b: sp.Piecewise((a, a >= b), (b, True)),
+    doc="max(a, b); a tie goes to a",
+)
+MINIMUM = elementwise(
+    "minimum",
+    "min",
+    "\\min({0}, {1})",
+    lambda xp, a, b: xp.where(a <= b, a, b),
+    (
+        lambda xp, o, a, b: xp.where(a <= b, 1.0, 0.0),
+        lambda xp, o, a, b: xp.where(a <= b, 0.0, 1.0),
+    ),
+    lambda a, b: sp.Piecewise((a, a <= b), (b, True)),
+    doc="min(a, b); a tie goes to a",
+)
+CLIP = elementwise(
+    "clip",
+    "clip",
+    "\\mathrm{{clip}}({0}, {lo}, {hi})",
+    lambda xp, a, lo, hi: xp.minimum(xp.maximum(a, lo), hi),
+    (lambda xp, o, a, lo, hi: xp.where((a >= lo) & (a <= hi), 1.0, 0.0),),
+    lambda a, lo, hi: sp.Piecewise((lo, a < lo), (hi, a > hi), (a, True)),
+    params={"lo": -1.0, "hi": 1.0},
+    doc="clip to [lo, hi]; derivative 1 on the closed interval",
+)
+
+
+def _linear_forward(xp, *xs):
+    n = len(xs) // 2
+    acc = xs[-1]
+    for k in range(n):
+        acc = acc + xs[k] * xs[n + k]
+    return acc
+
+
+def _linear_local(i, xp, out, xs, p):
+    n = len(xs) // 2
+    if i < n:
+        return xs[n + i]
+    if i < 2 * n:
+        return xs[i - n]
+    return 1.0
+
+
+def _linear_sympy(*xs):
+    n = len(xs) // 2
+    return sum((xs[k] * xs[n + k] for k in range(n)), xs[-1])
+
+
+LINEAR = register(
+    Op(
+        "linear",
+        "Σ",
+        "\\sum_i w_i x_i + b",
+        None,
+        True,
+        _linear_forward,
+        _linear_sympy,
+        local=_linear_local,
+        doc="a neuron's pre-activation z = Σ wᵢxᵢ + b over inputs (w₁…wₙ, x₁…xₙ, b); "
+        "∂z/∂wᵢ = xᵢ, ∂z/∂xᵢ = wᵢ, ∂z/∂b = 1",
+    )
+)
+
+# --------------------------------------------------------------------------- tensor ops
+
+
+def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a broadcast gradient back down to ``shape`` (the reverse of numpy broadcasting)."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(k for k, n in enumerate(shape) if n == 1 and g.shape[k] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _matmul_vjp(i, g, out, xs, p):
+    a, b = xs
+    a2 = a if a.ndim > 1 else a[None, :]
+    b2 = b if b.ndim > 1 else b[:, None]
+    # 1-d operands were promoted; put the dropped unit axes back into g
+    g2 = np.reshape(
+        g, np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
+    )
+    if i == 0:
+        r = unbroadcast(g2 @ np.swapaxes(b2, -1, -2), a2.shape)
+        return r.reshape(a.shape)
+    r = unbroadcast(np.swapaxes(a2, -1, -2) @ g2, b2.shape)
+    return r.reshape(b.shape)
+
+
+MATMUL = tensor_op(
+    "matmul",
+    "@",
+    "{0} {1}",
+    lambda a, b: a @ b,
+    _matmul_vjp,
+    lambda a, b: np.asarray(a @ b, dtype=object),
+    ("g @ Bᵀ", "Aᵀ @ g"),
+    arity=2,
+    doc="matrix product A @ B (numpy matmul rules, batched)",
+)
+
+
+def _expand_reduced(g, shape, axis, keepdims):
+    """Reinsert the axes a reduction removed, so ``g`` broadcasts against the input."""
+    if axis is None:
+        return np.broadcast_to(np.reshape(g, (1,) * len(shape)), shape)
+    if not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, shape)
+
+
+def _obj(x):
+    return np.asarray(x, dtype=object)
+
+
+SUM = tensor_op(
+    "sum",
+    "Σ",
+    "\\sum {0}",
+    lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
+    lambda i, g, out, xs, p: _expand_reduced(g, xs[0].shape, p["axis"], p["keepdims"]),
+    lambda a, axis, keepdims: _obj(np.sum(a, axis=axis, keepdims=keepdims)),
+    ("broadcast(g)",),
+    params={"axis": None, "keepdims": False},
+    doc="sum over axes",
+)
+
+
+def _count(shape, axis):
+    if axis is None:
+        return int(np.prod(shape))
+    axes = (axis,) if isinstance(axis, int) else axis
+    return int(np.prod([shape[k] for k in axes]))
+
+
+MEAN = tensor_op(
+    "mean",
+    "mean",
+    "\\overline{{{0}}}",
+    lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims),
+    lambda i, g, out, xs, p: (
+        _expand_reduced(g, xs[0].shape, p["axis"], p["keepdims"]) / _count(xs[0].shape, p["axis"])
+    ),
+    lambda a, axis, keepdims: _obj(
+        np.sum(a, axis=axis, keepdims=keepdims) / sp.Integer(_count(a.shape, axis))
+    ),
+    ("broadcast(g) / N",),
+    params={"axis": None, "keepdims": False},
+    doc="mean over axes",
+)
+RESHAPE = tensor_op(
+    "reshape",
+    "reshape",
+    "{0}",
+    lambda a, shape: np.reshape(a, shape),
+    lambda i, g, out, xs, p: np.reshape(g, xs[0].shape),
+    lambda a, shape: np.reshape(a, shape),
+    ("reshape(g)",),
+    params={"shape": None},
+    doc="reshape (same elements)",
+)
+BROADCAST_TO = tensor_op(
+    "broadcast_to",
+    "bcast",
+    "{0}",
+    lambda a, shape: np.broadcast_to(a, shape),
+    lambda i, g, out, xs, p: unbroadcast(g, xs[0].shape),
+    lambda a, shape: _obj(np.broadcast_to(a, shape)),
+    ("sum g over broadcast axes",),
+    params={"shape": None},
+    doc="explicit numpy broadcasting",
+)
+
+
+def _inverse_axes(axes, ndim):
+    if axes is None:
+        return None
+    return tuple(np.argsort(axes))
+
+
+TRANSPOSE = tensor_op(
+    "transpose",
+    "ᵀ",
+    "{0}^{{T}}",
+    lambda a, axes: np.transpose(a, axes),
+    lambda i, g, out, xs, p: np.transpose(g, _inverse_axes(p["axes"], g.ndim)),
+    lambda a, axes: np.transpose(a, axes),
+    ("transpose(g)",),
+    params={"axes": None},
+    doc="transpose / permute axes",
+)
+
+
+def _getitem_vjp(i, g, out, xs, p):
+    full = np.zeros_like(xs[0])
+    np.add.at(full, p["index"], g)
+    return full
+
+
+GETITEM = tensor_op(
+    "getitem",
+    "[]",
+    "{0}[\\cdot]",
+    lambda a, index: a[index],
+    _getitem_vjp,
+    lambda a, index: _obj(a[index]),
+    ("scatter-add g into zeros",),
+    params={"index": None},
+    doc="indexing and slicing; repeated indices accumulate",
+)
+
+
+def _split_vjp(i, g, out, xs, p):
+    axis = p["axis"]
+    start = sum(x.shape[axis] for x in xs[:i])
+    return np.take(g, np.arange(start, start + xs[i].shape[axis]), axis=axis)
+
+
+CONCAT = tensor_op(
+    "concat",
+    "concat",
+    "[{args}]",
+    lambda *xs, axis: np.concatenate(xs, axis=axis),
+    _split_vjp,
+    lambda *xs, axis: np.concatenate(xs, axis=axis),
+    ("slice of g",),
+    arity=None,
+    params={"axis": 0},
+    doc="concatenate along an existing axis",
+)
+STACK = tensor_op(
+    "stack",
+    "stack",
+    "[{args}]",
+    lambda *xs, axis: np.stack(xs, axis=axis),
+    lambda i, g, out, xs, p: np.take(g, i, axis=p["axis"]),
+    lambda *xs, axis: np.stack(xs, axis=axis),
+    ("g[i] along the new axis",),
+    arity=None,
+    params={"axis": 0},
+    doc="stack along a new axis",
+)
+
+
+def _max_vjp(i, g, out, xs, p):
+    """Route the gradient to the first winner along the axis (the max-pool rule)."""
+    a, axis = xs[0], p["axis"]
+    flat = a.reshape(-1) if axis is None else a
+    ax = 0 if axis is None else axis
+    idx = np.expand_dims(np.argmax(flat, axis=ax), ax)
+    gg = np.reshape(g, ()) if axis is None else (g if p["keepdims"] else np.expand_dims(g, ax))
+    full = np.zeros_like(flat)
+    np.put_along_axis(full, idx, np.broadcast_to(gg, idx.shape), axis=ax)
+    return full.reshape(a.shape)
+
+
+def _sym_max(a, axis, keepdims):
+    a = _obj(a)
+    if axis is None:
+        return _obj(sp.Max(*a.reshape(-1)))
+    r = np.apply_along_axis(lambda v: sp.Max(*v), axis, a)
+    return _obj(np.expand_dims(r, axis) if keepdims else r)
+
+
+MAX = tensor_op(
+    "max",
+    "max",
+    "\\max {0}",
+    lambda a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims),
+    _max_vjp,
+    _sym_max,
+    ("g routed to the argmax",),
+    params={"axis": None, "keepdims": False},
+    doc="maximum over an axis; the gradient goes to the first maximal element",
+)
+
+
+def _logsumexp(a, axis, keepdims):
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    r = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return r if keepdims else (np.squeeze(r, axis=axis) if axis is not None else r.reshape(()))
+
+
+LOGSUMEXP = tensor_op(
+    "logsumexp",
+    "LSE",
+    "\\log\\sum e^{{{0}}}",
+    _logsumexp,
+    lambda i, g, out, xs, p: (
+        _expand_reduced(g, xs[0].shape, p["axis"], p["keepdims"])
+        * np.exp(xs[0] - _expand_reduced(out, xs[0].shape, p["axis"], p["keepdims"]))
+    ),
+    lambda a, axis, keepdims: _vec(sp.log)(
+        _obj(np.sum(_vec(sp.exp)(a), axis=axis, keepdims=keepdims))
+    ),
+    ("g · softmax(x)",),
+    params={"axis": None, "keepdims": False},
+    doc="log Σ e^x, computed stably with the max subtracted",
+)
+
+
+def _softmax(a, axis):
+    e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _sym_softmax(a, axis):
+    e = _vec(sp.exp)(a)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+SOFTMAX = tensor_op(
+    "softmax",
+    "softmax",
+    "\\mathrm{{softmax}}({0})",
+    lambda a, axis: _softmax(a, axis),
+    lambda i, g, out, xs, p: out * (g - np.sum(g * out, axis=p["axis"], keepdims=True)),
+    _sym_softmax,
+    ("s ⊙ (g − Σ g⊙s)",),
+    params={"axis": -1},
+    doc="e^x / Σ e^x along an axis",
+)
+LOG_SOFTMAX = tensor_op(
+    "log_softmax",
+    "log_softmax",
+    "\\log\\mathrm{{softmax}}({0})",
+    lambda a, axis: a - _logsumexp(a, axis, True),
+    lambda i, g, out, xs, p: g - np.exp(out) * np.sum(g, axis=p["axis"], keepdims=True),
+    lambda a, axis: a - _vec(sp.log)(_obj(np.sum(_vec(sp.exp)(a), axis=axis, keepdims=True))),
+    ("g − softmax(x) Σ g",),
+    params={"axis": -1},
+    doc="x − logsumexp(x) along an axis",
+)
+
+
+def _where_vjp(i, g, out, xs, p):
+    mask = p["cond"] if i == 0 else ~np.asarray(p["cond"])
+    return unbroadcast(np.where(mask, g, 0.0).astype(g.dtype, copy=False), xs[i].shape)
+
+
+WHERE = tensor_op(
+    "where",
+    "where",
+    "\\mathrm{{where}}(c, {0}, {1})",
+    lambda a, b, cond: np.where(cond, a, b),
+    _where_vjp,
+    lambda a, b, cond: _obj(np.where(cond, a, b)),
+    ("g where c, else 0", "g where not c, else 0"),
+    arity=2,
+    params={"cond": None},
+    doc="pick a where the (constant) condition holds, else b",
+)
+
+
+def bind_params(op: Op, args: tuple, kwargs: dict) -> dict:
+    """Positional and keyword parameters of ``op`` merged over its defaults, checked by name."""
+    names = list(op.params)
+    if len(args) > len(names):
+        raise TypeError(f"{op.name}() takes {len(names)} parameter(s) {names}, got {len(args)}")
+    p = dict(op.params)
+    p.update(zip(names, args))
+    for k, v in kwargs.items():
+        if k not in p:
+            raise TypeError(f"{op.name}() has no parameter {k!r}; it takes {names}")
+        p[k] = v
+    return p
+
+
+def unary_elementwise() -> list[Op]:
+    """The ops that become methods ``x.relu()``, ``x.tanh()``, ... on Value and Tensor."""
+    return [op for op in OPS.values() if op.elementwise and op.arity == 1]

@@ -1,0 +1,339 @@
+"""``Tensor``: a node holding a numpy array, with numpy broadcasting and gradients.
+
+Every op goes through the op table (:mod:`gradflow.ops`): elementwise ops use their local
+derivatives (``∂out/∂x ⊙ upstream``, summed back over broadcast axes), tensor ops their
+vector-Jacobian products. float64 by default; float32 inputs stay float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import ops as O
+from .errors import ShapeError
+from .graph import Node, _state, check_backward, check_forward
+from .numerics import ARRAY
+
+_NO_PARAMS: dict = {}
+
+
+def _as_array(data: Any, dtype: Any) -> np.ndarray:
+    if isinstance(data, Node):
+        raise TypeError("Tensor(data): data must be array-like, not a graph node")
+    if dtype is not None:
+        return np.array(data, dtype=dtype)
+    arr = np.array(data)
+    if arr.dtype.kind != "f":
+        if arr.dtype.kind not in "biu":
+            raise TypeError(f"Tensor(data): cannot make a float tensor from dtype {arr.dtype}")
+        arr = arr.astype(np.float64)
+    return arr
+
+
+class Tensor(Node):
+    """An n-d array with a gradient: ``Tensor(data, requires_grad=False, dtype=None, label='')``."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, label: str = ""):
+        self.data = _as_array(data, dtype)
+        self.grad = None
+        self.label = label
+        self.requires_grad = requires_grad
+        self._op = None
+        self._inputs = ()
+        self._params = _NO_PARAMS
+        self._g = None
+        self._backprop_done = False
+
+    # --- graph core protocol ----------------------------------------------------------
+    def _seed(self, grad: Any) -> np.ndarray:
+        if grad is None:
+            if self.data.size != 1:
+                raise ShapeError(
+                    f"backward() without a gradient needs a scalar output, got shape "
+                    f"{self.data.shape}; pass backward(grad) with that shape"
+                )
+            return np.ones_like(self.data)
+        g = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.data.dtype)
+        if g.shape != self.data.shape:
+            raise ShapeError(
+                f"backward(grad): grad shape {g.shape} differs from output shape {self.data.shape}"
+            )
+        return g
+
+    def _backward_step(self, record: list | None, anomaly: bool) -> None:
+        op, ins, g, p = self._op, self._inputs, self._g, self._params
+        xs = [x.data for x in ins]
+        for i, inp in enumerate(ins):
+            if not inp.requires_grad:
+                continue
+            if op.elementwise:
+                local = op.local(i, ARRAY, self.data, xs, p)
+                c = O.unbroadcast(np.asarray(g * local), inp.data.shape)
+            else:
+                local = None
+                c = np.asarray(op.vjp(i, g, self.data, xs, p))
+            c = c.astype(inp.data.dtype, copy=False)
+            if anomaly:
+                check_backward(c, self, i)
+            inp._g = c if inp._g is None else inp._g + c
+            if record is not None:
+                record.append((self, i, local, g, c))
+
+    def _commit(self) -> None:
+        if self._op is None:
+            self.grad = self._g.copy() if self.grad is None else self.grad + self._g
+        else:
+            self.grad = self._g
+
+    def _zero(self) -> None:
+        self.grad = None if self.grad is None else np.zeros_like(self.data)
+        self._g = None
+
+    # --- numpy-like surface -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        lab = f", label={self.label!r}" if self.label else ""
+        body = np.array2string(self.data, precision=4, threshold=20)
+        return f"Tensor({body}{lab}, requires_grad={self.requires_grad})"
+
+    # --- arithmetic ---------------------------------------------------------------------
+    def _other(self, other: Any, symbol: str) -> Tensor:
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (int, float, np.ndarray, np.number, list)) and not isinstance(
+            other, bool
+        ):
+            return Tensor(np.asarray(other, dtype=self.data.dtype))
+        raise TypeError(f"unsupported operand type for {symbol}: Tensor and {type(other).__name__}")
+
+    def __add__(self, o):
+        return apply(O.ADD, (self, self._other(o, "+")))
+
+    def __radd__(self, o):
+        return apply(O.ADD, (self._other(o, "+"), self))
+
+    def __sub__(self, o):
+        return apply(O.SUB, (self, self._other(o, "-")))
+
+    def __rsub__(self, o):
+        return apply(O.SUB, (self._other(o, "-"), self))
+
+    def __mul__(self, o):
+        return apply(O.MUL, (self, self._other(o, "*")))
+
+    def __rmul__(self, o):
+        return apply(O.MUL, (self._other(o, "*"), self))
+
+    def __truediv__(self, o):
+        return apply(O.DIV, (self, self._other(o, "/")))
+
+    def __rtruediv__(self, o):
+        return apply(O.DIV, (self._other(o, "/"), self))
+
+    def __neg__(self):
+        return apply(O.NEG, (self,))
+
+    def __pow__(self, o):
+        if isinstance(o, Tensor):
+            return apply(O.POWV, (self, o))
+        if isinstance(o, (int, float)) and not isinstance(o, bool):
+            return apply(O.POW, (self,), {"n": o})
+        raise TypeError(f"unsupported operand type for **: Tensor and {type(o).__name__}")
+
+    def __rpow__(self, o):
+        return apply(O.POWV, (self._other(o, "**"), self))
+
+    def __abs__(self):
+        return apply(O.ABS, (self,))
+
+    def __matmul__(self, o):
+        return apply(O.MATMUL, (self, self._other(o, "@")))
+
+    def __rmatmul__(self, o):
+        return apply(O.MATMUL, (self._other(o, "@"), self))
+
+    def maximum(self, o):
+        return apply(O.MAXIMUM, (self, self._other(o, "maximum")))
+
+    def minimum(self, o):
+        return apply(O.MINIMUM, (self, self._other(o, "minimum")))
+
+    def silu(self):
+        return self.swish(beta=1.0)
+
+    # --- tensor ops ---------------------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(O.SUM, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+
+    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(O.MEAN, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+
+    def max(self, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(O.MAX, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+
+    def logsumexp(self, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(O.LOGSUMEXP, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return apply(O.SOFTMAX, (self,), {"axis": axis})
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return apply(O.LOG_SOFTMAX, (self,), {"axis": axis})
+
+    def reshape(self, *shape) -> Tensor:
+        shape = (
+            tuple(shape[0])
+            if len(shape) == 1 and isinstance(shape[0], (tuple, list))
+            else tuple(shape)
+        )
+        return apply(O.RESHAPE, (self,), {"shape": shape})
+
+    def broadcast_to(self, shape) -> Tensor:
+        return apply(O.BROADCAST_TO, (self,), {"shape": tuple(shape)})
+
+    def transpose(self, *axes) -> Tensor:
+        axes = (
+            tuple(axes[0])
+            if len(axes) == 1 and isinstance(axes[0], (tuple, list))
+            else (tuple(axes) or None)
+        )
+        return apply(O.TRANSPOSE, (self,), {"axes": axes})
+
+    permute = transpose
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def __getitem__(self, index) -> Tensor:
+        if isinstance(index, Tensor):
+            index = index.data.astype(np.intp)
+        return apply(O.GETITEM, (self,), {"index": index})
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _unary_method(op: O.Op):
+    def method(self, *args, **kwargs):
+        params = O.bind_params(op, args, kwargs) if (args or kwargs or op.params) else _NO_PARAMS
+        return apply(op, (self,), params)
+
+    method.__name__ = op.name
+    method.__doc__ = f"{op.doc} (op ``{op.name}``, elementwise)"
+    return method
+
+
+for _op in O.unary_elementwise():
+    if not hasattr(Tensor, _op.name):
+        setattr(Tensor, _op.name, _unary_method(_op))
+
+
+def _check_shapes(op: O.Op, xs: list[np.ndarray], params: dict) -> None:
+    """Raise a ShapeError naming the op and the shapes before numpy does it less clearly."""
+    shapes = [x.shape for x in xs]
+    if op.elementwise and len(xs) > 1:
+        try:
+            np.broadcast_shapes(*shapes)
+        except ValueError:
+            raise ShapeError(
+                f"{op.name}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together"
+            ) from None
+    elif op is O.MATMUL:
+        a, b = shapes
+        if len(a) == 0 or len(b) == 0:
+            raise ShapeError(f"matmul {a} @ {b}: both operands need at least one dimension")
+        k_a = a[-1]
+        k_b = b[0] if len(b) == 1 else b[-2]
+        if k_a != k_b:
+            raise ShapeError(f"matmul {a} @ {b}: inner dimensions {k_a} and {k_b} differ")
+    elif op is O.WHERE:
+        try:
+            np.broadcast_shapes(np.shape(params["cond"]), *shapes)
+        except ValueError:
+            raise ShapeError(
+                f"where: condition {np.shape(params['cond'])} and operands "
+                f"{' and '.join(map(str, shapes))} cannot be broadcast"
+            ) from None
+
+
+def apply(op: O.Op, inputs: tuple[Tensor, ...], params: dict = _NO_PARAMS) -> Tensor:
+    """Run a tensor op forward and record it (unless inside ``no_grad()``)."""
+    xs = [x.data for x in inputs]
+    _check_shapes(op, xs, params)
+    try:
+        with np.errstate(all="ignore"):
+            if op.elementwise:
+                data = op.forward(ARRAY, *xs, **params)
+            else:
+                data = op.forward(*xs, **params)
+    except (ValueError, IndexError) as e:
+        shapes = " and ".join(str(x.shape) for x in xs)
+        raise ShapeError(f"{op.name} on shape(s) {shapes}: {e}") from None
+    dtype = np.result_type(*xs) if xs else np.float64
+    out = Tensor.__new__(Tensor)
+    out.data = np.asarray(data).astype(dtype, copy=False)
+    out.grad = None
+    out.label = ""
+    out._g = None
+    out._backprop_done = False
+    if _state["grad"] and any(x.requires_grad for x in inputs):
+        out.requires_grad = True
+        out._op, out._inputs, out._params = op, inputs, params
+    else:
+        out.requires_grad = False
+        out._op, out._inputs, out._params = None, (), _NO_PARAMS
+    if _state["anomaly"]:
+        check_forward(op, out.data, inputs)
+    return out
+
+
+def _tensors(xs: Sequence[Any]) -> tuple[Tensor, ...]:
+    return tuple(x if isinstance(x, Tensor) else Tensor(x) for x in xs)
+
+
+def concat(xs: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Concatenate tensors along an existing axis."""
+    return apply(O.CONCAT, _tensors(xs), {"axis": axis})
+
+
+def stack(xs: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Stack tensors along a new axis."""
+    return apply(O.STACK, _tensors(xs), {"axis": axis})
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where the constant condition holds, else ``b`` (gradients flow to both)."""
+    cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
+    a, b = _tensors((a, b))
+    return apply(O.WHERE, (a, b), {"cond": cond})

@@ -1,0 +1,199 @@
+"""``Value``: a scalar node holding a Python float, a drop-in for micrograd's ``Value``.
+
+Arithmetic goes through the op table with the :data:`~gradflow.numerics.SCALAR` math
+namespace, so a scalar graph records exactly the ops a student writes (``x * w + b``) and the
+same records drive the trace, the renderings and the SymPy checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import ops as O
+from .graph import Node, _state, check_backward, check_forward
+from .numerics import ARRAY, SCALAR
+
+_NO_PARAMS: dict = {}
+
+
+class Value(Node):
+    """A scalar with a gradient. ``Value(data, _children=(), _op='', label='')`` as in micrograd."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        data: Any,
+        _children: tuple = (),
+        _op: str = "",
+        label: str = "",
+        requires_grad: bool = True,
+    ):
+        if isinstance(data, Node):
+            raise TypeError("Value(data): data must be a number, not a graph node")
+        self.data = float(data)
+        self.grad = 0.0
+        self.label = label
+        self.requires_grad = requires_grad
+        self._op = None
+        self._inputs = ()
+        self._params = _NO_PARAMS
+        self._g = None
+        self._backprop_done = False
+
+    # --- graph core protocol ----------------------------------------------------------
+    def _seed(self, grad: Any) -> float:
+        return 1.0 if grad is None else float(grad)
+
+    def _backward_step(self, record: list | None, anomaly: bool) -> None:
+        op, ins, g = self._op, self._inputs, self._g
+        xs = [x.data for x in ins]
+        for i, inp in enumerate(ins):
+            if not inp.requires_grad:
+                continue
+            try:
+                local = op.local(i, SCALAR, self.data, xs, self._params)
+            except (ZeroDivisionError, OverflowError, ValueError):
+                local = _ieee(
+                    lambda: op.local(
+                        i, ARRAY, np.float64(self.data), [np.float64(x) for x in xs], self._params
+                    )
+                )
+            c = local * g
+            if anomaly:
+                check_backward(c, self, i)
+            inp._g = c if inp._g is None else inp._g + c
+            if record is not None:
+                record.append((self, i, local, g, c))
+
+    def _commit(self) -> None:
+        if self._op is None:
+            self.grad += self._g
+        else:
+            self.grad = self._g
+
+    def _zero(self) -> None:
+        self.grad = 0.0
+        self._g = None
+
+    # --- arithmetic ---------------------------------------------------------------------
+    def __add__(self, other):
+        return apply(O.ADD, (self, _lift(other, "+")))
+
+    def __radd__(self, other):
+        return apply(O.ADD, (_lift(other, "+"), self))
+
+    def __sub__(self, other):
+        return apply(O.SUB, (self, _lift(other, "-")))
+
+    def __rsub__(self, other):
+        return apply(O.SUB, (_lift(other, "-"), self))
+
+    def __mul__(self, other):
+        return apply(O.MUL, (self, _lift(other, "*")))
+
+    def __rmul__(self, other):
+        return apply(O.MUL, (_lift(other, "*"), self))
+
+    def __truediv__(self, other):
+        return apply(O.DIV, (self, _lift(other, "/")))
+
+    def __rtruediv__(self, other):
+        return apply(O.DIV, (_lift(other, "/"), self))
+
+    def __neg__(self):
+        return apply(O.NEG, (self,))
+
+    def __pow__(self, other):
+        if isinstance(other, Value):
+            return apply(O.POWV, (self, other))
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            return apply(O.POW, (self,), {"n": other})
+        raise TypeError(f"unsupported operand type for **: Value and {type(other).__name__}")
+
+    def __rpow__(self, other):
+        return apply(O.POWV, (_lift(other, "**"), self))
+
+    def __abs__(self):
+        return apply(O.ABS, (self,))
+
+    def maximum(self, other):
+        return apply(O.MAXIMUM, (self, _lift(other, "maximum")))
+
+    def minimum(self, other):
+        return apply(O.MINIMUM, (self, _lift(other, "minimum")))
+
+    def silu(self):
+        return self.swish(beta=1.0)
+
+    def __float__(self) -> float:
+        return self.data
+
+    def __repr__(self) -> str:
+        lab = f", label={self.label!r}" if self.label else ""
+        return f"Value(data={self.data}, grad={self.grad}{lab})"
+
+
+def _lift(other: Any, symbol: str) -> Value:
+    """Wrap a Python number as a constant leaf (no gradient is computed for it)."""
+    if isinstance(other, Value):
+        return other
+    if isinstance(other, (int, float)) and not isinstance(other, bool):
+        return Value(other, requires_grad=False)
+    raise TypeError(f"unsupported operand type for {symbol}: Value and {type(other).__name__}")
+
+
+def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Value:
+    """Run a scalar op forward and record it (unless inside ``no_grad()``)."""
+    xs = [x.data for x in inputs]
+    try:
+        data = op.forward(SCALAR, *xs, **params)
+    except (ZeroDivisionError, OverflowError, ValueError):
+        data = _ieee(lambda: op.forward(ARRAY, *[np.float64(x) for x in xs], **params))
+    out = Value.__new__(Value)
+    out.data = float(data)
+    out.grad = 0.0
+    out.label = ""
+    out._g = None
+    out._backprop_done = False
+    if _state["grad"] and any(x.requires_grad for x in inputs):
+        out.requires_grad = True
+        out._op, out._inputs, out._params = op, inputs, params
+    else:
+        out.requires_grad = False
+        out._op, out._inputs, out._params = None, (), _NO_PARAMS
+    if _state["anomaly"]:
+        check_forward(op, out.data, inputs)
+    return out
+
+
+def _ieee(fn) -> float:
+    """Python floats raise on 1/0 and overflow; give numpy's IEEE answer (inf or nan) instead,
+    so results match the tensor engine and anomaly mode can name the op."""
+    with np.errstate(all="ignore"):
+        return float(fn())
+
+
+def _unary_method(op: O.Op):
+    def method(self, *args, **kwargs):
+        params = O.bind_params(op, args, kwargs) if (args or kwargs or op.params) else _NO_PARAMS
+        return apply(op, (self,), params)
+
+    method.__name__ = op.name
+    method.__doc__ = f"{op.doc} (op ``{op.name}``)"
+    return method
+
+
+for _op in O.unary_elementwise():
+    if not hasattr(Value, _op.name):
+        setattr(Value, _op.name, _unary_method(_op))
+
+
+def linear(ws: list[Value], xs: list[Value], b: Value) -> Value:
+    """A neuron's pre-activation z = Σ wᵢxᵢ + b as one node (see the ``linear`` op)."""
+    if len(ws) != len(xs):
+        raise ValueError(f"linear: {len(ws)} weights but {len(xs)} inputs")
+    ins = tuple(ws) + tuple(_lift(x, "linear") for x in xs) + (b,)
+    return apply(O.LINEAR, ins)
