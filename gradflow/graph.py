@@ -128,21 +128,20 @@ class Node:
 
 def topological_order(root: Node) -> list[Node]:
     """Nodes reachable from ``root``, inputs before the nodes that use them (iterative DFS)."""
+    # Nodes hash by identity, so the set holds the nodes themselves (no id() calls).
     order: list[Node] = []
-    seen: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
+    seen = {root}
+    stack = [(root, iter(root._inputs))]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node, pending = stack[-1]
+        for child in pending:
+            if child not in seen:
+                seen.add(child)
+                stack.append((child, iter(child._inputs)))
+                break
+        else:
+            stack.pop()
             order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for inp in reversed(node._inputs):  # so the first input is visited first
-            if id(inp) not in seen:
-                stack.append((inp, False))
     return order
 
 

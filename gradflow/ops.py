@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,10 +55,20 @@ class Op:
     forward: Callable[..., Any]
     sympy: Callable[..., Any]
     local: Callable[..., Any] | None = None
+    locals: Callable[..., Any] | None = None  # all local derivatives at once (scalar engine)
     vjp: Callable[..., Any] | None = None
     vjp_text: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     doc: str = ""
+
+    def __post_init__(self):
+        if self.locals is None and self.local is not None:
+            local = self.local
+            object.__setattr__(
+                self,
+                "locals",
+                lambda xp, out, xs, p: [local(i, xp, out, xs, p) for i in range(len(xs))],
+            )
 
     def __repr__(self) -> str:
         return f"Op({self.name})"
@@ -137,15 +148,12 @@ def elementwise(name, symbol, latex, forward, derivs, sympy, params=None, doc=""
     sigmoid reuse their output (tanh' = 1 − out²), as a course derivation does.
     """
     derivs = tuple(derivs)
-    if len(derivs) == 1:
-        (d0,) = derivs
 
-        def local(i, xp, out, xs, p):
-            return d0(xp, out, *xs, **p)
-    else:
+    def local(i, xp, out, xs, p):
+        return derivs[i](xp, out, *xs, **p)
 
-        def local(i, xp, out, xs, p):
-            return derivs[i](xp, out, *xs, **p)
+    def locals_(xp, out, xs, p):
+        return [d(xp, out, *xs, **p) for d in derivs]
 
     return register(
         Op(
@@ -157,6 +165,7 @@ def elementwise(name, symbol, latex, forward, derivs, sympy, params=None, doc=""
             forward,
             sympy,
             local=local,
+            locals=locals_,
             params=dict(params or {}),
             doc=doc,
         )
@@ -462,10 +471,7 @@ CLIP = elementwise(
 
 def _linear_forward(xp, *xs):
     n = len(xs) // 2
-    acc = xs[-1]
-    for k in range(n):
-        acc = acc + xs[k] * xs[n + k]
-    return acc
+    return sum(map(operator.mul, xs[:n], xs[n : 2 * n]), xs[-1])
 
 
 def _linear_local(i, xp, out, xs, p):
@@ -475,6 +481,11 @@ def _linear_local(i, xp, out, xs, p):
     if i < 2 * n:
         return xs[i - n]
     return 1.0
+
+
+def _linear_locals(xp, out, xs, p):
+    n = len(xs) // 2
+    return xs[n : 2 * n] + xs[:n] + [1.0]
 
 
 def _linear_sympy(*xs):
@@ -492,6 +503,7 @@ LINEAR = register(
         _linear_forward,
         _linear_sympy,
         local=_linear_local,
+        locals=_linear_locals,
         doc="a neuron's pre-activation z = Σ wᵢxᵢ + b over inputs (w₁…wₙ, x₁…xₙ, b); "
         "∂z/∂wᵢ = xᵢ, ∂z/∂xᵢ = wᵢ, ∂z/∂b = 1",
     )

@@ -50,17 +50,16 @@ class Value(Node):
     def _backward_step(self, record: list | None, anomaly: bool) -> None:
         op, ins, g = self._op, self._inputs, self._g
         xs = [x.data for x in ins]
+        try:
+            locs = op.locals(SCALAR, self.data, xs, self._params)
+        except (ZeroDivisionError, OverflowError, ValueError):
+            with np.errstate(all="ignore"):
+                a = [np.float64(x) for x in xs]
+                locs = [float(v) for v in op.locals(ARRAY, np.float64(self.data), a, self._params)]
         for i, inp in enumerate(ins):
             if not inp.requires_grad:
                 continue
-            try:
-                local = op.local(i, SCALAR, self.data, xs, self._params)
-            except (ZeroDivisionError, OverflowError, ValueError):
-                local = _ieee(
-                    lambda: op.local(
-                        i, ARRAY, np.float64(self.data), [np.float64(x) for x in xs], self._params
-                    )
-                )
+            local = locs[i]
             c = local * g
             if anomaly:
                 check_backward(c, self, i)
@@ -158,12 +157,14 @@ def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Val
     out.label = ""
     out._g = None
     out._backprop_done = False
-    if _state["grad"] and any(x.requires_grad for x in inputs):
-        out.requires_grad = True
-        out._op, out._inputs, out._params = op, inputs, params
-    else:
-        out.requires_grad = False
-        out._op, out._inputs, out._params = None, (), _NO_PARAMS
+    out.requires_grad = False
+    out._op, out._inputs, out._params = None, (), _NO_PARAMS
+    if _state["grad"]:
+        for x in inputs:
+            if x.requires_grad:
+                out.requires_grad = True
+                out._op, out._inputs, out._params = op, inputs, params
+                break
     if _state["anomaly"]:
         check_forward(op, out.data, inputs)
     return out
@@ -195,5 +196,6 @@ def linear(ws: list[Value], xs: list[Value], b: Value) -> Value:
     """A neuron's pre-activation z = Σ wᵢxᵢ + b as one node (see the ``linear`` op)."""
     if len(ws) != len(xs):
         raise ValueError(f"linear: {len(ws)} weights but {len(xs)} inputs")
-    ins = tuple(ws) + tuple(_lift(x, "linear") for x in xs) + (b,)
+    xs = [x if type(x) is Value else _lift(x, "linear") for x in xs]
+    ins = (*ws, *xs, b)
     return apply(O.LINEAR, ins)
