@@ -1,0 +1,195 @@
+"""``Module``, ``Parameter`` and ``Sequential``: the containers every layer is built from.
+
+Parameters are :class:`~gradflow.Tensor` leaves holding numpy arrays, so the graph engine can
+trace them and the jitted backend can re-point ``.data`` at views of one flat buffer — the
+*same* model object trains either way. Each layer reports its constructor arguments through
+``config()``, so a backend can read the architecture without running Python code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A trainable tensor (``requires_grad=True``), found by ``Module.parameters()``."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, dtype: Any = None, label: str = ""):
+        super().__init__(data, requires_grad=True, dtype=dtype, label=label)
+
+
+class Module:
+    """Base class: parameters, buffers, sub-modules, train/eval mode and state dicts.
+
+    Sub-modules and parameters are discovered from attributes in assignment order (also
+    inside lists/tuples), so a layer only assigns ``self.weight = Parameter(...)``.
+    """
+
+    training: bool = True
+
+    def __init__(self) -> None:
+        self.training = True
+        self._buffers: dict[str, np.ndarray] = {}
+
+    # --- structure ------------------------------------------------------------------
+    def _members(self) -> Iterator[tuple[str, Any]]:
+        for name, value in vars(self).items():
+            if name.startswith("_"):
+                continue
+            if isinstance(value, (Parameter, Module)):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for k, item in enumerate(value):
+                    if isinstance(item, (Parameter, Module)):
+                        yield f"{name}.{k}", item
+
+    def named_children(self) -> list[tuple[str, "Module"]]:
+        return [(n, m) for n, m in self._members() if isinstance(m, Module)]
+
+    def children(self) -> list["Module"]:
+        return [m for _, m in self.named_children()]
+
+    def modules(self) -> list["Module"]:
+        """This module and every module below it, depth first."""
+        out = [self]
+        for c in self.children():
+            out.extend(c.modules())
+        return out
+
+    def named_parameters(self, prefix: str = "") -> list[tuple[str, Parameter]]:
+        out: list[tuple[str, Parameter]] = []
+        seen: set[int] = set()
+        for name, m in self._members():
+            full = f"{prefix}{name}"
+            items = [(full, m)] if isinstance(m, Parameter) else m.named_parameters(full + ".")
+            for n, p in items:
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append((n, p))
+        return out
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def register_buffer(self, name: str, value: np.ndarray) -> None:
+        """State that is saved but not trained (BatchNorm running averages)."""
+        self._buffers[name] = value
+        object.__setattr__(self, name, value)
+
+    def named_buffers(self, prefix: str = "") -> list[tuple[str, np.ndarray]]:
+        out = [(f"{prefix}{n}", getattr(self, n)) for n in getattr(self, "_buffers", {})]
+        for name, child in self.named_children():
+            out.extend(child.named_buffers(f"{prefix}{name}."))
+        return out
+
+    def num_parameters(self) -> int:
+        return int(sum(p.data.size for p in self.parameters()))
+
+    # --- modes and gradients -------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+            p._g = None
+
+    # --- state ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, by dotted name."""
+        sd = {n: p.data.copy() for n, p in self.named_parameters()}
+        sd.update({n: np.array(b, copy=True) for n, b in self.named_buffers()})
+        return sd
+
+    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
+        """Copy arrays into parameters and buffers in place; name what is missing or mis-shaped."""
+        targets: dict[str, np.ndarray] = {n: p.data for n, p in self.named_parameters()}
+        targets.update(dict(self.named_buffers()))
+        missing = sorted(set(targets) - set(state))
+        unexpected = sorted(set(state) - set(targets))
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing {', '.join(missing)}")
+            if unexpected:
+                parts.append(f"unexpected {', '.join(unexpected)}")
+            raise KeyError(f"load_state_dict: {'; '.join(parts)}")
+        for name, arr in targets.items():
+            if name not in state:
+                continue
+            new = np.asarray(state[name])
+            if new.shape != arr.shape:
+                raise ValueError(
+                    f"load_state_dict: parameter {name!r} has shape {arr.shape} in "
+                    f"the model but {new.shape} in the state"
+                )
+            arr[...] = new  # in place: views held by a backend stay valid
+
+    # --- calling and printing -------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that describe this layer (read by the jitted backend)."""
+        return {}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.config().items())
+
+    def __repr__(self) -> str:
+        children = self.named_children()
+        head = f"{type(self).__name__}({self.extra_repr()})"
+        if not children:
+            n = self.num_parameters()
+            return head + (f"  # {n:,} params" if n else "")
+        lines = [f"{type(self).__name__}("]
+        for name, c in children:
+            body = repr(c).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(f")  # {self.num_parameters():,} params")
+        return "\n".join(lines)
+
+
+class Sequential(Module):
+    """Layers applied one after another: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 3))``."""
+
+    def __init__(self, *layers: Module):
+        super().__init__()
+        self.layers = list(layers)
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def named_children(self) -> list[tuple[str, Module]]:
+        return [(str(k), m) for k, m in enumerate(self.layers)]
+
+    def named_parameters(self, prefix: str = "") -> list[tuple[str, Parameter]]:
+        out = []
+        for name, m in self.named_children():
+            out.extend(m.named_parameters(f"{prefix}{name}."))
+        return out
+
+    def __getitem__(self, k: int) -> Module:
+        return self.layers[k]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
