@@ -2,7 +2,7 @@
 
 from .errors import AnomalyError, BackwardTwiceError, GradflowError, ShapeError
 from .gradcheck import gradcheck
-from .graph import detect_anomaly, no_grad, topological_order
+from .graph import detect_anomaly, no_grad, scope, topological_order
 from .ops import OPS
 from .scalar_nn import MLP, Layer, Neuron
 from .steps import backward_steps, forward_steps
@@ -30,6 +30,7 @@ __all__ = [
     "forward_steps",
     "gradcheck",
     "no_grad",
+    "scope",
     "stack",
     "topological_order",
     "where",

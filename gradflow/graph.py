@@ -24,7 +24,7 @@ from typing import Any
 
 from .errors import AnomalyError, BackwardTwiceError
 
-_state = {"grad": True, "anomaly": False}
+_state = {"grad": True, "anomaly": False, "scope": ""}
 
 
 @contextlib.contextmanager
@@ -36,6 +36,25 @@ def no_grad() -> Iterator[None]:
         yield
     finally:
         _state["grad"] = old
+
+
+@contextlib.contextmanager
+def scope(name: str) -> Iterator[None]:
+    """Tag the nodes created inside with ``name`` (nested scopes join with "/").
+
+    Renderers use the tag to collapse a group of ops, e.g. every op of one layer, into a box;
+    ``Module.__call__`` opens a scope per layer.
+    """
+    old = _state["scope"]
+    _state["scope"] = f"{old}/{name}" if old else name
+    try:
+        yield
+    finally:
+        _state["scope"] = old
+
+
+def current_scope() -> str:
+    return _state["scope"]
 
 
 def grad_enabled() -> bool:
@@ -70,6 +89,7 @@ class Node:
         "_params",
         "_g",
         "_backprop_done",
+        "scope",
         "__weakref__",
     )
 

@@ -42,6 +42,7 @@ class Value(Node):
         self._params = _NO_PARAMS
         self._g = None
         self._backprop_done = False
+        self.scope = _state["scope"]
 
     # --- graph core protocol ----------------------------------------------------------
     def _seed(self, grad: Any) -> float:
@@ -157,6 +158,7 @@ def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Val
     out.label = ""
     out._g = None
     out._backprop_done = False
+    out.scope = _state["scope"]
     out.requires_grad = False
     out._op, out._inputs, out._params = None, (), _NO_PARAMS
     if _state["grad"]:

@@ -7,7 +7,7 @@ generator, which :func:`manual_seed` resets (the global numpy RNG is never touch
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

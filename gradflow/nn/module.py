@@ -8,10 +8,12 @@ trace them and the jitted backend can re-point ``.data`` at views of one flat bu
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
+from ..graph import scope
 from ..tensor import Tensor
 
 
@@ -49,13 +51,13 @@ class Module:
                     if isinstance(item, (Parameter, Module)):
                         yield f"{name}.{k}", item
 
-    def named_children(self) -> list[tuple[str, "Module"]]:
+    def named_children(self) -> list[tuple[str, Module]]:
         return [(n, m) for n, m in self._members() if isinstance(m, Module)]
 
-    def children(self) -> list["Module"]:
+    def children(self) -> list[Module]:
         return [m for _, m in self.named_children()]
 
-    def modules(self) -> list["Module"]:
+    def modules(self) -> list[Module]:
         """This module and every module below it, depth first."""
         out = [self]
         for c in self.children():
@@ -92,12 +94,12 @@ class Module:
         return int(sum(p.data.size for p in self.parameters()))
 
     # --- modes and gradients -------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         for m in self.modules():
             m.training = mode
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
@@ -141,7 +143,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        with scope(type(self).__name__):  # lets renderings collapse a layer into one box
+            return self.forward(*args, **kwargs)
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments that describe this layer (read by the jitted backend)."""
