@@ -1,0 +1,78 @@
+"""Loss heads of the jitted backend: the batch loss and ∂L/∂(model output) in one kernel.
+
+Names are those of :data:`gradflow.nn.losses.LOSSES`. Two fusions with the model's last
+layer: ``cross_entropy`` takes logits (softmax + CE in one pass) and ``nll`` after a
+``LogSoftmax`` layer becomes the same kernel; ``bce`` after a ``Sigmoid`` layer becomes
+``bce_logits`` (stable, and no division by p(1 − p)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..kernels import loss as loss_k
+
+SUPPORTED = (
+    "mse", "mae", "rmse", "sse", "bce", "bce_logits", "cross_entropy", "nll", "hinge", "kl_div",
+    "nll_fused",
+)  # fmt: skip
+
+
+class LossHead:
+    """``value_and_grad(output, targets) -> float``, filling :attr:`grad` (same shape)."""
+
+    def __init__(self, name: str, dtype, label_smoothing: float = 0.0, eps: float = 1e-7):
+        if name not in SUPPORTED:
+            raise NotImplementedError(
+                f"loss {name!r} is not supported by the jit backend "
+                f"(supported: {', '.join(SUPPORTED)}); use backend='graph'"
+            )
+        self.name, self.dtype = name, np.dtype(dtype)
+        self.smoothing, self.eps = float(label_smoothing), float(eps)
+        self.integer_targets = name in ("cross_entropy", "nll")
+        self._grads: dict[tuple, np.ndarray] = {}
+
+    def targets(self, y: np.ndarray, out_shape: tuple) -> np.ndarray:
+        if self.integer_targets:
+            y = np.asarray(y).reshape(-1)
+            if y.shape[0] != out_shape[0]:
+                raise ValueError(f"loss {self.name}: {y.shape[0]} targets for {out_shape[0]} rows")
+            if not np.issubdtype(y.dtype, np.integer):
+                y = y.astype(np.int64)
+            return np.ascontiguousarray(y, dtype=np.int64)
+        y = np.ascontiguousarray(y, dtype=self.dtype)
+        if y.size != int(np.prod(out_shape)):
+            raise ValueError(f"loss {self.name}: targets {y.shape} do not match outputs {out_shape}")
+        return y.reshape(out_shape)
+
+    def value_and_grad(self, out: np.ndarray, y: np.ndarray) -> float:
+        shape = out.shape
+        if shape not in self._grads:
+            self._grads[shape] = np.zeros(shape, dtype=self.dtype)
+        g = self.grad = self._grads[shape]
+        t = self.targets(y, shape)
+        n = self.name
+        if n in ("cross_entropy", "nll_fused"):
+            return float(loss_k.softmax_cross_entropy(out, t, g, self.smoothing))
+        if n == "nll":
+            return float(loss_k.nll(out, t, g))
+        if n == "bce_logits":
+            return float(loss_k.sigmoid_bce(out, t, g))
+        if n == "bce":
+            return float(loss_k.bce(out, t, g, self.eps))
+        if n == "mse":
+            return float(loss_k.squared_error(out, t, g, 1.0 / out.size))
+        if n == "sse":
+            return float(loss_k.squared_error(out, t, g, 1.0 / shape[0]))
+        if n == "rmse":
+            mse = float(loss_k.squared_error(out, t, g, 1.0 / out.size))
+            root = math.sqrt(mse)
+            g *= 0.5 / max(root, 1e-12)
+            return root
+        if n == "mae":
+            return float(loss_k.absolute_error(out, t, g))
+        if n == "hinge":
+            return float(loss_k.hinge(out, t, g))
+        return float(loss_k.kl_div(out, t, g))
