@@ -1,4 +1,4 @@
-"""Convolution and pooling: four tensor ops added to the op table (conv1d, conv2d, maxpool, avgpool).
+"""Convolution and pooling: four tensor ops for the op table (conv1d, conv2d, maxpool, avgpool).
 
 Data is channels-first: inputs ``(B, C, *spatial)`` with one (Conv1d, pooling 1-d) or two
 (Conv2d, pooling 2-d) spatial axes. Weights are ``(out, in, *kernel)``. Like PyTorch, the
@@ -86,7 +86,9 @@ def _conv_grad_input(g, x_shape, w, stride, padding):
     padded_shape = tuple(n + 2 * p for n, p in zip(x_shape[2:], padding))
     dx = np.zeros(x_shape[:2] + padded_shape, dtype=g.dtype)
     dx[(slice(None), slice(None)) + tuple(slice(0, n) for n in covered.shape[2:])] = covered
-    return dx[(slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(padding, x_shape[2:]))]
+    return dx[
+        (slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(padding, x_shape[2:]))
+    ]
 
 
 def _conv_vjp(i, g, out, xs, p):
