@@ -20,18 +20,37 @@ SUPPORTED = (
 )  # fmt: skip
 
 
+def graph_loss_and_grad(fn, out: np.ndarray, y, kwargs: dict) -> tuple[float, np.ndarray]:
+    """Loss and ∂L/∂output through the graph engine, for losses without a kernel.
+
+    Only the loss head runs as a graph (a handful of nodes on the output array); the model
+    itself stays compiled. Used for Gaussian NLL, margin ranking, multiclass hinge and
+    cross-entropy with soft targets."""
+    from ..tensor import Tensor
+
+    pred = Tensor(out, requires_grad=True)
+    loss = fn(pred, y, **kwargs)
+    loss.backward()
+    return float(loss.data), np.asarray(pred.grad)
+
+
 class LossHead:
     """``value_and_grad(output, targets) -> float``, filling :attr:`grad` (same shape)."""
 
-    def __init__(self, name: str, dtype, label_smoothing: float = 0.0, eps: float = 1e-7):
-        if name not in SUPPORTED:
-            raise NotImplementedError(
-                f"loss {name!r} is not supported by the jit backend "
-                f"(supported: {', '.join(SUPPORTED)}); use backend='graph'"
-            )
+    def __init__(
+        self, name: str, dtype, label_smoothing: float = 0.0, eps: float = 1e-12, fn=None,
+        kwargs: dict | None = None,
+    ):  # fmt: skip
+        if name not in SUPPORTED and fn is None:
+            from ..nn.losses import LOSSES
+
+            if name not in LOSSES:
+                raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+            fn = LOSSES[name]
+        self.fn, self.kwargs = fn, dict(kwargs or {})
         self.name, self.dtype = name, np.dtype(dtype)
         self.smoothing, self.eps = float(label_smoothing), float(eps)
-        self.integer_targets = name in ("cross_entropy", "nll")
+        self.integer_targets = name in ("cross_entropy", "nll", "nll_fused")
         self._grads: dict[tuple, np.ndarray] = {}
 
     def targets(self, y: np.ndarray, out_shape: tuple) -> np.ndarray:
@@ -52,8 +71,12 @@ class LossHead:
         if shape not in self._grads:
             self._grads[shape] = np.zeros(shape, dtype=self.dtype)
         g = self.grad = self._grads[shape]
-        t = self.targets(y, shape)
         n = self.name
+        if self._needs_graph(n, out, y):
+            value, grad = graph_loss_and_grad(self._graph_fn(), out, y, self.kwargs)
+            g[...] = grad
+            return value
+        t = self.targets(y, shape)
         if n in ("cross_entropy", "nll_fused"):
             return float(loss_k.softmax_cross_entropy(out, t, g, self.smoothing))
         if n == "nll":
@@ -76,3 +99,23 @@ class LossHead:
         if n == "hinge":
             return float(loss_k.hinge(out, t, g))
         return float(loss_k.kl_div(out, t, g))
+
+    def _needs_graph(self, n: str, out: np.ndarray, y) -> bool:
+        if n not in SUPPORTED:
+            return True
+        if n == "hinge" and out.ndim == 2 and out.shape[1] > 1:  # multiclass (Weston–Watkins)
+            return True
+        if n in ("cross_entropy", "nll_fused") and np.ndim(y) == 2:  # soft targets
+            return True
+        return False
+
+    def _graph_fn(self):
+        if self.fn is not None:
+            return self.fn
+        from ..nn.losses import LOSSES
+
+        name = {"nll_fused": "cross_entropy"}.get(self.name, self.name)
+        if name == "cross_entropy" and self.smoothing:
+            self.kwargs.setdefault("label_smoothing", self.smoothing)
+        self.fn = LOSSES[name]
+        return self.fn

@@ -34,9 +34,26 @@ class Plan:
     backward_stop: int = 0
 
 
+class LastState:
+    """Marks a recurrent layer whose last hidden state (not the whole sequence) goes on."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+
 def flatten_layers(model, prefix: str = "") -> list[tuple[str, object]]:
-    """(path, layer) pairs of ``model`` in execution order, containers opened up."""
+    """(path, layer) pairs of ``model`` in execution order, containers opened up.
+
+    Known composite models are read from their parts: ``SequenceModel`` is its recurrent
+    layer (last state) then its head; ``Autoencoder`` is its encoder then its decoder.
+    """
     kind = type(model).__name__
+    if kind == "SequenceModel":
+        return [(f"{prefix}recurrent", LastState(model.recurrent)), (f"{prefix}head", model.head)]
+    if kind == "Autoencoder":
+        return flatten_layers(model.encoder, f"{prefix}encoder.") + flatten_layers(
+            model.decoder, f"{prefix}decoder."
+        )
     if kind in CONTAINERS or (hasattr(model, "layers") and isinstance(model.layers, list)):
         out = []
         for k, layer in enumerate(model.layers):
@@ -81,7 +98,8 @@ def build_stages(layers: list[tuple[str, object]], dtype, fuse_last: bool = True
     while i < len(layers):
         path, layer = layers[i]
         kind = type(layer).__name__
-        label = f"{kind} at {path}"
+        shown = type(layer.layer).__name__ if kind == "LastState" else kind
+        label = f"{shown} at {path}"
         nxt = activation_code(layers[i + 1][1]) if i + 1 < len(layers) else None
         last_pair = i + 2 == len(layers)
         fuse = kind in FUSABLE and nxt is not None and (fuse_last or not last_pair)
@@ -93,7 +111,9 @@ def build_stages(layers: list[tuple[str, object]], dtype, fuse_last: bool = True
 
 
 def _grad(p):
-    return p.grad
+    """The gradient view of ``p`` (a placeholder during the support check, before the
+    parameters are moved into the flat buffer)."""
+    return p.grad if isinstance(p.grad, np.ndarray) else np.zeros_like(p.data)
 
 
 def _stage(label, layer, kind, code, alpha, dtype):

@@ -110,7 +110,8 @@ class JitStepper:
         compile_plan(model, name, self.dtype)  # unsupported layers fail here, model untouched
         self.flat = FlatParameters(named, self.dtype)
         self.plan = compile_plan(model, name, self.dtype)  # now over views of the flat buffer
-        self.head = LossHead(self.plan.loss_name, self.dtype, smoothing)
+        extra = {k: v for k, v in kwargs.items() if k != "label_smoothing"}
+        self.head = LossHead(self.plan.loss_name, self.dtype, smoothing, kwargs=extra)
         self.optimizer = FlatOptimizer(optimizer, self.flat) if optimizer is not None else None
         self.l1, self.l2 = float(l1), float(l2)
         self.max_norm = max_norm
