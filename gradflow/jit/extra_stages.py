@@ -35,6 +35,7 @@ class Recurrent(Stage):
             self.b, self.gb = layer.bias.data, _grad(layer.bias)
         self.hidden = layer.weight_hh.shape[1]
         self.inputs = layer.weight_ih.shape[1]
+        self.fast = self.dtype == np.float32  # rational tanh: float32 accuracy, vectorises
         self.none = np.zeros((0, 0, 0), dtype=self.dtype)
         self.none2 = np.zeros((0, 0), dtype=self.dtype)
 
@@ -58,6 +59,7 @@ class Recurrent(Stage):
             "dx": self.buf((b, t, i)),
             "d_all": self.buf((t, b, h)),
             "zeros_h": self.buf((b, h)),
+            "w_t": self.buf((h, g)),
         }
         if self.kind == "LSTM":
             ws.update(cs=self.buf((t + 1, b, h)), gates=self.buf((t, b, g)),
@@ -71,13 +73,13 @@ class Recurrent(Stage):
         ws = self.ws
         if self.kind == "RNN":
             rec_k.rnn_forward(x, self.w_ih, self.w_hh, self.b, ws["xt"], ws["xw"], ws["hs"],
-                              ws["tmp"], self.relu)  # fmt: skip
+                              ws["tmp"], ws["w_t"], self.relu, self.fast)  # fmt: skip
         elif self.kind == "LSTM":
             rec_k.lstm_forward(x, self.w_ih, self.w_hh, self.b, ws["xt"], ws["xw"], ws["hs"],
-                               ws["cs"], ws["gates"], ws["tanh_c"], ws["tmp"])  # fmt: skip
+                               ws["cs"], ws["gates"], ws["tanh_c"], ws["tmp"], ws["w_t"], self.fast)  # fmt: skip
         else:
             rec_k.gru_forward(x, self.w_ih, self.w_hh, self.b_ih, self.b_hh, ws["xt"], ws["xw"],
-                              ws["hs"], ws["gates"], ws["hn"], ws["tmp"])  # fmt: skip
+                              ws["hs"], ws["gates"], ws["hn"], ws["tmp"], ws["w_t"], self.fast)  # fmt: skip
         if self.last:
             return ws["hs"][-1]
         rec_k.to_batch_major(ws["hs"][1:], ws["out"])
