@@ -17,6 +17,8 @@ from .plan import compile_plan
 def loss_name_of(loss: Any) -> tuple[str, dict]:
     """The registry name of ``loss`` (a name, a function of ``LOSSES`` or a partial of one)."""
     kwargs: dict = {}
+    if isinstance(loss, tuple):  # (name, keyword arguments)
+        loss, kwargs = loss[0], dict(loss[1])
     if isinstance(loss, functools.partial):
         kwargs = dict(loss.keywords or {})
         loss = loss.func
@@ -97,7 +99,16 @@ class JitStepper:
         clip_value: float | None = None,
         clip_norm: float | None = None,
         label_smoothing: float | None = None,
+        penalize_biases: bool = False,
+        regularizer=None,
+        loss_kwargs: dict | None = None,
     ):
+        if regularizer is not None:  # gradflow.regularization.Regularizer, as the graph stepper
+            l1, l2 = regularizer.l1, regularizer.l2
+            max_norm = regularizer.max_norm
+            penalize_biases = regularizer.penalize_biases
+        if loss_kwargs:
+            loss = functools.partial(loss, **loss_kwargs) if callable(loss) else (loss, loss_kwargs)
         named = model.named_parameters()
         if not named:
             raise ValueError("the model has no parameters to train")
@@ -121,8 +132,12 @@ class JitStepper:
         self.clip_norm = clip_norm if clip_norm is not None else getattr(
             optimizer, "clip_norm", None
         )
-        # weights (not biases / BatchNorm γ, β) take penalties and the max-norm constraint
-        self.weights = [p for n, p in named if p.data.ndim >= 2]
+        # weights (not biases / BatchNorm γ, β, unless asked) take the L1/L2 penalties;
+        # the max-norm constraint acts on weight rows
+        self.penalized = [
+            (self.flat.grad_of(p), p.data) for _, p in named if p.data.ndim >= 2 or penalize_biases
+        ]
+        self.weights = [p for _, p in named if p.data.ndim >= 2]
         self._transforms = None
 
     # --- the protocol ---------------------------------------------------------------------
@@ -136,7 +151,8 @@ class JitStepper:
         return x
 
     def train_batch(self, xb: np.ndarray, yb: np.ndarray) -> float:
-        """One step: forward, loss, backward, penalties/clipping, update. Returns the loss."""
+        """One step: forward, loss, backward, penalties/clipping, update. Returns the batch loss
+        (without the L1/L2 penalty, as the graph stepper)."""
         if not self.model.training:
             self.model.train()
         x = np.ascontiguousarray(xb, dtype=self.dtype)
@@ -146,7 +162,7 @@ class JitStepper:
         g = self.head.grad
         for k in range(len(stages) - 1, self.plan.backward_stop - 1, -1):
             g = stages[k].backward(g)
-        loss += self._regularize()
+        self._regularize()
         if self.optimizer is not None:
             self.optimizer.step()
             if self.max_norm is not None:
@@ -169,21 +185,18 @@ class JitStepper:
             self._transforms = {
                 name: update_k.compile_rule(getattr(rules, name))
                 for name in (
-                    "add_penalty_grad", "penalty_value", "clip_by_value", "sum_of_squares",
-                    "max_norm_rows",
+                    "add_penalty_grad", "clip_by_value", "sum_of_squares", "max_norm_rows",
                 )
             }  # fmt: skip
             self._transforms["clip_scale"] = rules.clip_scale
         return self._transforms
 
-    def _regularize(self) -> float:
-        """Penalties into the gradient (weights only), then clipping; returns the penalty."""
-        penalty = 0.0
+    def _regularize(self) -> None:
+        """Penalty gradients λ₁ sign(W) + 2λ₂ W (the rules'), then clipping (the optimizer's)."""
         if self.l1 or self.l2:
             r = self._rules()
-            for p in self.weights:
-                penalty += float(r["penalty_value"](p.data, self.l1, self.l2))
-                r["add_penalty_grad"](p.grad, p.data, self.l1, self.l2)
+            for grad, data in self.penalized:
+                r["add_penalty_grad"](grad, data, self.l1, self.l2)
         if self.clip_value is not None:
             self._rules()["clip_by_value"](self.flat.grad, float(self.clip_value))
         if self.clip_norm is not None:
@@ -192,7 +205,6 @@ class JitStepper:
             factor = r["clip_scale"](norm, float(self.clip_norm))
             if factor != 1.0:
                 update_k.scale(self.flat.grad, factor)
-        return penalty
 
     def _apply_max_norm(self) -> None:
         fn = self._rules()["max_norm_rows"]
@@ -201,7 +213,8 @@ class JitStepper:
 
 
 def make_stepper(model, loss: Any = "cross_entropy", optimizer=None, **settings: Any) -> JitStepper:
-    """A :class:`JitStepper` for ``model``; ``settings``: dtype, l1, l2, max_norm, clip_value,
-    clip_norm, label_smoothing. Raises :class:`UnsupportedLayerError` naming the layer the
+    """A :class:`JitStepper` for ``model``; ``settings``: ``regularizer`` (a
+    :class:`gradflow.regularization.Regularizer`) or l1, l2, max_norm, penalize_biases;
+    clip_value, clip_norm (default: the optimizer's); dtype; loss_kwargs / label_smoothing. Raises :class:`UnsupportedLayerError` naming the layer the
     backend cannot run, before anything is compiled or trained."""
     return JitStepper(model, loss, optimizer, **settings)
