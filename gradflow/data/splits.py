@@ -7,19 +7,14 @@ import numpy as np
 
 
 def _permutation(y: np.ndarray, seed: int, stratify: bool) -> np.ndarray:
-    """A seeded order of the samples; stratified orders interleave the classes so any
-    contiguous slice holds each class in (almost) its overall proportion."""
+    """A seeded order of the samples. Stratified: the shuffled members of each class one
+    class after another, so dealing the order round-robin into k folds gives every fold
+    (almost) the same share of every class."""
     g = np.random.default_rng(seed)
-    n = len(y)
     if not stratify:
-        return g.permutation(n)
-    keys = np.empty(n)
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        members = members[g.permutation(len(members))]
-        # spread each class evenly over [0, 1): the k-th of m gets (k + u)/m
-        keys[members] = (np.arange(len(members)) + g.uniform(0, 1)) / len(members)
-    return np.argsort(keys, kind="stable")
+        return g.permutation(len(y))
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)]
+    return np.concatenate([m[g.permutation(len(m))] for m in groups])
 
 
 def _is_classification(y: np.ndarray) -> bool:
