@@ -31,7 +31,9 @@ FORMULAS = {
     nn.ReLU: lambda x: np.maximum(x, 0),
     nn.LeakyReLU: lambda x: np.where(x > 0, x, 0.01 * x),
     nn.ELU: lambda x: np.where(x > 0, x, np.exp(x) - 1),
-    nn.SELU: lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * (np.exp(x) - 1)),
+    nn.SELU: lambda x: (
+        1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * (np.exp(x) - 1))
+    ),
     nn.GELU: lambda x: 0.5 * x * (1 + erf(x / math.sqrt(2))),
     nn.GELUApprox: lambda x: x * _sig(1.702 * x),
     nn.Sigmoid: _sig,
