@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import sympy as sp
-from sympy.printing.str import StrPrinter
 
+from .lazy import sympy as sp
 from .numerics import SELU_ALPHA, SELU_SCALE
 
 # --------------------------------------------------------------------------- the record
@@ -89,7 +88,7 @@ class Op:
         """The local derivative (elementwise) or VJP rule (tensor) of input ``i`` as text."""
         if not self.elementwise:
             return self.vjp_text[min(i, len(self.vjp_text) - 1)] if self.vjp_text else "vjp"
-        return _TEXT.doprint(self.derivative_expr(i, names, _freeze(params)))
+        return _text_printer().doprint(self.derivative_expr(i, names, _freeze(params)))
 
     def derivative_latex(self, i: int, names: tuple[str, ...], params: dict | None = None) -> str:
         if not self.elementwise:
@@ -97,15 +96,17 @@ class Op:
         return sp.latex(self.derivative_expr(i, names, _freeze(params)))
 
 
-class _TextPrinter(StrPrinter):
+@functools.cache
+def _text_printer():
     """SymPy's text printer, with Piecewise read as ``(1 if z > 0 else 0)``."""
+    from sympy.printing.str import StrPrinter
 
-    def _print_Piecewise(self, expr):
-        parts = [f"{self._print(e)} if {self._print(c)}" for e, c in expr.args[:-1]]
-        return "(" + " else ".join(parts) + f" else {self._print(expr.args[-1][0])})"
+    class TextPrinter(StrPrinter):
+        def _print_Piecewise(self, expr):
+            parts = [f"{self._print(e)} if {self._print(c)}" for e, c in expr.args[:-1]]
+            return "(" + " else ".join(parts) + f" else {self._print(expr.args[-1][0])})"
 
-
-_TEXT = _TextPrinter()
+    return TextPrinter()
 
 
 def _freeze(params: dict | None) -> tuple:
@@ -268,7 +269,13 @@ POWV = elementwise(
     doc="a^b, variable exponent (needs a > 0 for ∂/∂b)",
 )
 EXP = elementwise(
-    "exp", "exp", "e^{{{0}}}", lambda xp, a: xp.exp(a), (lambda xp, o, a: o,), sp.exp, doc="e^a"
+    "exp",
+    "exp",
+    "e^{{{0}}}",
+    lambda xp, a: xp.exp(a),
+    (lambda xp, o, a: o,),
+    lambda a: sp.exp(a),
+    doc="e^a",
 )
 LOG = elementwise(
     "log",
@@ -276,7 +283,7 @@ LOG = elementwise(
     "\\log {0}",
     lambda xp, a: xp.log(a),
     (lambda xp, o, a: 1.0 / a,),
-    sp.log,
+    lambda a: sp.log(a),
     doc="natural logarithm",
 )
 SQRT = elementwise(
@@ -285,7 +292,7 @@ SQRT = elementwise(
     "\\sqrt{{{0}}}",
     lambda xp, a: xp.sqrt(a),
     (lambda xp, o, a: 0.5 / o,),
-    sp.sqrt,
+    lambda a: sp.sqrt(a),
     doc="square root",
 )
 ABS = elementwise(
@@ -294,7 +301,7 @@ ABS = elementwise(
     "\\left|{0}\\right|",
     lambda xp, a: xp.abs(a),
     (lambda xp, o, a: xp.sign(a),),
-    sp.Abs,
+    lambda a: sp.Abs(a),
     doc="absolute value (derivative 0 at 0)",
 )
 SIN = elementwise(
@@ -303,7 +310,7 @@ SIN = elementwise(
     "\\sin {0}",
     lambda xp, a: xp.sin(a),
     (lambda xp, o, a: xp.cos(a),),
-    sp.sin,
+    lambda a: sp.sin(a),
     doc="sine",
 )
 COS = elementwise(
@@ -312,7 +319,7 @@ COS = elementwise(
     "\\cos {0}",
     lambda xp, a: xp.cos(a),
     (lambda xp, o, a: -xp.sin(a),),
-    sp.cos,
+    lambda a: sp.cos(a),
     doc="cosine",
 )
 TANH = elementwise(
@@ -321,7 +328,7 @@ TANH = elementwise(
     "\\tanh {0}",
     lambda xp, a: xp.tanh(a),
     (lambda xp, o, a: 1.0 - o * o,),
-    sp.tanh,
+    lambda a: sp.tanh(a),
     doc="tanh; tanh' = 1 − tanh²",
 )
 SIGMOID = elementwise(
