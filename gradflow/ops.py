@@ -72,6 +72,17 @@ class Op:
     def __repr__(self) -> str:
         return f"Op({self.name})"
 
+    # micrograd's nodes keep their op as a string (``n._op``) and drawing code written for it
+    # does ``uid + n._op``; an Op reads as its symbol there, so that code runs unchanged.
+    def __str__(self) -> str:
+        return self.symbol
+
+    def __radd__(self, other: str) -> str:
+        return other + self.symbol
+
+    def __add__(self, other: str) -> str:
+        return self.symbol + other
+
     def format_latex(self, args: list[str], params: dict[str, Any] | None = None) -> str:
         """The op applied to LaTeX argument strings, e.g. ``\\max(0, z)``."""
         p = {**self.params, **(params or {})}
