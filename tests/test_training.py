@@ -8,7 +8,7 @@ import pytest
 from gradflow import Tensor
 from gradflow.data import load_iris, train_val_test_split
 from gradflow.data.preprocessing import Standardizer
-from gradflow.nn import Linear, Module
+from gradflow.nn import Linear, Module, mlp
 from gradflow.optim import Adam, Power
 from gradflow.regularization import (
     Ensemble,
@@ -48,8 +48,8 @@ def iris():
     return (s.transform(a), ya), (s.transform(b), yb)
 
 
-def run(iris, epochs, seed_model=0, **kw):
-    model = TinyMLP(seed=seed_model)
+def run(iris, epochs, seed_model=0, make=TinyMLP, **kw):
+    model = make(seed=seed_model)
     opt = Adam(model.parameters(), lr=0.05)
     callbacks = [Power(opt, s=2), EarlyStopping(patience=100)]
     hist = fit(model, iris[0], iris[1], optimizer=opt, epochs=epochs, batch_size=16,
@@ -69,16 +69,23 @@ def test_fit_learns_iris_and_logs_history(iris):
     assert hist["lr"][:3] == pytest.approx([0.05, 0.05 / 1.5, 0.05 / 2])  # Power, s = 2
 
 
-def test_resume_from_checkpoint_equals_uninterrupted_training(iris, tmp_path):
-    full_model, full_opt, full_hist = run(iris, 6)
+def dropout_bn_mlp(seed):
+    # dropout draws from a generator the checkpoint must save; batch norm has buffers
+    return mlp([4, 8, 3], activation="tanh", dropout=0.3, batchnorm=True, seed=seed)
+
+
+@pytest.mark.parametrize("make", [TinyMLP, dropout_bn_mlp])
+def test_resume_from_checkpoint_equals_uninterrupted_training(iris, tmp_path, make):
+    full_model, full_opt, full_hist = run(iris, 6, make=make)
     ckpt = tmp_path / "run.npz"
-    run(iris, 3, checkpoint=ckpt)
+    run(iris, 3, make=make, checkpoint=ckpt)
     # a fresh model with a *different* initialisation: everything must come from the file
-    resumed_model, resumed_opt, resumed_hist = run(iris, 6, seed_model=99, resume=ckpt)
+    resumed_model, resumed_opt, resumed_hist = run(iris, 6, 99, make, resume=ckpt)
     strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h.epochs]
     assert strip(resumed_hist) == strip(full_hist)
-    for (name, a), (_, b) in zip(full_model.named_parameters(), resumed_model.named_parameters()):
-        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+    resumed = resumed_model.state_dict()
+    for name, value in full_model.state_dict().items():
+        np.testing.assert_array_equal(value, resumed[name], err_msg=name)
     assert resumed_opt.t == full_opt.t and resumed_opt.lr == full_opt.lr
 
 

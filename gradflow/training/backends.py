@@ -44,32 +44,12 @@ def resolve_loss(loss: str | Callable, **loss_kwargs: Any) -> Callable:
     if callable(loss):
         fn = loss
     else:
-        try:
-            from ..nn.losses import LOSSES
-        except ImportError:  # until the nn-layers branch lands its losses module
-            LOSSES = _INTERIM_LOSSES
+        from ..nn.losses import LOSSES
+
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; known: {', '.join(sorted(LOSSES))}")
         fn = LOSSES[loss]
     return functools.partial(fn, **loss_kwargs) if loss_kwargs else fn
-
-
-def _cross_entropy(logits: Tensor, y, label_smoothing: float = 0.0) -> Tensor:
-    y = np.asarray(y, dtype=np.intp)
-    logp = logits.log_softmax(axis=-1)
-    target = np.zeros(logp.shape, dtype=logp.dtype)
-    target[np.arange(len(y)), y] = 1.0
-    k = logp.shape[-1]
-    target = target * (1.0 - label_smoothing) + label_smoothing / k
-    return -(logp * target).sum() / len(y)
-
-
-def _mse(pred: Tensor, y) -> Tensor:
-    d = pred - np.asarray(y, dtype=pred.dtype).reshape(pred.shape)
-    return (d * d).mean()
-
-
-_INTERIM_LOSSES = {"cross_entropy": _cross_entropy, "mse": _mse}
 
 
 def _param_dtype(model) -> np.dtype:
