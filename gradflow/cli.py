@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["demo", "steps", "ops"]
+COMMANDS = ["demo", "steps", "ops", "train"]
 
 
 def build_parser() -> argparse.ArgumentParser:
