@@ -26,7 +26,12 @@ def test_json_report_on_the_last_line(capsys):
         assert isinstance(final[key], float)
     assert [r["epoch"] for r in report["history"]] == [1, 2, 3]
     cfg = report["config"]
-    assert (cfg["model"], cfg["dataset"], cfg["seed"], cfg["optimizer"]) == ("mlp", "iris", 1, "adam")
+    assert (cfg["model"], cfg["dataset"], cfg["seed"], cfg["optimizer"]) == (
+        "mlp",
+        "iris",
+        1,
+        "adam",
+    )
     assert cfg["split"]["test"] > 0 and sum(cfg["split"].values()) == 150
 
 

@@ -20,6 +20,12 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="default: per model and dataset")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default per model)")
+    p.add_argument(
+        "--schedule",
+        choices=["constant", "onecycle", "plateau", "exponential"],
+        default=None,
+        help="learning-rate schedule (default per model: onecycle for cnn, else constant)",
+    )
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--hidden", type=int, default=None, help="hidden width (default per model)")
     p.add_argument("--seed", type=int, default=0)
@@ -69,10 +75,13 @@ def train(args) -> dict:
     if args.weight_decay:
         opt_kwargs["weight_decay"] = args.weight_decay
     optimizer = make_optimizer(args.optimizer, exp.model.parameters(), **opt_kwargs)
-    callbacks = [EarlyStopping(patience=args.patience)] if args.patience else []
+    schedule = args.schedule or d["schedule"]
+    callbacks = _schedule(schedule, optimizer, epochs, len(exp.train[1]), batch_size)
+    if args.patience:
+        callbacks.append(EarlyStopping(patience=args.patience))
     config = {
         "model": args.model, "dataset": args.dataset, "epochs": epochs, "optimizer": args.optimizer,
-        "lr": lr, "batch_size": batch_size, "hidden": d["hidden"], "seed": args.seed,
+        "lr": lr, "schedule": schedule, "batch_size": batch_size, "hidden": d["hidden"], "seed": args.seed,
         "backend": args.backend, "loss": exp.loss, "l1": args.l1, "l2": args.l2,
         "weight_decay": args.weight_decay, "clip_norm": args.clip_norm,
         "parameters": exp.model.num_parameters(),
@@ -101,6 +110,19 @@ def train(args) -> dict:
         final["baseline_test_loss"] = float(np.mean((y_test - y_train.mean(axis=0)) ** 2))
     final.update({"epochs_run": len(history), "seconds": seconds})
     return {"final": final, "history": history.epochs, "config": config}
+
+
+def _schedule(name: str, optimizer, epochs: int, n_train: int, batch_size: int) -> list:
+    from ..optim import Exponential, OneCycle, ReduceOnPlateau
+
+    if name == "onecycle":  # --lr is the peak α1; the cycle spans every batch of the run
+        steps = epochs * -(-n_train // batch_size)
+        return [OneCycle(optimizer, max_lr=optimizer.lr, total_steps=max(steps, 2))]
+    if name == "plateau":
+        return [ReduceOnPlateau(optimizer, factor=0.5, patience=3)]
+    if name == "exponential":  # a tenfold decay over the run
+        return [Exponential(optimizer, gamma=0.1, s=max(epochs, 1))]
+    return []
 
 
 def _print_report(result: dict) -> None:
