@@ -20,8 +20,18 @@ def train_recipe(model: str, dataset: str, seed: int = 0):
     callbacks = (
         [OneCycle(opt, max_lr=d["lr"], total_steps=steps)] if d["schedule"] == "onecycle" else []
     )
-    hist = fit(exp.model, exp.train, exp.val, loss=exp.loss, optimizer=opt, epochs=d["epochs"],
-               batch_size=d["batch_size"], callbacks=callbacks, seed=seed, progress=False)  # fmt: skip
+    hist = fit(
+        exp.model,
+        exp.train,
+        exp.val,
+        loss=exp.loss,
+        optimizer=opt,
+        epochs=d["epochs"],
+        batch_size=d["batch_size"],
+        callbacks=callbacks,
+        seed=seed,
+        progress=False,
+    )
     return exp, hist
 
 

@@ -15,8 +15,9 @@ def run_cli(capsys, *argv):
 
 
 def test_json_report_on_the_last_line(capsys):
-    code, out, err = run_cli(capsys, "--model", "mlp", "--dataset", "iris", "--epochs", "3",
-                             "--seed", "1", "--json")  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "--model", "mlp", "--dataset", "iris", "--epochs", "3", "--seed", "1", "--json"
+    )
     assert code == 0
     lines = out.strip().splitlines()
     assert len(lines) == 1  # progress never goes to stdout
@@ -74,12 +75,19 @@ def test_model_that_does_not_fit_the_data_is_a_clear_error(capsys):
 
 @pytest.mark.parametrize(
     "model,dataset",
-    [("cnn", "digits"), ("cnn", "signals"), ("rnn", "parity"), ("gru", "adding"),
-     ("lstm", "digits"), ("mlp", "spirals")],
-)  # fmt: skip
+    [
+        ("cnn", "digits"),
+        ("cnn", "signals"),
+        ("rnn", "parity"),
+        ("gru", "adding"),
+        ("lstm", "digits"),
+        ("mlp", "spirals"),
+    ],
+)
 def test_every_model_runs_one_epoch(capsys, model, dataset):
-    code, out, err = run_cli(capsys, "--model", model, "--dataset", dataset, "--epochs", "1",
-                             "--json", "--quiet")  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "--model", model, "--dataset", dataset, "--epochs", "1", "--json", "--quiet"
+    )
     assert code == 0, err
     assert json.loads(out)["final"]["epochs_run"] == 1
 

@@ -80,27 +80,55 @@ def train(args) -> dict:
     if args.patience:
         callbacks.append(EarlyStopping(patience=args.patience))
     config = {
-        "model": args.model, "dataset": args.dataset, "epochs": epochs, "optimizer": args.optimizer,
-        "lr": lr, "schedule": schedule, "batch_size": batch_size, "hidden": d["hidden"], "seed": args.seed,
-        "backend": args.backend, "loss": exp.loss, "l1": args.l1, "l2": args.l2,
-        "weight_decay": args.weight_decay, "clip_norm": args.clip_norm,
+        "model": args.model,
+        "dataset": args.dataset,
+        "epochs": epochs,
+        "optimizer": args.optimizer,
+        "lr": lr,
+        "schedule": schedule,
+        "batch_size": batch_size,
+        "hidden": d["hidden"],
+        "seed": args.seed,
+        "backend": args.backend,
+        "loss": exp.loss,
+        "l1": args.l1,
+        "l2": args.l2,
+        "weight_decay": args.weight_decay,
+        "clip_norm": args.clip_norm,
         "parameters": exp.model.num_parameters(),
         "split": {"train": len(exp.train[1]), "val": len(exp.val[1]), "test": len(exp.test[1])},
-    }  # fmt: skip
+    }
     start = time.perf_counter()
     history = fit(
-        exp.model, exp.train, exp.val, loss=exp.loss, optimizer=optimizer, epochs=epochs,
-        batch_size=batch_size, backend=args.backend, callbacks=callbacks, seed=args.seed,
+        exp.model,
+        exp.train,
+        exp.val,
+        loss=exp.loss,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        backend=args.backend,
+        callbacks=callbacks,
+        seed=args.seed,
         progress=not args.quiet,
-        regularizer=Regularizer(l1=args.l1, l2=args.l2), checkpoint=args.checkpoint,
+        regularizer=Regularizer(l1=args.l1, l2=args.l2),
+        checkpoint=args.checkpoint,
         resume=args.resume,
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - start
     # the stepper was used by fit; evaluate the held-out data on the (best) final weights
     from ..training.backends import make_stepper, resolve_loss
 
-    trainer = Trainer(exp.model, make_stepper(exp.model, exp.loss, optimizer), optimizer,
-                      resolve_loss(exp.loss), exp.loss, [], args.seed, config)  # fmt: skip
+    trainer = Trainer(
+        exp.model,
+        make_stepper(exp.model, exp.loss, optimizer),
+        optimizer,
+        resolve_loss(exp.loss),
+        exp.loss,
+        [],
+        args.seed,
+        config,
+    )
     final = {f"train_{k}": v for k, v in trainer.evaluate(*exp.train).items()}
     final.update({f"val_{k}": v for k, v in trainer.evaluate(*exp.val).items()})
     final.update({f"test_{k}": v for k, v in trainer.evaluate(*exp.test).items()})
@@ -127,14 +155,23 @@ def _schedule(name: str, optimizer, epochs: int, n_train: int, batch_size: int) 
 
 def _print_report(result: dict) -> None:
     rows = result["history"]
-    keys = [k for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr")
-            if k in rows[0]] if rows else []  # fmt: skip
+    keys = (
+        [
+            k
+            for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr")
+            if k in rows[0]
+        ]
+        if rows
+        else []
+    )
     print("epoch  " + "  ".join(f"{k:>14}" for k in keys))
     for r in rows:
         print(f"{r['epoch']:>5}  " + "  ".join(f"{r[k]:>14.4g}" for k in keys))
     f, c = result["final"], result["config"]
-    print(f"\n{c['model']} on {c['dataset']} ({c['parameters']:,} parameters, {c['backend']}"
-          f" backend, {f['seconds']:.1f} s)")  # fmt: skip
+    print(
+        f"\n{c['model']} on {c['dataset']} ({c['parameters']:,} parameters, {c['backend']}"
+        f" backend, {f['seconds']:.1f} s)"
+    )
     print(f"held-out test loss {f['test_loss']:.4f}", end="")
     if f.get("test_accuracy") is not None:
         print(f", test accuracy {100 * f['test_accuracy']:.2f} %")

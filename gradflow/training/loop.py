@@ -111,8 +111,17 @@ class Trainer:
     """The state of one ``fit`` call; callbacks receive it (``trainer.model``,
     ``trainer.optimizer``, ``trainer.history``, ``trainer.epoch``, ``trainer.stop``)."""
 
-    def __init__(self, model, stepper: Stepper, optimizer: Optimizer, loss, loss_name: str,
-                 callbacks: list[Callback], seed: int, config: dict[str, Any]):  # fmt: skip
+    def __init__(
+        self,
+        model,
+        stepper: Stepper,
+        optimizer: Optimizer,
+        loss,
+        loss_name: str,
+        callbacks: list[Callback],
+        seed: int,
+        config: dict[str, Any],
+    ):
         self.model, self.stepper, self.optimizer = model, stepper, optimizer
         self.loss_fn, self.loss_name = loss, loss_name
         self.callbacks, self.seed, self.config = callbacks, seed, config
@@ -180,8 +189,14 @@ def fit(
     stepper = make_stepper(model, loss, optimizer, backend, regularizer, loss_kwargs)
     cbs = [LRScheduler(c) if isinstance(c, Schedule) else c for c in callbacks]
     cbs = sorted(cbs, key=lambda c: c.order)
-    config = {"epochs": epochs, "batch_size": batch_size, "backend": backend, "seed": seed,
-              "loss": loss_name, "optimizer": repr(optimizer)}  # fmt: skip
+    config = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "backend": backend,
+        "seed": seed,
+        "loss": loss_name,
+        "optimizer": repr(optimizer),
+    }
     trainer = Trainer(model, stepper, optimizer, loss_fn, loss_name, cbs, seed, config)
     if resume is not None:
         trainer.restore(resume)

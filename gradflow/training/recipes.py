@@ -136,9 +136,13 @@ def _cnn1d(shape, n_out, hidden, seed):
 
 
 def prepare(
-    model: str, dataset: str, seed: int = 0, hidden: int | None = None, val: float = 0.15,
+    model: str,
+    dataset: str,
+    seed: int = 0,
+    hidden: int | None = None,
+    val: float = 0.15,
     test: float = 0.15,
-) -> Experiment:  # fmt: skip
+) -> Experiment:
     """The experiment ``gradflow train --model MODEL --dataset DATASET`` runs."""
     if model not in MODEL_NAMES:
         raise ValueError(f"unknown model {model!r}; known: {', '.join(MODEL_NAMES)}")
