@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["demo", "steps"]
+COMMANDS = ["demo", "steps", "render"]
 
 
 def build_parser() -> argparse.ArgumentParser:
