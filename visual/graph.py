@@ -184,9 +184,11 @@ def _edge_locals(root: Node) -> dict[tuple[int, int], str]:
     """``(node id, input index) -> "formula = number"`` from one dry backward pass."""
     out = {}
     for s in backward_steps(root):
-        value = "" if s.local is None or np.ndim(s.local) else f" = {fmt_number(s.local)}"
         text = s.local_text if len(s.local_text) <= 40 else "…"
-        out[(id(s.node), s.input_index)] = f"{text}{value}"
+        if s.local is not None and np.ndim(s.local) == 0:
+            number = fmt_number(s.local)
+            text = number if text == number else f"{text} = {number}"
+        out[(id(s.node), s.input_index)] = text
     return out
 
 
@@ -226,8 +228,8 @@ def _groups(order: list[Node], root: Node, collapse: Collapse) -> _Groups:
     """Group nodes by key, split each key into connected pieces, absorb private leaves.
 
     Two layers of the same type share a scope name ("Sequential/Linear"), so one key can hold
-    several layers; splitting by connectivity gives each its own box. A parameter (a leaf)
-    whose every consumer sits in one box is drawn inside that box.
+    several layers; splitting by connectivity gives each its own box. A parameter or an
+    unnamed constant whose every consumer sits in one box is drawn inside that box.
     """
     groups = _Groups()
     key = _group_key(collapse)
@@ -265,6 +267,8 @@ def _groups(order: list[Node], root: Node, collapse: Collapse) -> _Groups:
         groups.box_members[gid].append(n)
     for n in order:
         if n.op is not None or n is root or id(n) in groups.of:
+            continue
+        if not n.requires_grad and n.label:  # a named input (x) stays visible
             continue
         boxes = {groups.of.get(id(c)) for c in groups.consumers.get(id(n), ())}
         if len(boxes) == 1 and None not in boxes:
