@@ -128,7 +128,9 @@ def test_collapse_by_prefix_and_by_callable():
     loss, _ = layered_graph(layers=4, width=3)
     one = visual.draw_graph(loss, collapse="layer2")
     assert [label.split("\n")[0] for _, label in box_labels(one)] == ["layer2"]
-    two = visual.draw_graph(loss, collapse=lambda n: "early" if n.scope in ("layer0", "layer1") else None)
+    two = visual.draw_graph(
+        loss, collapse=lambda n: "early" if n.scope in ("layer0", "layer1") else None
+    )
     assert [label.split("\n")[0] for _, label in box_labels(two)] == ["early"]
 
 

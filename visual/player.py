@@ -22,7 +22,7 @@ import numpy as np
 from gradflow.graph import Node
 from gradflow.steps import backward_steps, forward_steps
 
-from .graph import GraphState, GraphView, fmt_number, summarize
+from .graph import GraphState, GraphView, fmt_number, op_text, summarize
 from .render import render_graph, render_source
 
 
@@ -54,7 +54,7 @@ def build_frames(loss: Node, view: GraphView) -> list[Frame]:
         if s.node.op is None:
             continue
         known.add(id(s.node))
-        text = f"{s.name} = {s.formula} = {_fmt(s.value)}"
+        text = f"{s.name} = {op_text(s.node, view.names)} = {_fmt(s.value)}"
         state = GraphState(values=set(known), nodes={id(s.node)})
         frames.append(Frame("forward", text, [f"Forward: {text}"], state, _fmt(s.value)))
     seed = np.ones_like(loss.data) if np.ndim(loss.data) else 1.0

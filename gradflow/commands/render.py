@@ -62,9 +62,7 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoRendererWarning)
         try:
-            path = render_graph(
-                out, args.output, rankdir=args.rankdir, show_local=args.show_local
-            )
+            path = render_graph(out, args.output, rankdir=args.rankdir, show_local=args.show_local)
         except (RenderError, ValueError) as e:
             print(f"gradflow render: {e}", file=sys.stderr)
             return 1
