@@ -169,7 +169,8 @@ tr {{ cursor: pointer; }}
 {figures}
 </div>
 <table id="steps">
-<thead><tr><th>#</th><th>pass</th><th>step</th><th>value, or local × upstream = contribution</th></tr></thead>
+<thead><tr><th>#</th><th>pass</th><th>step</th>
+<th>value, or local × upstream = contribution</th></tr></thead>
 <tbody>
 {rows}
 </tbody>
