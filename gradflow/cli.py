@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["demo", "steps", "render"]
+COMMANDS = ["demo", "steps", "ops", "render"]
 
 
 def build_parser() -> argparse.ArgumentParser:
