@@ -159,3 +159,28 @@ def test_history_accepts_any_finite_curve(values):
     hist = [{"epoch": i + 1, "train_loss": v} for i, v in enumerate(values)]
     fig = plots.plot_history(hist, None)
     assert list(fig.axes[0].get_lines()[0].get_ydata()) == values
+
+
+def test_optimizer_paths_use_gradflow_optim_rules_when_present():
+    """The local rules are a fallback only; once gradflow.optim exists it is used, and the
+    fallback must agree with it step for step."""
+    import importlib.util
+
+    if importlib.util.find_spec("gradflow.optim") is None:
+        assert plots._rules() is plots._FallbackRules
+        pytest.skip("gradflow.optim is not on this branch yet; the fallback rules are in use")
+    from gradflow.optim import rules
+
+    assert plots._rules() is rules
+    rng = np.random.default_rng(1)
+    lr = {"GD": 0.1, "momentum": 0.1, "Nesterov": 0.1, "AdaGrad": 0.1, "RMSProp": 0.1, "Adam": 0.1}
+    ours, theirs = plots._updates(plots._FallbackRules, lr), plots._updates(rules, lr)
+    for name, (n_state, step) in ours.items():
+        p1, p2 = rng.normal(size=2), None
+        p2 = p1.copy()
+        s1, s2 = [np.zeros(2) for _ in range(n_state)], [np.zeros(2) for _ in range(n_state)]
+        for t in range(1, 4):
+            g = rng.normal(size=2)
+            step(p1, g, s1, t)
+            theirs[name][1](p2, g, s2, t)
+        assert np.allclose(p1, p2), name

@@ -125,3 +125,18 @@ def test_nothing_installed_writes_dot_with_a_hint(bare, tmp_path):
     assert "\n" not in hint and "dot -Tsvg graph.dot -o graph.svg" in hint
     with pytest.raises(render.RenderError, match="no renderer for svg"):
         render.render_source("digraph {}", "svg")
+
+
+def test_readme_example_runs(tmp_path):
+    """The README's "See the graph" snippet works as written (in a scratch folder)."""
+    import re
+    import subprocess
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## See the graph", 1)[1]
+    (code,) = re.findall(r"```python\n(.+?)\n```", section.split("\n## ", 1)[0], flags=re.S)
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, check=True, timeout=120)
+    assert "grad -700" in svg_texts((tmp_path / "seed002.svg").read_bytes())
+    assert (tmp_path / "player.html").stat().st_size > 10_000

@@ -141,7 +141,8 @@ class GraphView:
         if len(outputs) == 1:
             out = outputs[0]
             known = state.values is None or id(out) in state.values
-            lines.append(f"out {summarize(out.data)}" if known else "out not computed yet")
+            name = self.names[id(out)]  # ops outside the box refer to it by this name
+            lines.append(f"out {name} = {summarize(out.data) if known else 'not computed yet'}")
             g = state.grads.get(id(out))
             lines.append("no grad yet" if g is None else f"grad {summarize(g)}")
         attrs = {"id": f"{prefix}{gid}", "shape": "box3d", "style": "filled"}
