@@ -23,6 +23,8 @@ import numpy as np
 from gradflow.graph import Node, display_names, topological_order
 from gradflow.steps import backward_steps
 
+from .render import render_source
+
 HIGHLIGHT = "#d62728"
 Collapse = bool | str | Sequence[str] | Callable[[Node], str | None] | None
 Highlight = Node | tuple[Node, Node] | Iterable[Node | tuple[Node, Node]] | None
@@ -60,6 +62,31 @@ def op_text(node: Node, names: dict[int, str]) -> str:
     return f"{op.symbol}({', '.join(args)})"
 
 
+class Drawing(graphviz.Digraph):
+    """A :class:`graphviz.Digraph` whose ``pipe()`` — what Jupyter calls to show it inline —
+    goes through gradflow's renderer chain, so it displays without a system Graphviz."""
+
+    def pipe(
+        self,
+        format: str | None = None,
+        renderer: str | None = None,
+        formatter: str | None = None,
+        neato_no_op: bool | int | None = None,
+        quiet: bool = False,
+        *,
+        engine: str | None = None,
+        encoding: str | None = None,
+    ) -> bytes | str:
+        fmt = format or self.format
+        plain = renderer is None and formatter is None and not neato_no_op
+        if plain and engine in (None, "dot") and fmt in ("svg", "png"):
+            data, _ = render_source(self.source, fmt)
+            return data.decode(encoding) if encoding else data
+        return super().pipe(
+            format, renderer, formatter, neato_no_op, quiet, engine=engine, encoding=encoding
+        )
+
+
 @dataclass
 class GraphState:
     """What a picture shows for each node; the player draws one state per frame.
@@ -93,10 +120,10 @@ class GraphView:
         self.groups = _groups(self.order, root, collapse)
         self.locals = _edge_locals(root) if show_local else {}
 
-    def draw(self, state: GraphState, rankdir: str = "LR", id_prefix: str = "") -> graphviz.Digraph:
+    def draw(self, state: GraphState, rankdir: str = "LR", id_prefix: str = "") -> Drawing:
         if rankdir not in ("LR", "TB", "RL", "BT"):
             raise ValueError(f"rankdir must be 'LR' or 'TB' (or 'RL', 'BT'), got {rankdir!r}")
-        dot = graphviz.Digraph("gradflow", format="svg")
+        dot = Drawing("gradflow", format="svg")
         dot.attr(rankdir=rankdir, fontname="Helvetica", fontsize="11", nodesep="0.3")
         dot.attr("node", shape="box", style="rounded,filled", fillcolor="white")
         dot.attr("node", fontname="Helvetica", fontsize="11")
@@ -310,8 +337,9 @@ def draw_graph(
     hide_constants: bool = False,
     collapse: Collapse = None,
     title: str = "",
-) -> graphviz.Digraph:
-    """The graph that computes ``node``, as a :class:`graphviz.Digraph` (shows inline in Jupyter).
+) -> Drawing:
+    """The graph that computes ``node``, as a :class:`graphviz.Digraph` (shows inline in Jupyter,
+    rendered by the chain of :mod:`visual.render`, so no system Graphviz is needed).
 
     ``rankdir``: "LR" (left to right) or "TB" (top down). ``show_local``: label each edge
     with the local derivative ∂node/∂input (formula and number). ``highlight``: a node, an
