@@ -145,3 +145,25 @@ def test_player_in_a_real_browser(browser, tmp_path):
     step2 = state()
     assert "-1 × 10 = -10" in step2["panel"] and step2["nodes"] == [view.node_id(nodes["e"])]
     assert step2["counter"].startswith(f"Step {first_backward + 2} / {n_frames}")
+
+
+def test_tensor_graph_frames_show_shapes_and_vjp_rules(tmp_path):
+    import numpy as np
+
+    from gradflow import Tensor
+
+    a = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, label="A")
+    b = Tensor(np.ones((3, 2)), requires_grad=True, label="B")
+    loss = (a @ b).relu().sum()
+    loss.label = "L"
+    frames = build_frames(loss, GraphView(loss))
+    assert frames[1].step == "n1 = A @ B = [[ 3., 3.], [12., 12.]]"
+    panels = {f.step: f.panel for f in frames if f.phase == "backward"}
+    # ReLU of a positive matrix passes g through: local ⊙ upstream elementwise
+    assert panels["n2 → n1"][2].endswith(
+        "[[1., 1.], [1., 1.]] ⊙ [[1., 1.], [1., 1.]] = [[1., 1.], [1., 1.]]"
+    )
+    # ∂L/∂B = Aᵀ g with g all ones: column sums of A, by hand [[3, 3], [5, 5], [7, 7]]
+    assert panels["n1 → B"][1] == "local ∂n1/∂B = Aᵀ @ g"
+    assert panels["n1 → B"][3] == "accumulated ∂L/∂B = [[3., 3.], [5., 5.], [7., 7.]]"
+    assert visual.write_player(loss, tmp_path / "t.html").stat().st_size > 1000

@@ -51,7 +51,7 @@ def op_text(node: Node, names: dict[int, str]) -> str:
     """The op applied to its inputs with the op table's symbol: ``w × x``, ``ReLU(z)``."""
     op = node.op
     args = [names[id(i)] for i in node.inputs]
-    if op.elementwise and op.arity == 2 and len(op.symbol) <= 2:
+    if op.arity == 2 and len(op.symbol) <= 2 and (op.elementwise or op.symbol == "@"):
         return f"{args[0]} {op.symbol} {args[1]}"
     if op.name == "pow":
         return f"{args[0]}^{node.params.get('n', op.params.get('n'))}"

@@ -38,7 +38,13 @@ class Frame:
 
 
 def _fmt(x: Any) -> str:
-    return fmt_number(x) if np.ndim(x) == 0 else summarize(x)
+    """A number, a small array in full, or a large array's shape and summary."""
+    a = np.asarray(x)
+    if a.ndim == 0:
+        return fmt_number(a)
+    if a.size <= 6:
+        return " ".join(np.array2string(a + 0.0, precision=4, separator=", ").split())
+    return summarize(a)
 
 
 def build_frames(loss: Node, view: GraphView) -> list[Frame]:
@@ -67,7 +73,8 @@ def build_frames(loss: Node, view: GraphView) -> list[Frame]:
         if s.local is None:  # a tensor op: its vector-Jacobian product rule
             equation = f"{s.local_text} with g = ∂L/∂{s.name} → contribution {_fmt(s.contribution)}"
         else:
-            equation = f"{_fmt(s.local)} × {_fmt(s.upstream)} = {_fmt(s.contribution)}"
+            times = "×" if np.ndim(s.local) == 0 else "⊙"  # arrays multiply elementwise
+            equation = f"{_fmt(s.local)} {times} {_fmt(s.upstream)} = {_fmt(s.contribution)}"
         panel = [
             f"Backward step {s.index}: {s.name} → {s.input} ({s.op})",
             f"local ∂{s.name}/∂{s.input} = {s.local_text}",
