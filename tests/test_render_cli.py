@@ -1,7 +1,12 @@
 """``gradflow render``: formula in, picture out; hostile text never runs."""
 
+import contextlib
+import io
+import pathlib
+import tempfile
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_formula import HOSTILE
 from visual_helpers import svg_texts
@@ -74,3 +79,15 @@ def test_fuzzed_assignments_only_raise_assignment_error(text):
     except AssignmentError:
         return
     assert all(k.isidentifier() and isinstance(v, float) for k, v in values.items())
+
+
+@settings(max_examples=30)
+@given(st.text(alphabet="xy0123456789.+-*/() ,=_abcdefghijklmnopqrstuvwz[]{}'\"", max_size=30))
+def test_fuzzed_formulas_either_render_or_fail_cleanly(text):
+    """Any text gives exit code 0 (a graph) or 2 (a one-line error); nothing else escapes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = pathlib.Path(tmp) / "g.dot"
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            rc = main(["render", "--at", "x=0.5,y=2", "-o", str(out), "--", text])
+        assert rc in (0, 2)
+        assert out.exists() == (rc == 0)

@@ -168,3 +168,12 @@ def test_collapse_real_layers():
     inner = label_of(dot, "h").split("\n")[0]  # h = ReLU(<the first box's output>)
     assert inner == f"h = ReLU({boxes[0].split(chr(10))[2].split()[1]})"
     assert "\ngrad 5×4" in boxes[0] and "x" in {t.split("\n")[0] for t in labels(dot).values()}
+
+
+def test_odd_labels_render_as_typed():
+    a, b = Value(2.0, label='a\\b"c'), Value(3.0, label="q\\")
+    y = a * b
+    y.label = "y\\l"
+    svg, _ = visual.render.render_source(visual.draw_graph(y, show_local=True).source, "svg")
+    texts = svg_texts(svg)
+    assert 'a\\b"c' in texts and "q\\" in texts and 'y\\l = a\\b"c × q\\' in texts

@@ -21,8 +21,9 @@ def seed002_after_backward():
     return loss
 
 
-def test_golden_svg_of_seed002_is_byte_identical(tmp_path):
+def test_golden_svg_of_seed002_is_byte_identical(tmp_path, monkeypatch):
     """Regenerate after an intended drawing change with GRADFLOW_UPDATE_GOLDEN=1."""
+    monkeypatch.delenv(render.ENV_VAR, raising=False)
     assert visual.find_renderer("svg").name == "graphviz-pure"  # pip installs it
     out = visual.render_graph(seed002_after_backward(), tmp_path / "a.svg", show_local=True)
     again = visual.render_graph(seed002_after_backward(), tmp_path / "b.svg", show_local=True)

@@ -30,6 +30,12 @@ Collapse = bool | str | Sequence[str] | Callable[[Node], str | None] | None
 Highlight = Node | tuple[Node, Node] | Iterable[Node | tuple[Node, Node]] | None
 
 
+def dot_text(lines: list[str]) -> str:
+    """Lines of a DOT label: backslashes doubled, so a name like ``a\\b`` prints as typed
+    (in DOT a backslash starts an escape such as ``\\l``)."""
+    return "\n".join(line.replace("\\", "\\\\") for line in lines)
+
+
 def fmt_number(x: Any) -> str:
     """A compact number: 4 significant digits, ``-0`` shown as ``0``."""
     return f"{float(x) + 0.0:.4g}"
@@ -129,7 +135,7 @@ class GraphView:
         dot.attr("node", fontname="Helvetica", fontsize="11")
         dot.attr("edge", fontname="Helvetica", fontsize="9", color="#555555")
         if state.title:
-            dot.attr(label=state.title, labelloc="t", labeljust="l")
+            dot.attr(label=state.title, labelloc="t", labeljust="l")  # DOT text, escapes kept
         for gid, members in self.groups.box_members.items():
             self._draw_group(dot, gid, members, state, id_prefix)
         for n in self.order:
@@ -152,12 +158,12 @@ class GraphView:
         if n.requires_grad:
             g = state.grads.get(id(n))
             lines.append("no grad yet" if g is None else f"grad {summarize(g)}")
-        attrs = {"id": f"{prefix}{self.node_id(n)}", "tooltip": name}
+        attrs = {"id": f"{prefix}{self.node_id(n)}", "tooltip": dot_text([name])}
         if n.op is None:
             attrs["fillcolor"] = "#eef3fb" if n.requires_grad else "#f2f2f2"
         if id(n) in state.nodes:
             attrs.update(color=HIGHLIGHT, penwidth="3", fillcolor="#fde9e7", **{"class": "hl"})
-        dot.node(self.node_id(n), "\n".join(lines), **attrs)
+        dot.node(self.node_id(n), dot_text(lines), **attrs)
 
     def _draw_group(self, dot, gid: str, members: list[Node], state: GraphState, prefix: str):
         inside = {id(m) for m in members}
@@ -171,12 +177,13 @@ class GraphView:
             name = self.names[id(out)]  # ops outside the box refer to it by this name
             lines.append(f"out {name} = {summarize(out.data) if known else 'not computed yet'}")
             g = state.grads.get(id(out))
-            lines.append("no grad yet" if g is None else f"grad {summarize(g)}")
+            if out.requires_grad:
+                lines.append("no grad yet" if g is None else f"grad {summarize(g)}")
         attrs = {"id": f"{prefix}{gid}", "shape": "box3d", "style": "filled"}
         attrs["fillcolor"] = "#fff7e0"
         if inside & state.nodes:
             attrs.update(color=HIGHLIGHT, penwidth="3", **{"class": "hl"})
-        dot.node(gid, "\n".join(lines), **attrs)
+        dot.node(gid, dot_text(lines), **attrs)
 
     # --- edges ---------------------------------------------------------------------
     def _draw_edges(self, dot: graphviz.Digraph, state: GraphState, prefix: str) -> None:
@@ -198,7 +205,7 @@ class GraphView:
                 attrs = {"id": f"{prefix}e{self.index[id(n)]}_{i}"}
                 label = None if collapsed else self.locals.get((id(n), i))
                 if label:
-                    attrs["label"] = label
+                    attrs["label"] = dot_text([label])
                 if (id(inp), id(n)) in state.edges:
                     attrs.update(color=HIGHLIGHT, penwidth="3", **{"class": "hl"})
                 dot.edge(tail, head, **attrs)

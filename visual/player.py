@@ -94,7 +94,8 @@ def _frames(loss: Node, rankdir: str) -> tuple[GraphView, list[Frame]]:
     view = GraphView(loss)
     frames = build_frames(loss, view)
     for f in frames:
-        f.state.title = "".join(line + "\\l" for line in f.panel)  # \l: left-aligned lines
+        # \l ends a left-aligned line in DOT; the panel's own backslashes are doubled first
+        f.state.title = "".join(line.replace("\\", "\\\\") + "\\l" for line in f.panel)
     return view, frames
 
 

@@ -56,7 +56,10 @@ def run(args) -> int:
         return 2
     if args.backward:
         if not out.requires_grad:
-            print("gradflow render: the formula has no names, nothing to differentiate")
+            print(
+                "gradflow render: no names in the formula, nothing to differentiate",
+                file=sys.stderr,
+            )
         else:
             out.backward()
     with warnings.catch_warnings(record=True) as caught:
