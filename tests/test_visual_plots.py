@@ -184,3 +184,16 @@ def test_optimizer_paths_use_gradflow_optim_rules_when_present():
             step(p1, g, s1, t)
             theirs[name][1](p2, g, s2, t)
         assert np.allclose(p1, p2), name
+
+
+def test_layer_grads_of_a_model_feed_the_histograms():
+    from gradflow import Tensor
+    from gradflow.nn import Linear, Sequential
+
+    model = Sequential(Linear(3, 4, seed=0), Linear(4, 2, seed=1))
+    x = Tensor(np.ones((5, 3)))
+    (model(x) ** 2).mean().backward()
+    grads = plots.layer_grads(model)
+    assert list(grads) == ["0", "1"] and grads["0"].shape == (3 * 4 + 4,)
+    assert np.array_equal(grads["1"][:8], model[1].weight.grad.ravel())
+    assert titles(plots.plot_grad_histograms(grads, None))[0].startswith("0\n‖g‖ = ")

@@ -168,11 +168,25 @@ def plot_history(history_epochs: Sequence[dict], path: PathLike = "history.png")
     return _finish(fig, path)
 
 
+def layer_grads(model: Any) -> dict[str, np.ndarray]:
+    """The gradients of a ``gradflow.nn`` model's parameters, grouped by layer
+    (``"0.weight"`` and ``"0.bias"`` go to layer ``"0"``), ready for
+    :func:`plot_grad_histograms`."""
+    grouped: dict[str, list[np.ndarray]] = {}
+    for name, p in model.named_parameters():
+        layer = name.rpartition(".")[0] or name
+        grouped.setdefault(layer, []).append(np.ravel(np.asarray(p.grad, dtype=float)))
+    return {layer: np.concatenate(gs) for layer, gs in grouped.items()}
+
+
 def plot_grad_histograms(
     grads_by_layer: dict[str, np.ndarray], path: PathLike = "grad_histograms.png"
 ) -> Path | Figure:
-    """Per layer, a histogram of gradient magnitudes log₁₀|g|: a layer whose gradients pile
-    up near zero is dead or saturated (vanishing gradients); a wide right tail explodes."""
+    """Per layer, a histogram of gradient magnitudes log₁₀|g| with the layer's norm ‖g‖ and
+    its share of exact zeros: a layer whose gradients pile up near zero is dead or saturated
+    (vanishing gradients); a wide right tail explodes. Each value is the layer's gradient
+    entries (see :func:`layer_grads`; stack several steps to see a run), or a series of
+    per-step gradient norms."""
     if not grads_by_layer:
         raise ValueError("plot_grad_histograms: no layers given")
     fig = _figure(3.2 * len(grads_by_layer), 3.0)
