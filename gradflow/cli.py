@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["demo", "steps"]
+COMMANDS = ["demo", "steps", "exercise"]
 
 
 def build_parser() -> argparse.ArgumentParser:
