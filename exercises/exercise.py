@@ -68,7 +68,7 @@ class Solution:
     update_nodes: dict[str, Node]
 
     def value(self, name: str) -> np.ndarray:
-        node = self.nodes.get(name) or self.update_nodes[name]
+        node = self.nodes[name] if name in self.nodes else self.update_nodes[name]
         return np.asarray(node.data, dtype=float)
 
 

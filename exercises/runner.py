@@ -207,7 +207,7 @@ def _pick(a: Any, index: tuple | None) -> Any:
 def _explain_value(ex: Exercise, name: str, sol: Solution) -> str:
     if name in ex.values:
         return f"{name} is given: {_fmt(ex.values[name])}"
-    f = ex.graph.get(name) or ex.update[name]
+    f = ex.graph[name] if name in ex.graph else ex.update[name]
     env = {**sol.nodes, **{GRAD_PREFIX + k: v for k, v in sol.grads.items()}}
     parts = []
     for ref in sorted(f.names):
@@ -341,7 +341,7 @@ def _symbolic_grad(ex: Exercise, sol: Solution, target: str) -> Any:
 def _numeric_check(ex: Exercise, sol: Solution, target: str):
     """Finite differences on ``target`` alone, through :func:`gradflow.gradcheck`."""
     leaves, cut = _cut_leaf(ex, sol, target)
-    x = cut.get(target) or leaves[target]
+    x = cut[target] if target in cut else leaves[target]
 
     def fn(v: Node) -> Node:
         if target in cut:
