@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["demo", "steps", "exercise"]
+COMMANDS = ["demo", "steps", "ops", "exercise"]
 
 
 def build_parser() -> argparse.ArgumentParser:
