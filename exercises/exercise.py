@@ -12,12 +12,21 @@ from typing import Any
 
 import numpy as np
 
+from gradflow.errors import GradflowError
 from gradflow.formula import Formula
 from gradflow.graph import Node
 from gradflow.tensor import Tensor
 from gradflow.value import Value
 
 GRAD_PREFIX = "grad_"  # in [update] equations, grad_w is ∂(output)/∂w from the backward pass
+
+
+class EquationError(ValueError):
+    """Building one equation failed; ``name`` says which, for the error's line."""
+
+    def __init__(self, name: str, table: str, problem: str):
+        self.name, self.table = name, table
+        super().__init__(problem)
 
 
 @dataclass(frozen=True)
@@ -119,11 +128,7 @@ class Exercise:
             if cut and name in cut:
                 env[name] = cut[name]
                 continue
-            node = formula.build(env)
-            if any(node is v for v in env.values()):
-                raise ValueError(f"equation {name} = {formula.text!r} only renames a value")
-            node.label = name
-            env[name] = node
+            env[name] = _build(name, "graph", formula, env)
         return env
 
     def update_env(self, nodes: dict[str, Node], grads: dict[str, Any]) -> dict[str, Node]:
@@ -132,11 +137,7 @@ class Exercise:
         for k, g in grads.items():
             env[GRAD_PREFIX + k] = self.leaf(GRAD_PREFIX + k, g, False)
         for name, formula in self.update.items():
-            node = formula.build(env)
-            if any(node is v for v in env.values()):
-                node = node * 1.0 if not self.tensor else node * Tensor(1.0)
-            node.label = name
-            env[name] = node
+            env[name] = _build(name, "update", formula, env)
         return env
 
     def solve(self) -> Solution:
@@ -166,3 +167,20 @@ class Exercise:
     def close(self, given: float, truth: float) -> bool:
         """Within the exercise's tolerance: |given − truth| ≤ max(rtol·|truth|, atol)."""
         return abs(given - truth) <= max(self.rtol * abs(truth), self.atol)
+
+
+def _build(name: str, table: str, formula: Formula, env: dict[str, Node]) -> Node:
+    """Build one equation and name its node; failures name the equation."""
+    try:
+        node = formula.build(env)
+    except (GradflowError, ValueError, ArithmeticError) as e:
+        raise EquationError(name, table, f"[{table}] {name} = {formula.text!r}: {e}") from None
+    if any(node is v for v in env.values()):
+        raise EquationError(
+            name,
+            table,
+            f"[{table}] {name} = {formula.text!r} only renames a value: compute "
+            "something, or use the name directly",
+        )
+    node.label = name
+    return node

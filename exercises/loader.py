@@ -21,7 +21,7 @@ from gradflow.errors import GradflowError
 from gradflow.formula import Formula, FormulaError, parse
 
 from .errors import ExerciseError, LineFinder
-from .exercise import GRAD_PREFIX, Exercise, Question, Source
+from .exercise import GRAD_PREFIX, EquationError, Exercise, Question, Source
 
 TOP_KEYS = {
     "title": str,
@@ -173,7 +173,7 @@ class _Reader:
         s = self.data["source"]
         seed = s.get("seed")
         if not isinstance(seed, str) or not seed:
-            self.fail("source.seed must name the seed file, e.g. seed = \"002\"", "source", "seed")
+            self.fail('source.seed must name the seed file, e.g. seed = "002"', "source", "seed")
         where = s.get("where", "")
         if not isinstance(where, str):
             self.fail("source.where must be text (slide or section)", "source", "where")
@@ -221,7 +221,9 @@ class _Reader:
         if not name.isidentifier() or name.startswith("_") or not name.isascii():
             self.fail(f"{name!r} is not a valid name (letters, digits, _)", table, name)
         if name.startswith(GRAD_PREFIX):
-            self.fail(f"names starting with {GRAD_PREFIX!r} are reserved for gradients", table)
+            self.fail(
+                f"names starting with {GRAD_PREFIX!r} are reserved for gradients", table, name
+            )
 
     def constants(self, values: dict) -> frozenset[str]:
         cs = self.data.get("constants", [])
@@ -233,13 +235,15 @@ class _Reader:
     # ------------------------------------------------------------------ equations
     def formula(self, table: str, name: str, text: Any) -> Formula:
         if not isinstance(text, str):
-            self.fail(f"{name} must be a formula in quotes, e.g. {name} = \"relu(z)\"", table, name)
+            self.fail(f'{name} must be a formula in quotes, e.g. {name} = "relu(z)"', table, name)
         try:
             f = parse(text)
         except FormulaError as e:
             self.fail(f"[{table}] {name} = {text!r}: {e}", table, name)
         if not f.names:
-            self.fail(f"[{table}] {name} = {text!r} has no names: put numbers in [values]", table, name)
+            self.fail(
+                f"[{table}] {name} = {text!r} has no names: put numbers in [values]", table, name
+            )
         return f
 
     def graph(self, values: dict) -> dict[str, Formula]:
@@ -311,9 +315,7 @@ class _Reader:
         allowed = known | set(eqs) | {GRAD_PREFIX + k for k in known}
         for name, f in eqs.items():
             for ref in sorted(f.names - allowed):
-                self.fail(
-                    f"[update] {name} = {f.text!r}: undefined name {ref!r}", "update", name
-                )
+                self.fail(f"[update] {name} = {f.text!r}: undefined name {ref!r}", "update", name)
         return self.ordered(eqs, "update")
 
     # ------------------------------------------------------------------ build once
@@ -321,10 +323,10 @@ class _Reader:
         """Build and differentiate once, so shape errors and NaNs surface at load time."""
         try:
             sol = ex.solve()
+        except EquationError as e:
+            self.fail(str(e), e.table, e.name)
         except (GradflowError, ValueError, ArithmeticError) as e:
-            name = _failing_equation(ex)
-            table = "update" if name in ex.update else "graph"
-            self.fail(f"cannot compute the exercise: {e}", table, name)
+            self.fail(f"cannot compute the exercise: {e}", "graph", ex.output)
         if np.size(sol.loss.data) != 1:
             self.fail(
                 f"output {ex.output} must be a single number, got shape {np.shape(sol.loss.data)}",
@@ -342,7 +344,7 @@ class _Reader:
         out: list[Question] = []
         for k, item in enumerate(self.data["ask"]):
             if not isinstance(item, dict):
-                self.fail("ask must be an array of tables: [[ask]] value = \"y\"", None, "ask")
+                self.fail('ask must be an array of tables: [[ask]] value = "y"', None, "ask")
             out.extend(self.question(ex, sol, k, item))
         if not out:
             self.fail("no questions: add at least one [[ask]]", None, "ask")
@@ -357,7 +359,7 @@ class _Reader:
             fail(f"unknown key(s) {', '.join(sorted(extra))}; known: {', '.join(sorted(ASK_KEYS))}")
         kinds = [kind for kind in ("value", "grad", "update") if kind in item]
         if len(kinds) != 1:
-            fail("give exactly one of value = \"name\", grad = \"name\", update = \"name\"")
+            fail('give exactly one of value = "name", grad = "name", update = "name"')
         kind = kinds[0]
         target = item[kind]
         line = self.lines.find("ask", kind, k)
@@ -379,10 +381,13 @@ class _Reader:
             if target not in ex.values:
                 fail(f"update needs a value from [values], {target!r} is an equation", kind)
             if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0:
-                fail("update needs a positive learning rate: lr = 0.001", "lr")
+                fail(
+                    "update needs a positive learning rate: lr = 0.001",
+                    "lr" if "lr" in item else kind,
+                )
             lr = float(lr)
         elif lr is not None:
-            fail("lr only goes with update = \"name\"", "lr")
+            fail('lr only goes with update = "name"', "lr")
         expected = item.get("expected")
         if expected is not None and (
             not isinstance(expected, (int, float)) or isinstance(expected, bool)
@@ -394,7 +399,13 @@ class _Reader:
         shape = np.shape(sol.value(target) if kind == "value" else sol.grads[target])
         index = item.get("index")
         if index is not None:
-            idx = (index,) if isinstance(index, int) else tuple(index) if isinstance(index, list) else None
+            idx = (
+                (index,)
+                if isinstance(index, int)
+                else tuple(index)
+                if isinstance(index, list)
+                else None
+            )
             if (
                 idx is None
                 or not all(isinstance(i, int) and not isinstance(i, bool) for i in idx)
@@ -421,17 +432,6 @@ class _Reader:
                     "expected",
                 )
         return qs
-
-
-def _failing_equation(ex: Exercise) -> str | None:
-    """Rebuild equation by equation to find the first that fails (for the error's line)."""
-    env = ex.leaves()
-    for name, f in ex.graph.items():
-        try:
-            env[name] = f.build(env)
-        except (GradflowError, ValueError, ArithmeticError):
-            return name
-    return next(iter(ex.update), None)
 
 
 def _kind(t: Any) -> str:

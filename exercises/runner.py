@@ -193,8 +193,7 @@ def explain(ex: Exercise, q: Question, sol: Solution) -> str:
         w = _pick(ex.values[q.target], q.index)
         t = q.element()
         lines.append(
-            f"{t} − γ·∂{ex.output}/∂{t} = {_fmt(w)} − {q.lr:g}·({_fmt(g)}) = "
-            f"{_fmt(w - q.lr * g)}"
+            f"{t} − γ·∂{ex.output}/∂{t} = {_fmt(w)} − {q.lr:g}·({_fmt(g)}) = {_fmt(w - q.lr * g)}"
         )
     return "\n".join(lines)
 

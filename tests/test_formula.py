@@ -107,7 +107,10 @@ def test_generated_formulas_build_graphs_that_match_sympy(text, x, y):
 def _tensors(**arrays):
     from gradflow import Tensor
 
-    return {k: Tensor(np.asarray(v, dtype=float), requires_grad=True, label=k) for k, v in arrays.items()}
+    return {
+        k: Tensor(np.asarray(v, dtype=float), requires_grad=True, label=k)
+        for k, v in arrays.items()
+    }
 
 
 def test_matmul_and_tensor_functions_build_a_tensor_graph():

@@ -23,9 +23,7 @@ def register(sub) -> None:
     s.add_argument("--render", metavar="DIR", help="also write the graph SVG and HTML player")
     q = with_path(esub.add_parser("quiz", help="answer the questions, get a score"))
     q.add_argument("name", help="exercise name or a .toml file")
-    q.add_argument(
-        "--answers", metavar="FILE", help="one answer per line: run non-interactively"
-    )
+    q.add_argument("--answers", metavar="FILE", help="one answer per line: run non-interactively")
     c = with_path(esub.add_parser("check", help="verify answers: engine, SymPy, finite diff."))
     c.add_argument("name", nargs="?", help="exercise name or a .toml file")
     c.add_argument("--all", action="store_true", help="check every exercise")
