@@ -53,4 +53,6 @@ class LineFinder:
             )
             if in_place and key_re and key_re.match(line):
                 return n
+        if header_line is None and table is not None:  # an inline table: graph = { y = ... }
+            return self.find(None, table)
         return header_line

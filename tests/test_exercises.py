@@ -276,6 +276,16 @@ def test_format_doc_example_loads():
     assert check(ex).ok
 
 
+def test_readme_example_loads_checks_and_reports_a_typo_with_its_line():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Write an exercise", 1)[1]
+    block = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    assert len(block.strip().splitlines()) <= 10
+    assert check(loads(block, "mine.toml")).ok
+    with pytest.raises(ExerciseError, match=r"^mine.toml:6: \[graph\] y = 'relux\(w\*x \+ b\)'"):
+        loads(block.replace("relu(w", "relux(w"), "mine.toml")
+
+
 # ------------------------------------------------------------------ malformed files
 
 MINIMAL = """\
