@@ -216,16 +216,41 @@ def _explain_value(ex: Exercise, name: str, sol: Solution) -> str:
     return f"{name} = {f.text} with {', '.join(parts)} → {_fmt(value)}"
 
 
+MAX_CHAIN_LINES = 12
+
+
 def _explain_grad(ex: Exercise, q: Question, sol: Solution) -> list[str]:
+    """Every backward step on the paths from the output down to the target, in the order
+    backprop runs them, so the student sees where each upstream gradient comes from."""
     node = sol.nodes[q.target]
-    steps = [s for s in backward_steps(sol.loss) if s.input_node is node]
+    steps = backward_steps(sol.loss)
+    into: dict[int, list] = {}
+    for s in steps:
+        into.setdefault(id(s.input_node), []).append(s)
+    chain, frontier, seen = [], [node], set()
+    while frontier:
+        n = frontier.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        for s in into.get(id(n), []):
+            chain.append(s)
+            frontier.append(s.node)
     t = q.element()
-    if not steps:
+    direct = into.get(id(node), [])
+    if not direct:
         return [f"no path from {ex.output} to {q.target}: ∂{ex.output}/∂{t} = 0"]
-    lines = [f"∂{ex.output}/∂{q.target} collects {len(steps)} contribution(s):"]
-    lines += [f"  {s.equation}" for s in steps]
-    total = _pick(steps[-1].accumulated, q.index)
-    lines.append(f"  sum: ∂{ex.output}/∂{t} = {_fmt(total)}")
+    chain.sort(key=lambda s: s.index)
+    lines = [f"chain rule from {ex.output} down to {q.target} (local · upstream = contribution):"]
+    if len(chain) > MAX_CHAIN_LINES:
+        lines.append(f"  … {len(chain) - MAX_CHAIN_LINES} earlier step(s), see `show`")
+        chain = chain[-MAX_CHAIN_LINES:]
+    lines += [f"  {s.equation}" for s in chain]
+    total = _pick(direct[-1].accumulated, q.index)
+    n = len(direct)
+    lines.append(
+        f"  ∂{ex.output}/∂{t} = {_fmt(total)}" + (f" (sum of {n} contributions)" if n > 1 else "")
+    )
     return lines
 
 
