@@ -11,6 +11,7 @@ import gradflow
 import visual
 from gradflow import Tensor, Value
 from gradflow.examples import seed002_network
+from gradflow.nn import Linear
 
 
 def labels(dot) -> dict[str, str]:
@@ -128,7 +129,9 @@ def test_collapse_by_prefix_and_by_callable():
     loss, _ = layered_graph(layers=4, width=3)
     one = visual.draw_graph(loss, collapse="layer2")
     assert [label.split("\n")[0] for _, label in box_labels(one)] == ["layer2"]
-    two = visual.draw_graph(loss, collapse=lambda n: "early" if n.scope in ("layer0", "layer1") else None)
+    two = visual.draw_graph(
+        loss, collapse=lambda n: "early" if n.scope in ("layer0", "layer1") else None
+    )
     assert [label.split("\n")[0] for _, label in box_labels(two)] == ["early"]
 
 
@@ -145,4 +148,32 @@ def test_two_layers_with_one_scope_name_get_two_boxes():
     assert [label.split("\n")[0] for _, label in boxes] == ["Linear", "Linear"]
     # the parameters sit inside their own box; the output box shows the value and no grad yet
     assert "2 ops, 2 inputs/params inside" in boxes[0][1]
-    assert boxes[1][1].endswith("out 10\nno grad yet")
+    y.label = "y"
+    assert box_labels(visual.draw_graph(y, collapse=True))[1][1].endswith("out y = 10\nno grad yet")
+
+
+def test_collapse_real_layers():
+    """Linear layers tag their ops through Module.__call__; the ReLU between them is outside."""
+    lin1, lin2 = Linear(3, 4, seed=0), Linear(4, 2, seed=1)
+    x = Tensor(np.ones((5, 3)), label="x")
+    h = lin1(x).relu()
+    h.label = "h"
+    loss = (lin2(h) ** 2).mean()
+    loss.label = "L"
+    loss.backward()
+    dot = visual.draw_graph(loss, collapse=True)
+    boxes = [label for _, label in box_labels(dot)]
+    assert [b.split("\n")[0] for b in boxes] == ["Linear", "Linear"]
+    assert all("2 inputs/params inside" in b for b in boxes)  # weight and bias
+    inner = label_of(dot, "h").split("\n")[0]  # h = ReLU(<the first box's output>)
+    assert inner == f"h = ReLU({boxes[0].split(chr(10))[2].split()[1]})"
+    assert "\ngrad 5×4" in boxes[0] and "x" in {t.split("\n")[0] for t in labels(dot).values()}
+
+
+def test_odd_labels_render_as_typed():
+    a, b = Value(2.0, label='a\\b"c'), Value(3.0, label="q\\")
+    y = a * b
+    y.label = "y\\l"
+    svg, _ = visual.render.render_source(visual.draw_graph(y, show_local=True).source, "svg")
+    texts = svg_texts(svg)
+    assert 'a\\b"c' in texts and "q\\" in texts and 'y\\l = a\\b"c × q\\' in texts

@@ -21,8 +21,9 @@ def seed002_after_backward():
     return loss
 
 
-def test_golden_svg_of_seed002_is_byte_identical(tmp_path):
+def test_golden_svg_of_seed002_is_byte_identical(tmp_path, monkeypatch):
     """Regenerate after an intended drawing change with GRADFLOW_UPDATE_GOLDEN=1."""
+    monkeypatch.delenv(render.ENV_VAR, raising=False)
     assert visual.find_renderer("svg").name == "graphviz-pure"  # pip installs it
     out = visual.render_graph(seed002_after_backward(), tmp_path / "a.svg", show_local=True)
     again = visual.render_graph(seed002_after_backward(), tmp_path / "b.svg", show_local=True)
@@ -125,3 +126,18 @@ def test_nothing_installed_writes_dot_with_a_hint(bare, tmp_path):
     assert "\n" not in hint and "dot -Tsvg graph.dot -o graph.svg" in hint
     with pytest.raises(render.RenderError, match="no renderer for svg"):
         render.render_source("digraph {}", "svg")
+
+
+def test_readme_example_runs(tmp_path):
+    """The README's "See the graph" snippet works as written (in a scratch folder)."""
+    import re
+    import subprocess
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## See the graph", 1)[1]
+    (code,) = re.findall(r"```python\n(.+?)\n```", section.split("\n## ", 1)[0], flags=re.S)
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    subprocess.run([sys.executable, str(script)], cwd=tmp_path, check=True, timeout=120)
+    assert "grad -700" in svg_texts((tmp_path / "seed002.svg").read_bytes())
+    assert (tmp_path / "player.html").stat().st_size > 10_000

@@ -23,9 +23,17 @@ import numpy as np
 from gradflow.graph import Node, display_names, topological_order
 from gradflow.steps import backward_steps
 
+from .render import render_source
+
 HIGHLIGHT = "#d62728"
 Collapse = bool | str | Sequence[str] | Callable[[Node], str | None] | None
 Highlight = Node | tuple[Node, Node] | Iterable[Node | tuple[Node, Node]] | None
+
+
+def dot_text(lines: list[str]) -> str:
+    """Lines of a DOT label: backslashes doubled, so a name like ``a\\b`` prints as typed
+    (in DOT a backslash starts an escape such as ``\\l``)."""
+    return "\n".join(line.replace("\\", "\\\\") for line in lines)
 
 
 def fmt_number(x: Any) -> str:
@@ -49,7 +57,7 @@ def op_text(node: Node, names: dict[int, str]) -> str:
     """The op applied to its inputs with the op table's symbol: ``w × x``, ``ReLU(z)``."""
     op = node.op
     args = [names[id(i)] for i in node.inputs]
-    if op.elementwise and op.arity == 2 and len(op.symbol) <= 2:
+    if op.arity == 2 and len(op.symbol) <= 2 and (op.elementwise or op.symbol == "@"):
         return f"{args[0]} {op.symbol} {args[1]}"
     if op.name == "pow":
         return f"{args[0]}^{node.params.get('n', op.params.get('n'))}"
@@ -58,6 +66,31 @@ def op_text(node: Node, names: dict[int, str]) -> str:
     if op.name == "transpose":
         return f"{args[0]}ᵀ"
     return f"{op.symbol}({', '.join(args)})"
+
+
+class Drawing(graphviz.Digraph):
+    """A :class:`graphviz.Digraph` whose ``pipe()`` — what Jupyter calls to show it inline —
+    goes through gradflow's renderer chain, so it displays without a system Graphviz."""
+
+    def pipe(
+        self,
+        format: str | None = None,
+        renderer: str | None = None,
+        formatter: str | None = None,
+        neato_no_op: bool | int | None = None,
+        quiet: bool = False,
+        *,
+        engine: str | None = None,
+        encoding: str | None = None,
+    ) -> bytes | str:
+        fmt = format or self.format
+        plain = renderer is None and formatter is None and not neato_no_op
+        if plain and engine in (None, "dot") and fmt in ("svg", "png"):
+            data, _ = render_source(self.source, fmt)
+            return data.decode(encoding) if encoding else data
+        return super().pipe(
+            format, renderer, formatter, neato_no_op, quiet, engine=engine, encoding=encoding
+        )
 
 
 @dataclass
@@ -93,16 +126,16 @@ class GraphView:
         self.groups = _groups(self.order, root, collapse)
         self.locals = _edge_locals(root) if show_local else {}
 
-    def draw(self, state: GraphState, rankdir: str = "LR", id_prefix: str = "") -> graphviz.Digraph:
+    def draw(self, state: GraphState, rankdir: str = "LR", id_prefix: str = "") -> Drawing:
         if rankdir not in ("LR", "TB", "RL", "BT"):
             raise ValueError(f"rankdir must be 'LR' or 'TB' (or 'RL', 'BT'), got {rankdir!r}")
-        dot = graphviz.Digraph("gradflow", format="svg")
+        dot = Drawing("gradflow", format="svg")
         dot.attr(rankdir=rankdir, fontname="Helvetica", fontsize="11", nodesep="0.3")
         dot.attr("node", shape="box", style="rounded,filled", fillcolor="white")
         dot.attr("node", fontname="Helvetica", fontsize="11")
         dot.attr("edge", fontname="Helvetica", fontsize="9", color="#555555")
         if state.title:
-            dot.attr(label=state.title, labelloc="t", labeljust="l")
+            dot.attr(label=state.title, labelloc="t", labeljust="l")  # DOT text, escapes kept
         for gid, members in self.groups.box_members.items():
             self._draw_group(dot, gid, members, state, id_prefix)
         for n in self.order:
@@ -125,12 +158,12 @@ class GraphView:
         if n.requires_grad:
             g = state.grads.get(id(n))
             lines.append("no grad yet" if g is None else f"grad {summarize(g)}")
-        attrs = {"id": f"{prefix}{self.node_id(n)}", "tooltip": name}
+        attrs = {"id": f"{prefix}{self.node_id(n)}", "tooltip": dot_text([name])}
         if n.op is None:
             attrs["fillcolor"] = "#eef3fb" if n.requires_grad else "#f2f2f2"
         if id(n) in state.nodes:
             attrs.update(color=HIGHLIGHT, penwidth="3", fillcolor="#fde9e7", **{"class": "hl"})
-        dot.node(self.node_id(n), "\n".join(lines), **attrs)
+        dot.node(self.node_id(n), dot_text(lines), **attrs)
 
     def _draw_group(self, dot, gid: str, members: list[Node], state: GraphState, prefix: str):
         inside = {id(m) for m in members}
@@ -141,14 +174,16 @@ class GraphView:
         if len(outputs) == 1:
             out = outputs[0]
             known = state.values is None or id(out) in state.values
-            lines.append(f"out {summarize(out.data)}" if known else "out not computed yet")
+            name = self.names[id(out)]  # ops outside the box refer to it by this name
+            lines.append(f"out {name} = {summarize(out.data) if known else 'not computed yet'}")
             g = state.grads.get(id(out))
-            lines.append("no grad yet" if g is None else f"grad {summarize(g)}")
+            if out.requires_grad:
+                lines.append("no grad yet" if g is None else f"grad {summarize(g)}")
         attrs = {"id": f"{prefix}{gid}", "shape": "box3d", "style": "filled"}
         attrs["fillcolor"] = "#fff7e0"
         if inside & state.nodes:
             attrs.update(color=HIGHLIGHT, penwidth="3", **{"class": "hl"})
-        dot.node(gid, "\n".join(lines), **attrs)
+        dot.node(gid, dot_text(lines), **attrs)
 
     # --- edges ---------------------------------------------------------------------
     def _draw_edges(self, dot: graphviz.Digraph, state: GraphState, prefix: str) -> None:
@@ -170,7 +205,7 @@ class GraphView:
                 attrs = {"id": f"{prefix}e{self.index[id(n)]}_{i}"}
                 label = None if collapsed else self.locals.get((id(n), i))
                 if label:
-                    attrs["label"] = label
+                    attrs["label"] = dot_text([label])
                 if (id(inp), id(n)) in state.edges:
                     attrs.update(color=HIGHLIGHT, penwidth="3", **{"class": "hl"})
                 dot.edge(tail, head, **attrs)
@@ -309,8 +344,9 @@ def draw_graph(
     hide_constants: bool = False,
     collapse: Collapse = None,
     title: str = "",
-) -> graphviz.Digraph:
-    """The graph that computes ``node``, as a :class:`graphviz.Digraph` (shows inline in Jupyter).
+) -> Drawing:
+    """The graph that computes ``node``, as a :class:`graphviz.Digraph` (shows inline in Jupyter,
+    rendered by the chain of :mod:`visual.render`, so no system Graphviz is needed).
 
     ``rankdir``: "LR" (left to right) or "TB" (top down). ``show_local``: label each edge
     with the local derivative ∂node/∂input (formula and number). ``highlight``: a node, an

@@ -22,7 +22,7 @@ import numpy as np
 from gradflow.graph import Node
 from gradflow.steps import backward_steps, forward_steps
 
-from .graph import GraphState, GraphView, fmt_number, summarize
+from .graph import GraphState, GraphView, fmt_number, op_text, summarize
 from .render import render_graph, render_source
 
 
@@ -38,7 +38,13 @@ class Frame:
 
 
 def _fmt(x: Any) -> str:
-    return fmt_number(x) if np.ndim(x) == 0 else summarize(x)
+    """A number, a small array in full, or a large array's shape and summary."""
+    a = np.asarray(x)
+    if a.ndim == 0:
+        return fmt_number(a)
+    if a.size <= 6:
+        return " ".join(np.array2string(a + 0.0, precision=4, separator=", ").split())
+    return summarize(a)
 
 
 def build_frames(loss: Node, view: GraphView) -> list[Frame]:
@@ -54,7 +60,7 @@ def build_frames(loss: Node, view: GraphView) -> list[Frame]:
         if s.node.op is None:
             continue
         known.add(id(s.node))
-        text = f"{s.name} = {s.formula} = {_fmt(s.value)}"
+        text = f"{s.name} = {op_text(s.node, view.names)} = {_fmt(s.value)}"
         state = GraphState(values=set(known), nodes={id(s.node)})
         frames.append(Frame("forward", text, [f"Forward: {text}"], state, _fmt(s.value)))
     seed = np.ones_like(loss.data) if np.ndim(loss.data) else 1.0
@@ -67,7 +73,8 @@ def build_frames(loss: Node, view: GraphView) -> list[Frame]:
         if s.local is None:  # a tensor op: its vector-Jacobian product rule
             equation = f"{s.local_text} with g = ∂L/∂{s.name} → contribution {_fmt(s.contribution)}"
         else:
-            equation = f"{_fmt(s.local)} × {_fmt(s.upstream)} = {_fmt(s.contribution)}"
+            times = "×" if np.ndim(s.local) == 0 else "⊙"  # arrays multiply elementwise
+            equation = f"{_fmt(s.local)} {times} {_fmt(s.upstream)} = {_fmt(s.contribution)}"
         panel = [
             f"Backward step {s.index}: {s.name} → {s.input} ({s.op})",
             f"local ∂{s.name}/∂{s.input} = {s.local_text}",
@@ -87,7 +94,8 @@ def _frames(loss: Node, rankdir: str) -> tuple[GraphView, list[Frame]]:
     view = GraphView(loss)
     frames = build_frames(loss, view)
     for f in frames:
-        f.state.title = "".join(line + "\\l" for line in f.panel)  # \l: left-aligned lines
+        # \l ends a left-aligned line in DOT; the panel's own backslashes are doubled first
+        f.state.title = "".join(line.replace("\\", "\\\\") + "\\l" for line in f.panel)
     return view, frames
 
 
@@ -169,7 +177,8 @@ tr {{ cursor: pointer; }}
 {figures}
 </div>
 <table id="steps">
-<thead><tr><th>#</th><th>pass</th><th>step</th><th>value, or local × upstream = contribution</th></tr></thead>
+<thead><tr><th>#</th><th>pass</th><th>step</th>
+<th>value, or local × upstream = contribution</th></tr></thead>
 <tbody>
 {rows}
 </tbody>

@@ -13,6 +13,7 @@ the op records, never restated here. Optimizer paths use the update rules of
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -33,8 +34,17 @@ PathLike = str | os.PathLike | None
 MATH_OPS = frozenset({"neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos", "clip"})
 
 
+class InlineFigure(Figure):
+    """A Figure that Jupyter shows inline by itself (``_repr_png_``), without pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=90)
+        return buffer.getvalue()
+
+
 def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = InlineFigure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 

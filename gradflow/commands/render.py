@@ -56,15 +56,16 @@ def run(args) -> int:
         return 2
     if args.backward:
         if not out.requires_grad:
-            print("gradflow render: the formula has no names, nothing to differentiate")
+            print(
+                "gradflow render: no names in the formula, nothing to differentiate",
+                file=sys.stderr,
+            )
         else:
             out.backward()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoRendererWarning)
         try:
-            path = render_graph(
-                out, args.output, rankdir=args.rankdir, show_local=args.show_local
-            )
+            path = render_graph(out, args.output, rankdir=args.rankdir, show_local=args.show_local)
         except (RenderError, ValueError) as e:
             print(f"gradflow render: {e}", file=sys.stderr)
             return 1
