@@ -31,7 +31,8 @@ def test_at_least_twenty_exercises_ship():
 def test_every_exercise_loads_and_checks_three_ways(path):
     ex = load(path)
     assert ex.title and ex.topic and ex.questions
-    assert ex.source.seed in {"000", "001", "002", "003", "004"}
+    assert ex.source.seed in {"000", "001", "002", "003", "004"} and ex.source.where
+    assert ex.explanation, "every shipped exercise explains its answers"
     report = check(ex)
     assert report.ok, report.table()
     grads = [a for a in report.answers if a.numeric_ok is not None]
