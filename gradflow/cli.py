@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ["demo", "steps", "ops", "render"]
+COMMANDS = ["demo", "steps", "ops", "exercise", "render"]
 
 
 def build_parser() -> argparse.ArgumentParser:
