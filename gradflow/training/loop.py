@@ -224,7 +224,9 @@ def _progress_bar(progress: bool, total: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, file=sys.stderr, unit="batch", leave=False, dynamic_ncols=True)
+    # off a terminal (CI logs) redraw rarely, so the log is not one line per batch
+    interval = 0.1 if sys.stderr.isatty() else 5.0
+    return tqdm(total=total, file=sys.stderr, unit="batch", leave=False, mininterval=interval)
 
 
 def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, bar) -> None:
@@ -251,9 +253,10 @@ def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, 
         for cb in trainer.callbacks:
             cb.on_batch_end(trainer, k, batch_loss)
         if bar is not None:
-            bar.update(1)
-            bar.set_description(f"epoch {epoch}")
+            if k == 0:
+                bar.set_description(f"epoch {epoch}", refresh=False)
             bar.set_postfix(loss=f"{batch_loss:.4f}", refresh=False)
+            bar.update(1)
     trainer.epoch = epoch
     logs: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(count, 1)}
     train_eval = trainer.evaluate(loader.X, loader.y)
