@@ -275,3 +275,18 @@ def test_gradcheck_reports_worst_mismatch():
 
     r = gradcheck(bad, Tensor([0.1, 0.2], requires_grad=True))
     assert not r.ok and "FAILED" in str(r) and r.worst_input == 0
+
+
+def test_each_layer_instance_gets_its_own_scope():
+    from gradflow import nn
+
+    model = nn.Sequential(nn.Linear(2, 3, seed=0), nn.Linear(3, 1, seed=1))
+    out = model(Tensor(np.ones((1, 2)))).sum()
+    scopes = {n.scope for n in gf.topological_order(out) if n.op is not None}
+    assert {"Sequential/0:Linear", "Sequential/1:Linear"} <= scopes
+
+
+def test_negative_zero_prints_as_zero():
+    from gradflow.steps import _fmt
+
+    assert _fmt(-0.0) == "0" and "-0" not in _fmt(np.array([-0.0, 1.0]))
