@@ -5,6 +5,11 @@ User text is parsed with :mod:`ast` and then *walked*, never evaluated: only num
 limits on length, nesting and exponent size. Nothing here calls ``eval``, ``exec``,
 ``compile`` on user text, or SymPy's ``sympify``/``parse_expr``. The command line
 (``gradflow render``) and the exercise files both use this one parser.
+
+When the names are bound to :class:`~gradflow.Tensor` nodes the same formula builds a tensor
+graph, and two more things are allowed: matrix products ``W @ x`` and the tensor functions
+of :data:`TENSOR_FUNCTIONS` (``sum(x, axis=0)``, ``softmax(z)``, ``transpose(W)``, ...).
+Their parameters must be integer constants.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from dataclasses import dataclass
 
 from .errors import GradflowError
 from .ops import OPS, bind_params
+from .tensor import Tensor
+from .tensor import apply as tensor_apply
 from .value import Value, apply
 
 MAX_LENGTH = 2000
@@ -24,6 +31,16 @@ MAX_NUMBER = 1e12
 # Function names a formula may call: every scalar op of the table, plus friendly aliases.
 ALIASES = {"max": "maximum", "min": "minimum", "silu": "swish", "sigma": "sigmoid"}
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div"}
+# Tensor-only functions (ops of the table that are not elementwise) and the parameters a
+# formula may pass them. Parameters are integers: an axis, or keepdims as 0/1.
+TENSOR_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "sum": ("axis", "keepdims"),
+    "mean": ("axis", "keepdims"),
+    "logsumexp": ("axis", "keepdims"),
+    "softmax": ("axis",),
+    "log_softmax": ("axis",),
+    "transpose": (),
+}
 
 
 class FormulaError(GradflowError, ValueError):
@@ -38,15 +55,16 @@ class Formula:
     tree: ast.expr
     names: frozenset[str]
 
-    def build(self, env: dict[str, Value]) -> Value:
-        """Build the scalar graph of this formula over the nodes in ``env``."""
+    def build(self, env: dict[str, Value] | dict[str, Tensor]) -> Value | Tensor:
+        """Build the graph of this formula over the nodes in ``env`` (all Values, or all
+        Tensors for a tensor graph)."""
         return _Builder(env, self.text).visit(self.tree)
 
 
 def functions() -> list[str]:
     """Names callable in a formula."""
     ops = [n for n, op in OPS.items() if op.elementwise and op.arity is not None]
-    return sorted(set(ops) | set(ALIASES))
+    return sorted(set(ops) | set(ALIASES) | set(TENSOR_FUNCTIONS))
 
 
 def parse(text: str) -> Formula:
@@ -105,7 +123,9 @@ def _validate(node: ast.AST, text: str, names: set[str], depth: int) -> None:
             raise FormulaError(
                 f"exponent {exp:g} too large (limit {MAX_EXPONENT}){_where(node, text)}"
             )
-    elif isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+    elif isinstance(node, ast.BinOp) and (
+        type(node.op) in _BINOPS or isinstance(node.op, ast.MatMult)
+    ):
         _validate(node.left, text, names, depth + 1)
         _validate(node.right, text, names, depth + 1)
     elif isinstance(node, ast.Call):
@@ -113,6 +133,9 @@ def _validate(node: ast.AST, text: str, names: set[str], depth: int) -> None:
             raise FormulaError(
                 f"only plain function calls like relu(x) are allowed{_where(node, text)}"
             )
+        if node.func.id in TENSOR_FUNCTIONS:
+            _validate_tensor_call(node, text, names, depth)
+            return
         fname = ALIASES.get(node.func.id, node.func.id)
         op = OPS.get(fname)
         if op is None or not op.elementwise or op.arity is None:
@@ -148,6 +171,27 @@ def _validate(node: ast.AST, text: str, names: set[str], depth: int) -> None:
         )
 
 
+def _validate_tensor_call(node: ast.Call, text: str, names: set[str], depth: int) -> None:
+    """``sum(x, axis=0)``: one tensor argument, then integer parameters by position or name."""
+    fname, allowed = node.func.id, TENSOR_FUNCTIONS[node.func.id]
+    if any(k.arg is None for k in node.keywords):
+        raise FormulaError(f"**kwargs are not allowed{_where(node, text)}")
+    if not node.args or len(node.args) - 1 + len(node.keywords) > len(allowed):
+        raise FormulaError(
+            f"{fname}() takes one tensor argument"
+            + (f" and parameters {list(allowed)}" if allowed else "")
+            + f", got {len(node.args) + len(node.keywords)}{_where(node, text)}"
+        )
+    _validate(node.args[0], text, names, depth + 1)
+    for k in node.keywords:
+        if k.arg not in allowed:
+            raise FormulaError(f"{fname}() has no parameter {k.arg!r}; it takes {list(allowed)}")
+    for a in list(node.args[1:]) + [k.value for k in node.keywords]:
+        v = _constant(a)
+        if v is None or not v.is_integer():
+            raise FormulaError(f"parameters of {fname}() must be integers{_where(a, text)}")
+
+
 def _constant(node: ast.AST) -> float | None:
     """The number a constant (possibly negated) node stands for, else None."""
     if (
@@ -163,15 +207,30 @@ def _constant(node: ast.AST) -> float | None:
 
 
 class _Builder:
-    """Walk a validated tree and build Value nodes through the op table."""
+    """Walk a validated tree and build nodes through the op table.
 
-    def __init__(self, env: dict[str, Value], text: str):
+    Scalar mode builds :class:`Value` nodes; when any bound name is a :class:`Tensor` the
+    whole formula is built as a tensor graph (numbers become 0-d constant tensors).
+    """
+
+    def __init__(self, env: dict, text: str):
         self.env = env
         self.text = text
+        self.tensor = any(isinstance(v, Tensor) for v in env.values())
 
-    def visit(self, node: ast.AST) -> Value:
+    def const(self, v: float):
+        if self.tensor:
+            return Tensor(float(v))
+        return Value(v, requires_grad=False)
+
+    def apply(self, op, args: tuple, params: dict | None = None):
+        if self.tensor:
+            return tensor_apply(op, args, params or {})
+        return apply(op, args, params or {})
+
+    def visit(self, node: ast.AST):
         if isinstance(node, ast.Constant):
-            return Value(node.value, requires_grad=False)
+            return self.const(node.value)
         if isinstance(node, ast.Name):
             if node.id not in self.env:
                 raise FormulaError(f"undefined name {node.id!r} in {self.text!r}")
@@ -179,20 +238,24 @@ class _Builder:
         if isinstance(node, ast.UnaryOp):
             c = _constant(node)
             if c is not None:
-                return Value(c, requires_grad=False)
+                return self.const(c)
             v = self.visit(node.operand)
-            return apply(OPS["neg"], (v,)) if isinstance(node.op, ast.USub) else v
+            return self.apply(OPS["neg"], (v,)) if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.BinOp):
             if isinstance(node.op, ast.Pow):
                 exp = _constant(node.right)
                 if exp is not None:
                     n = int(exp) if float(exp).is_integer() else exp
-                    return apply(OPS["pow"], (self.visit(node.left),), {"n": n})
-                return apply(OPS["powv"], (self.visit(node.left), self.visit(node.right)))
-            return apply(
+                    return self.apply(OPS["pow"], (self.visit(node.left),), {"n": n})
+                return self.apply(OPS["powv"], (self.visit(node.left), self.visit(node.right)))
+            if isinstance(node.op, ast.MatMult):
+                return self.matmul(node)
+            return self.apply(
                 OPS[_BINOPS[type(node.op)]], (self.visit(node.left), self.visit(node.right))
             )
         if isinstance(node, ast.Call):
+            if node.func.id in TENSOR_FUNCTIONS:
+                return self.tensor_call(node)
             op = OPS[ALIASES.get(node.func.id, node.func.id)]
             args = tuple(self.visit(a) for a in node.args[: op.arity])
             extra = tuple(_constant(a) for a in node.args[op.arity :])
@@ -200,8 +263,41 @@ class _Builder:
             params = bind_params(op, extra, kw) if (op.params or extra or kw) else {}
             if node.func.id == "silu":
                 params = {"beta": 1.0}
-            return apply(op, args, params)
+            return self.apply(op, args, params)
         raise FormulaError(f"{type(node).__name__} is not allowed")  # unreachable: validated
+
+    def matmul(self, node: ast.BinOp):
+        if not self.tensor:
+            raise FormulaError(
+                f"'@' needs matrices or vectors{_where(node, self.text)} in {self.text!r}; "
+                "every name here is a number"
+            )
+        a, b = self.visit(node.left), self.visit(node.right)
+        return self.apply(OPS["matmul"], (a, b))
+
+    def tensor_call(self, node: ast.Call):
+        fname = node.func.id
+        if not self.tensor:
+            raise FormulaError(
+                f"{fname}() works on tensors{_where(node, self.text)} in {self.text!r}; "
+                "every name here is a number"
+            )
+        x = self.visit(node.args[0])
+        names = TENSOR_FUNCTIONS[fname]
+        given = dict(zip(names, (int(_constant(a)) for a in node.args[1:])))
+        given.update({k.arg: int(_constant(k.value)) for k in node.keywords})
+        if "keepdims" in given:
+            given["keepdims"] = bool(given["keepdims"])
+        op = OPS[fname]
+        params = {**op.params, **given}
+        if fname == "transpose":
+            return x.transpose()
+        axis = params.get("axis")
+        if axis is not None and not -x.ndim <= axis < max(x.ndim, 1):
+            raise FormulaError(
+                f"{fname}(): axis {axis} out of range for shape {x.shape} in {self.text!r}"
+            )
+        return self.apply(op, (x,), params)
 
 
 def evaluate(text: str, values: dict[str, float], labels: bool = True) -> Value:

@@ -119,6 +119,11 @@ class Node:
         return self._inputs
 
     @property
+    def _prev(self) -> set[Node]:
+        """micrograd's name for the set of input nodes (its ``draw_dot`` walks it)."""
+        return set(self._inputs)
+
+    @property
     def params(self) -> dict:
         return self._params
 

@@ -12,7 +12,6 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
-from scipy.special import erf as _np_erf
 
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
@@ -100,6 +99,12 @@ def _np_sigmoid(x):
 
 def _np_softplus(x):
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _np_erf(x):
+    from scipy.special import erf  # imported on first use: scipy.special costs ~0.15 s
+
+    return erf(x)
 
 
 def _np_pow(x, y):

@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import sympy as sp
-from sympy.printing.str import StrPrinter
 
+from .lazy import sympy as sp
 from .numerics import SELU_ALPHA, SELU_SCALE
 
 # --------------------------------------------------------------------------- the record
@@ -73,6 +72,17 @@ class Op:
     def __repr__(self) -> str:
         return f"Op({self.name})"
 
+    # micrograd's nodes keep their op as a string (``n._op``) and drawing code written for it
+    # does ``uid + n._op``; an Op reads as its symbol there, so that code runs unchanged.
+    def __str__(self) -> str:
+        return self.symbol
+
+    def __radd__(self, other: str) -> str:
+        return other + self.symbol
+
+    def __add__(self, other: str) -> str:
+        return self.symbol + other
+
     def format_latex(self, args: list[str], params: dict[str, Any] | None = None) -> str:
         """The op applied to LaTeX argument strings, e.g. ``\\max(0, z)``."""
         p = {**self.params, **(params or {})}
@@ -89,7 +99,7 @@ class Op:
         """The local derivative (elementwise) or VJP rule (tensor) of input ``i`` as text."""
         if not self.elementwise:
             return self.vjp_text[min(i, len(self.vjp_text) - 1)] if self.vjp_text else "vjp"
-        return _TEXT.doprint(self.derivative_expr(i, names, _freeze(params)))
+        return _text_printer().doprint(self.derivative_expr(i, names, _freeze(params)))
 
     def derivative_latex(self, i: int, names: tuple[str, ...], params: dict | None = None) -> str:
         if not self.elementwise:
@@ -97,15 +107,17 @@ class Op:
         return sp.latex(self.derivative_expr(i, names, _freeze(params)))
 
 
-class _TextPrinter(StrPrinter):
+@functools.cache
+def _text_printer():
     """SymPy's text printer, with Piecewise read as ``(1 if z > 0 else 0)``."""
+    from sympy.printing.str import StrPrinter
 
-    def _print_Piecewise(self, expr):
-        parts = [f"{self._print(e)} if {self._print(c)}" for e, c in expr.args[:-1]]
-        return "(" + " else ".join(parts) + f" else {self._print(expr.args[-1][0])})"
+    class TextPrinter(StrPrinter):
+        def _print_Piecewise(self, expr):
+            parts = [f"{self._print(e)} if {self._print(c)}" for e, c in expr.args[:-1]]
+            return "(" + " else ".join(parts) + f" else {self._print(expr.args[-1][0])})"
 
-
-_TEXT = _TextPrinter()
+    return TextPrinter()
 
 
 def _freeze(params: dict | None) -> tuple:
@@ -268,7 +280,13 @@ POWV = elementwise(
     doc="a^b, variable exponent (needs a > 0 for ∂/∂b)",
 )
 EXP = elementwise(
-    "exp", "exp", "e^{{{0}}}", lambda xp, a: xp.exp(a), (lambda xp, o, a: o,), sp.exp, doc="e^a"
+    "exp",
+    "exp",
+    "e^{{{0}}}",
+    lambda xp, a: xp.exp(a),
+    (lambda xp, o, a: o,),
+    lambda a: sp.exp(a),
+    doc="e^a",
 )
 LOG = elementwise(
     "log",
@@ -276,7 +294,7 @@ LOG = elementwise(
     "\\log {0}",
     lambda xp, a: xp.log(a),
     (lambda xp, o, a: 1.0 / a,),
-    sp.log,
+    lambda a: sp.log(a),
     doc="natural logarithm",
 )
 SQRT = elementwise(
@@ -285,7 +303,7 @@ SQRT = elementwise(
     "\\sqrt{{{0}}}",
     lambda xp, a: xp.sqrt(a),
     (lambda xp, o, a: 0.5 / o,),
-    sp.sqrt,
+    lambda a: sp.sqrt(a),
     doc="square root",
 )
 ABS = elementwise(
@@ -294,7 +312,7 @@ ABS = elementwise(
     "\\left|{0}\\right|",
     lambda xp, a: xp.abs(a),
     (lambda xp, o, a: xp.sign(a),),
-    sp.Abs,
+    lambda a: sp.Abs(a),
     doc="absolute value (derivative 0 at 0)",
 )
 SIN = elementwise(
@@ -303,7 +321,7 @@ SIN = elementwise(
     "\\sin {0}",
     lambda xp, a: xp.sin(a),
     (lambda xp, o, a: xp.cos(a),),
-    sp.sin,
+    lambda a: sp.sin(a),
     doc="sine",
 )
 COS = elementwise(
@@ -312,7 +330,7 @@ COS = elementwise(
     "\\cos {0}",
     lambda xp, a: xp.cos(a),
     (lambda xp, o, a: -xp.sin(a),),
-    sp.cos,
+    lambda a: sp.cos(a),
     doc="cosine",
 )
 TANH = elementwise(
@@ -321,7 +339,7 @@ TANH = elementwise(
     "\\tanh {0}",
     lambda xp, a: xp.tanh(a),
     (lambda xp, o, a: 1.0 - o * o,),
-    sp.tanh,
+    lambda a: sp.tanh(a),
     doc="tanh; tanh' = 1 − tanh²",
 )
 SIGMOID = elementwise(

@@ -34,7 +34,7 @@ def _fmt(x: Any) -> str:
     if a.ndim == 0:
         return f"{float(a) + 0.0:.6g}"  # + 0.0 turns -0 into 0
     if a.size <= 6:
-        return np.array2string(a, precision=4, separator=", ").replace("\n", "")
+        return np.array2string(a + 0.0, precision=4, separator=", ").replace("\n", "")
     return f"<{'×'.join(map(str, a.shape))} array>"
 
 

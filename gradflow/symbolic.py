@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import sympy as sp
 
 from .graph import Node, backprop, display_names, topological_order
+from .lazy import sympy as sp
 from .ops import sym_number
 
 MAX_ELEMENTS = 400  # symbolic differentiation of bigger graphs takes too long to be useful

@@ -57,6 +57,12 @@ class Value(Node):
             with np.errstate(all="ignore"):
                 a = [np.float64(x) for x in xs]
                 locs = [float(v) for v in op.locals(ARRAY, np.float64(self.data), a, self._params)]
+        if record is None and not anomaly:  # the hot path: nothing to record or check
+            for inp, local in zip(ins, locs):
+                if inp.requires_grad:
+                    acc = inp._g
+                    inp._g = local * g if acc is None else acc + local * g
+            return
         for i, inp in enumerate(ins):
             if not inp.requires_grad:
                 continue

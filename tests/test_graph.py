@@ -152,6 +152,29 @@ def test_micrograd_style_code_runs_unchanged():
     assert b.grad == pytest.approx(645.5772594752186)
 
 
+def test_micrograd_draw_dot_style_code_runs():
+    # the graph walk of micrograd's trace_graph.ipynb, verbatim
+    def trace(root):
+        nodes, edges = set(), set()
+
+        def build(v):
+            if v not in nodes:
+                nodes.add(v)
+                for child in v._prev:
+                    edges.add((child, v))
+                    build(child)
+
+        build(root)
+        return nodes, edges
+
+    x = Value(1.0)
+    y = (x * 2 + 1).relu()
+    nodes, edges = trace(y)
+    assert len(nodes) == 6 and len(edges) == 5
+    labels = {str(id(n)) + n._op for n in nodes if n._op}
+    assert any(lab.endswith("ReLU") for lab in labels)
+
+
 def test_scalar_mlp_has_micrograd_signature():
     model = gf.MLP(2, [16, 16, 1], seed=0)
     assert len(model.parameters()) == 2 * 16 + 16 + 16 * 16 + 16 + 16 + 1
@@ -252,3 +275,18 @@ def test_gradcheck_reports_worst_mismatch():
 
     r = gradcheck(bad, Tensor([0.1, 0.2], requires_grad=True))
     assert not r.ok and "FAILED" in str(r) and r.worst_input == 0
+
+
+def test_each_layer_instance_gets_its_own_scope():
+    from gradflow import nn
+
+    model = nn.Sequential(nn.Linear(2, 3, seed=0), nn.Linear(3, 1, seed=1))
+    out = model(Tensor(np.ones((1, 2)))).sum()
+    scopes = {n.scope for n in gf.topological_order(out) if n.op is not None}
+    assert {"Sequential/0:Linear", "Sequential/1:Linear"} <= scopes
+
+
+def test_negative_zero_prints_as_zero():
+    from gradflow.steps import _fmt
+
+    assert _fmt(-0.0) == "0" and "-0" not in _fmt(np.array([-0.0, 1.0]))

@@ -16,12 +16,12 @@ def reference_conv2d(x, w, b, stride, padding):
     ph, pw = padding
     xp = np.zeros((x.shape[0], x.shape[1], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw))
     xp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]] = x
-    O, C, kh, kw = w.shape
+    Co, C, kh, kw = w.shape
     Ho = (xp.shape[2] - kh) // sh + 1
     Wo = (xp.shape[3] - kw) // sw + 1
-    out = np.zeros((x.shape[0], O, Ho, Wo))
+    out = np.zeros((x.shape[0], Co, Ho, Wo))
     for n in range(x.shape[0]):
-        for o in range(O):
+        for o in range(Co):
             for i in range(Ho):
                 for j in range(Wo):
                     patch = xp[n, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
@@ -46,37 +46,41 @@ def conv_case(draw, dims=2):
     """Small odd shapes, batch 1 allowed, padding may exceed kernel/2."""
     B = draw(st.integers(1, 2))
     C = draw(st.integers(1, 3))
-    O = draw(st.integers(1, 3))
+    Co = draw(st.integers(1, 3))
     k = tuple(draw(st.integers(1, 3)) for _ in range(dims))
     p = tuple(draw(st.integers(0, 3)) for _ in range(dims))
     s = tuple(draw(st.integers(1, 3)) for _ in range(dims))
     size = tuple(draw(st.integers(max(1, kk - 2 * pp), 7)) for kk, pp in zip(k, p))
     seed = draw(st.integers(0, 2**16))
-    return B, C, O, k, p, s, size, seed
+    return B, C, Co, k, p, s, size, seed
 
 
 @given(conv_case())
 def test_conv2d_matches_loop_reference_and_gradcheck(case):
-    B, C, O, k, p, s, size, seed = case
+    B, C, Co, k, p, s, size, seed = case
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(B, C, *size))
-    w = rng.normal(size=(O, C, *k))
-    b = rng.normal(size=O)
+    w = rng.normal(size=(Co, C, *k))
+    b = rng.normal(size=Co)
     y = nn.conv2d(Tensor(x), Tensor(w), Tensor(b), s, p)
     np.testing.assert_allclose(y.data, reference_conv2d(x, w, b, s, p), atol=1e-12)
-    r = gradcheck(lambda x, w, b: (nn.conv2d(x, w, b, s, p) ** 2).sum(), Tensor(x), Tensor(w), Tensor(b))
+    r = gradcheck(
+        lambda x, w, b: (nn.conv2d(x, w, b, s, p) ** 2).sum(), Tensor(x), Tensor(w), Tensor(b)
+    )
     assert r.ok, str(r)
 
 
 @given(conv_case(dims=1))
 def test_conv1d_is_conv2d_with_height_one(case):
-    B, C, O, k, p, s, size, seed = case
+    B, C, Co, k, p, s, size, seed = case
     rng = np.random.default_rng(seed)
-    x, w = rng.normal(size=(B, C, *size)), rng.normal(size=(O, C, *k))
+    x, w = rng.normal(size=(B, C, *size)), rng.normal(size=(Co, C, *k))
     y = nn.conv1d(Tensor(x), Tensor(w), stride=s, padding=p)
     ref = reference_conv2d(x[:, :, None], w[:, :, None], None, (1, s[0]), (0, p[0]))[:, :, 0]
     np.testing.assert_allclose(y.data, ref, atol=1e-12)
-    r = gradcheck(lambda x, w: (nn.conv1d(x, w, stride=s, padding=p) ** 2).sum(), Tensor(x), Tensor(w))
+    r = gradcheck(
+        lambda x, w: (nn.conv1d(x, w, stride=s, padding=p) ** 2).sum(), Tensor(x), Tensor(w)
+    )
     assert r.ok, str(r)
 
 
@@ -102,8 +106,12 @@ def test_pools_match_reference_and_gradcheck(data):
     size = (data.draw(st.integers(k[0], 7)), data.draw(st.integers(k[1], 7)))
     B, C = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3))
     x = np.random.default_rng(data.draw(st.integers(0, 999))).normal(size=(B, C, *size))
-    np.testing.assert_allclose(nn.max_pool2d(Tensor(x), k, s).data, reference_pool2d(x, k, s, np.max))
-    np.testing.assert_allclose(nn.avg_pool2d(Tensor(x), k, s).data, reference_pool2d(x, k, s, np.mean))
+    np.testing.assert_allclose(
+        nn.max_pool2d(Tensor(x), k, s).data, reference_pool2d(x, k, s, np.max)
+    )
+    np.testing.assert_allclose(
+        nn.avg_pool2d(Tensor(x), k, s).data, reference_pool2d(x, k, s, np.mean)
+    )
     for pool in (nn.max_pool2d, nn.avg_pool2d):
         r = gradcheck(lambda x: (pool(x, k, s) ** 2).sum(), Tensor(x))
         assert r.ok, (pool.__name__, str(r))
@@ -164,9 +172,9 @@ def test_ops_are_in_the_table_with_vjp_and_docs():
 
 @given(conv_case())
 def test_conv_layers_gradcheck_with_parameters(case):
-    B, C, O, k, p, s, size, seed = case
-    layer = nn.Conv2d(C, O, k, stride=s, padding=p, seed=seed)
-    layer.bias.data[:] = np.random.default_rng(seed).normal(size=O)
+    B, C, Co, k, p, s, size, seed = case
+    layer = nn.Conv2d(C, Co, k, stride=s, padding=p, seed=seed)
+    layer.bias.data[:] = np.random.default_rng(seed).normal(size=Co)
     x = Tensor(np.random.default_rng(seed + 1).normal(size=(B, C, *size)))
     assert gradcheck_module(layer, x).ok
     assert layer.output_shape(size) == layer(x).shape[1:]

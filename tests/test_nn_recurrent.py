@@ -29,7 +29,12 @@ def numpy_lstm(m, x):
     hs = []
     for t in range(x.shape[1]):
         z = x[:, t] @ m.weight_ih.data.T + h @ m.weight_hh.data.T + m.bias.data
-        i, f, g, o = sig(z[:, :H]), sig(z[:, H : 2 * H]), np.tanh(z[:, 2 * H : 3 * H]), sig(z[:, 3 * H :])
+        i, f, g, o = (
+            sig(z[:, :H]),
+            sig(z[:, H : 2 * H]),
+            np.tanh(z[:, 2 * H : 3 * H]),
+            sig(z[:, 3 * H :]),
+        )
         c = f * c + i * g
         h = o * np.tanh(c)
         hs.append(h)
@@ -61,13 +66,15 @@ sizes = st.tuples(
 
 
 @pytest.mark.parametrize(
-    "cls,ref", [(nn.RNN, numpy_rnn), (nn.LSTM, numpy_lstm), (nn.GRU, numpy_gru)], ids=["rnn", "lstm", "gru"]
+    "cls,ref",
+    [(nn.RNN, numpy_rnn), (nn.LSTM, numpy_lstm), (nn.GRU, numpy_gru)],
+    ids=["rnn", "lstm", "gru"],
 )
 @given(case=sizes)
 def test_sequence_layers_match_numpy_equations_and_bptt_gradcheck(cls, ref, case):
-    B, T, I, H, seed = case
-    m = cls(I, H, seed=seed)
-    x = np.random.default_rng(seed + 1).normal(size=(B, T, I))
+    B, T, In, H, seed = case
+    m = cls(In, H, seed=seed)
+    x = np.random.default_rng(seed + 1).normal(size=(B, T, In))
     hs, last = m(Tensor(x))
     want_hs, want_last = ref(m, x)
     np.testing.assert_allclose(hs.data, want_hs, atol=1e-12)
@@ -83,10 +90,10 @@ def test_sequence_layers_match_numpy_equations_and_bptt_gradcheck(cls, ref, case
 @pytest.mark.parametrize("cls", [nn.RNNCell, nn.LSTMCell, nn.GRUCell])
 @given(case=sizes)
 def test_cells_gradcheck_with_a_given_state(cls, case):
-    B, _, I, H, seed = case
+    B, _, In, H, seed = case
     rng = np.random.default_rng(seed)
-    cell = cls(I, H, seed=seed)
-    x, h = Tensor(rng.normal(size=(B, I))), Tensor(rng.normal(size=(B, H)))
+    cell = cls(In, H, seed=seed)
+    x, h = Tensor(rng.normal(size=(B, In))), Tensor(rng.normal(size=(B, H)))
     if cls is nn.LSTMCell:
         c = Tensor(rng.normal(size=(B, H)))
         report = gradcheck_module(_LSTMStep(cell), x, h, c)
@@ -105,27 +112,27 @@ class _LSTMStep(nn.Module):
 
 
 def test_parameter_names_shapes_and_init_range_follow_the_contract():
-    I, H = 3, 4
+    In, H = 3, 4
     shapes = {
-        nn.RNN: {"weight_ih": (H, I), "weight_hh": (H, H), "bias": (H,)},
-        nn.LSTM: {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H), "bias": (4 * H,)},
+        nn.RNN: {"weight_ih": (H, In), "weight_hh": (H, H), "bias": (H,)},
+        nn.LSTM: {"weight_ih": (4 * H, In), "weight_hh": (4 * H, H), "bias": (4 * H,)},
         nn.GRU: {
-            "weight_ih": (3 * H, I),
+            "weight_ih": (3 * H, In),
             "weight_hh": (3 * H, H),
             "bias_ih": (3 * H,),
             "bias_hh": (3 * H,),
         },
     }
     for cls, want in shapes.items():
-        m = cls(I, H, seed=0)
+        m = cls(In, H, seed=0)
         got = {n: p.shape for n, p in m.named_parameters()}
         assert got == want
         for p in m.parameters():
             assert np.abs(p.data).max() <= 1 / np.sqrt(H)
-        again = cls(I, H, seed=0)
+        again = cls(In, H, seed=0)
         for a, b in zip(m.parameters(), again.parameters()):
             np.testing.assert_array_equal(a.data, b.data)
-        assert m.config() == {"input_size": I, "hidden_size": H} | (
+        assert m.config() == {"input_size": In, "hidden_size": H} | (
             {"nonlinearity": "tanh"} if cls is nn.RNN else {}
         )
 

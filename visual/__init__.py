@@ -1,0 +1,15 @@
+"""visual: pictures of gradflow graphs and training runs.
+
+* :func:`draw_graph` / :func:`render_graph` — a computation graph with values, gradients,
+  local derivatives; collapsible layers; SVG/PNG/DOT with a renderer that needs no system
+  Graphviz (see :mod:`visual.render`).
+* :func:`write_frames` / :func:`write_player` — backprop step by step, as SVG frames and as
+  one self-contained HTML page.
+* :mod:`visual.plots` — the course's matplotlib figures (activations, optimizers, metrics).
+"""
+
+from .graph import draw_graph
+from .player import write_frames, write_player
+from .render import find_renderer, render_graph
+
+__all__ = ["draw_graph", "find_renderer", "render_graph", "write_frames", "write_player"]

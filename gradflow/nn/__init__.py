@@ -23,6 +23,7 @@ from .activation import (
     get_activation,
 )
 from .attention import SelfAttention, scaled_dot_product_attention
+from .checks import gradcheck_module
 from .conv import Conv1d, Conv2d, conv1d, conv2d
 from .dropout import Dropout
 from .fold import fold_batchnorm
@@ -99,6 +100,7 @@ __all__ = [
     "fold_batchnorm",
     "get_activation",
     "get_loss",
+    "gradcheck_module",
     "gru",
     "init",
     "lenet",

@@ -34,7 +34,8 @@ def _t(target: Any, like: Tensor) -> Tensor:
 
 def _same_shape(name: str, pred: Tensor, target: Tensor) -> Tensor:
     if pred.shape != target.shape:
-        if target.size == pred.size:  # (B,) vs (B, 1): a common, harmless mismatch
+        # (B,) against (B, 1): a common, harmless mismatch (one output column)
+        if pred.shape == target.shape + (1,) or target.shape == pred.shape + (1,):
             return target.reshape(pred.shape)
         raise ShapeError(f"{name}: prediction {pred.shape} and target {target.shape} differ")
     return target

@@ -142,8 +142,20 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A child learns the name its parent gives it ("encoder:Linear", "layers.1:Linear"),
+        # so each layer instance gets its own scope and renders as its own box.
+        if isinstance(value, Module):
+            value.__dict__["_scope_name"] = f"{name}:{type(value).__name__}"
+        elif isinstance(value, (list, tuple)) and not name.startswith("_"):
+            for k, item in enumerate(value):
+                if isinstance(item, Module):
+                    item.__dict__["_scope_name"] = f"{name}.{k}:{type(item).__name__}"
+        object.__setattr__(self, name, value)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        with scope(type(self).__name__):  # lets renderings collapse a layer into one box
+        name = self.__dict__.get("_scope_name") or type(self).__name__
+        with scope(name):  # lets renderings collapse a layer into one box
             return self.forward(*args, **kwargs)
 
     def config(self) -> dict[str, Any]:
@@ -173,6 +185,8 @@ class Sequential(Module):
     def __init__(self, *layers: Module):
         super().__init__()
         self.layers = list(layers)
+        for k, layer in enumerate(self.layers):
+            layer.__dict__["_scope_name"] = f"{k}:{type(layer).__name__}"
 
     def forward(self, x: Any) -> Any:
         for layer in self.layers:

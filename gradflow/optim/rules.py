@@ -6,6 +6,9 @@ float arrays and Python numbers go in, nothing comes out, so the SAME functions 
 (a) from the graph backend's optimizer classes, once per parameter array, and
 (b) under ``numba.njit(cache=True)`` in the jit backend, once over one flat buffer.
 
+Rules call no other Python function (numba resolves globals at compile time), which is why
+the weight-decay line is repeated in each.
+
 Notation follows the lecture notes (seed 001): α = ``lr``, β = ``beta``/``beta1``,
 γ = ``beta2``, ρ = ``rho``, ε = ``eps``. ``weight_decay`` (λ) is the coupled L2 form
 g ← g + λφ for every rule except :func:`adamw`, whose decay is decoupled φ ← (1 − αλ)φ.
@@ -18,23 +21,19 @@ import math
 import numpy as np
 
 
-def _decayed(p, g, weight_decay):
-    """g + λφ: the gradient of L + (λ/2)‖φ‖² (a copy, so ``g`` stays untouched)."""
-    d = g.copy()
-    if weight_decay != 0.0:
-        d += weight_decay * p
-    return d
-
-
 def sgd(p, g, lr, weight_decay):
     """GD / SGD / minibatch GD: φ ← φ − α g."""
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     p -= lr * d
 
 
 def momentum(p, g, m, lr, beta, weight_decay):
     """Momentum, first course form: m ← βm + (1 − β)g; φ ← φ − α m."""
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     m *= beta
     m += (1.0 - beta) * d
     p -= lr * m
@@ -42,7 +41,9 @@ def momentum(p, g, m, lr, beta, weight_decay):
 
 def momentum_velocity(p, g, v, lr, mu, weight_decay):
     """Momentum, second course form (velocity): v ← μv − γg; φ ← φ + v (γ = ``lr``)."""
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     v *= mu
     v -= lr * d
     p += v
@@ -54,7 +55,9 @@ def nesterov(p, g, m, lr, beta, weight_decay):
     The stored parameter is the look-ahead point θ = φ − αβm, so the gradient the model
     computes is already taken there. Substituting gives θ ← θ − α(βm_new + (1 − β)g).
     """
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     m *= beta
     m += (1.0 - beta) * d
     p -= lr * (beta * m + (1.0 - beta) * d)
@@ -62,20 +65,26 @@ def nesterov(p, g, m, lr, beta, weight_decay):
 
 def normalized(p, g, lr, eps, weight_decay):
     """Normalised GD (course form): v = g², φ ← φ − α g/(√v + ε), each step in [−α, α]."""
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     p -= lr * d / (np.sqrt(d * d) + eps)
 
 
 def adagrad(p, g, s, lr, eps, weight_decay):
     """AdaGrad: s ← s + g²; φ ← φ − α g/(√s + ε)."""
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     s += d * d
     p -= lr * d / (np.sqrt(s) + eps)
 
 
 def adadelta(p, g, s, u, lr, rho, eps, weight_decay):
     """AdaDelta (Zeiler): s ← ρs + (1−ρ)g²; Δ = √(u+ε)/√(s+ε)·g; u ← ρu + (1−ρ)Δ²; φ ← φ − αΔ."""
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     s *= rho
     s += (1.0 - rho) * d * d
     delta = np.sqrt(u + eps) / np.sqrt(s + eps) * d
@@ -86,7 +95,9 @@ def adadelta(p, g, s, u, lr, rho, eps, weight_decay):
 
 def rmsprop(p, g, s, lr, rho, eps, weight_decay):
     """RMSProp: s ← ρs + (1 − ρ)g²; φ ← φ − α g/(√s + ε)."""
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     s *= rho
     s += (1.0 - rho) * d * d
     p -= lr * d / (np.sqrt(s) + eps)
@@ -95,7 +106,9 @@ def rmsprop(p, g, s, lr, rho, eps, weight_decay):
 def adam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
     """Adam: m ← βm + (1−β)g; v ← γv + (1−γ)g²; m̂ = m/(1−βᵗ); v̂ = v/(1−γᵗ);
     φ ← φ − α m̂/(√v̂ + ε)."""
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     m *= beta1
     m += (1.0 - beta1) * d
     v *= beta2
@@ -108,13 +121,21 @@ def adam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
 def adamw(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
     """AdamW: decoupled weight decay φ ← (1 − αλ)φ, then an Adam step on the raw gradient."""
     p *= 1.0 - lr * weight_decay
-    adam(p, g, m, v, t, lr, beta1, beta2, eps, 0.0)
+    m *= beta1
+    m += (1.0 - beta1) * g
+    v *= beta2
+    v += (1.0 - beta2) * g * g
+    mhat_scale = 1.0 / (1.0 - beta1**t)
+    vhat_scale = 1.0 / (1.0 - beta2**t)
+    p -= lr * (m * mhat_scale) / (np.sqrt(v * vhat_scale) + eps)
 
 
 def nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
     """NAdam (Dozat, without the momentum-decay schedule): Adam whose step looks ahead by
     one momentum step, φ ← φ − α (β m̂ + (1−β) g/(1−βᵗ)) / (√v̂ + ε)."""
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     m *= beta1
     m += (1.0 - beta1) * d
     v *= beta2
@@ -126,10 +147,12 @@ def nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
 
 def adamax(p, g, m, u, t, lr, beta1, beta2, eps, weight_decay):
     """AdaMax: m ← βm + (1−β)g; u ← max(γu, |g|); φ ← φ − α/(1−βᵗ) · m/(u + ε)."""
-    d = _decayed(p, g, weight_decay)
+    d = g.copy()  # g + λφ, the gradient of L + (λ/2)‖φ‖²; g itself stays untouched
+    if weight_decay != 0.0:
+        d += weight_decay * p
     m *= beta1
     m += (1.0 - beta1) * d
-    np.maximum(beta2 * u, np.abs(d), u)
+    u[:] = np.maximum(beta2 * u, np.abs(d))
     p -= (lr / (1.0 - beta1**t)) * m / (u + eps)
 
 
@@ -182,6 +205,7 @@ def max_norm_rows(w2d, c):
     kernel (out, in, k...) reshaped; rescaled in place.
     """
     for r in range(w2d.shape[0]):
-        norm = math.sqrt(sum_of_squares(w2d[r]))
+        row = w2d[r]
+        norm = math.sqrt((row * row).sum())
         if norm > c:
             w2d[r] *= c / (norm + 1e-12)

@@ -1,0 +1,93 @@
+"""``gradflow render``: formula in, picture out; hostile text never runs."""
+
+import contextlib
+import io
+import pathlib
+import tempfile
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_formula import HOSTILE
+from visual_helpers import svg_texts
+
+from gradflow.cli import main
+from gradflow.commands.render import AssignmentError, parse_assignments
+
+
+def test_render_with_backward_shows_the_gradients(tmp_path, capsys):
+    out = tmp_path / "graph.svg"
+    rc = main(
+        ["render", "(75 - relu(w*x - 10))**2", "--at", "x=4,w=20", "-o", str(out), "--backward"]
+    )
+    assert rc == 0
+    texts = svg_texts(out.read_bytes())
+    # L = (75 − relu(20·4 − 10))² = 25; ∂L/∂w = 2(70 − 75)·x = −40 (seed 002 by hand)
+    assert "w" in texts and "grad -40" in texts and "data 25" in texts
+    assert "renderer: graphviz-pure" in capsys.readouterr().out
+
+
+def test_render_without_backward_says_no_grad_yet(tmp_path):
+    out = tmp_path / "g.dot"
+    assert (
+        main(["render", "tanh(a*b)", "--at", "a=1, b=0.5", "-o", str(out), "--rankdir", "TB"]) == 0
+    )
+    text = out.read_text()
+    assert "no grad yet" in text and "rankdir=TB" in text and "tanh(" in text
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_formulas_are_refused_and_nothing_is_written(text, tmp_path, capsys):
+    out = tmp_path / "g.svg"
+    # "--" ends the options, so a formula may start with "-"
+    assert main(["render", "--at", "x=1,y=2", "-o", str(out), "--", text]) == 2
+    assert not out.exists()
+    err = capsys.readouterr().err
+    assert err.startswith("gradflow render: ") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "at, message",
+    [
+        ("x", "expected name=number"),
+        ("x=abc", "x must be a number"),
+        ("__class__=1", "expected name=number"),
+        ("x.y=1", "expected name=number"),
+        ("x=inf", "must be finite"),
+        ("x=nan", "must be finite"),
+    ],
+)
+def test_bad_values_are_refused(at, message, tmp_path, capsys):
+    assert main(["render", "x + 1", "--at", at, "-o", str(tmp_path / "g.svg")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_value_is_named(tmp_path, capsys):
+    assert main(["render", "x * y", "--at", "x=1", "-o", str(tmp_path / "g.svg")]) == 2
+    assert "no value given for y" in capsys.readouterr().err
+
+
+def test_assignments_parse():
+    assert parse_assignments(" x = 4, w=20 ,") == {"x": 4.0, "w": 20.0}
+    assert parse_assignments("") == {}
+
+
+@given(st.text(max_size=40))
+def test_fuzzed_assignments_only_raise_assignment_error(text):
+    try:
+        values = parse_assignments(text)
+    except AssignmentError:
+        return
+    assert all(k.isidentifier() and isinstance(v, float) for k, v in values.items())
+
+
+@settings(max_examples=30)
+@given(st.text(alphabet="xy0123456789.+-*/() ,=_abcdefghijklmnopqrstuvwz[]{}'\"", max_size=30))
+def test_fuzzed_formulas_either_render_or_fail_cleanly(text):
+    """Any text gives exit code 0 (a graph) or 2 (a one-line error); nothing else escapes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = pathlib.Path(tmp) / "g.dot"
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            rc = main(["render", "--at", "x=0.5,y=2", "-o", str(out), "--", text])
+        assert rc in (0, 2)
+        assert out.exists() == (rc == 0)

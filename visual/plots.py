@@ -1,0 +1,431 @@
+"""The course's figures with matplotlib: activations, neurons, training curves, optimizers, metrics.
+
+Every function takes plain data (numpy arrays, the ``history.epochs`` list of dicts) so it
+works with either training backend, draws on a fresh :class:`~matplotlib.figure.Figure`
+with the Agg canvas (no pyplot, no GUI, no global state), writes the image to ``path`` and
+returns the :class:`~pathlib.Path`. Pass ``path=None`` to get the Figure instead: a notebook
+shows it inline.
+
+Activation curves read the op table (:data:`gradflow.OPS`): forward and derivative come from
+the op records, never restated here. Optimizer paths use the update rules of
+:mod:`gradflow.optim.rules` when that module exists (see :func:`optimizer_paths`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from gradflow.numerics import ARRAY
+from gradflow.ops import OPS, Op
+
+PathLike = str | os.PathLike | None
+
+# Unary elementwise ops of the table that are plain math, not activation functions.
+# Everything else unary and elementwise is an activation, so a new one shows up by itself.
+MATH_OPS = frozenset({"neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos", "clip"})
+
+
+class InlineFigure(Figure):
+    """A Figure that Jupyter shows inline by itself (``_repr_png_``), without pyplot."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=90)
+        return buffer.getvalue()
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = InlineFigure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _finish(fig: Figure, path: PathLike) -> Path | Figure:
+    if path is None:
+        return fig
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def activation_ops() -> list[Op]:
+    """Every activation of the op table: unary elementwise ops that are not plain math."""
+    return [
+        op
+        for op in OPS.values()
+        if op.elementwise and op.arity == 1 and op.name not in MATH_OPS and op.local is not None
+    ]
+
+
+def activation_curve(op: Op, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``f(x)`` and ``f'(x)`` of one op, from its forward and local derivative records."""
+    with np.errstate(all="ignore"):
+        y = np.asarray(op.forward(ARRAY, x, **op.params), dtype=float)
+        dy = np.asarray(op.local(0, ARRAY, y, [x], op.params), dtype=float)
+    return y, np.broadcast_to(dy, x.shape)
+
+
+def plot_activations(path: PathLike = "activations.png", x_range: float = 4.0) -> Path | Figure:
+    """Each activation of the op table (solid) with its derivative (dashed)."""
+    ops = activation_ops()
+    cols = 4
+    rows = math.ceil(len(ops) / cols)
+    fig = _figure(3.2 * cols, 2.5 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    x = np.linspace(-x_range, x_range, 801)
+    for ax, op in zip(axes, ops):
+        y, dy = activation_curve(op, x)
+        ax.plot(x, y, label=f"{op.symbol}(x)")
+        ax.plot(x, dy, "--", label="derivative")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_title(op.name)
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in axes[len(ops) :]:
+        ax.set_visible(False)
+    fig.suptitle("Activations and their derivatives")
+    return _finish(fig, path)
+
+
+# --------------------------------------------------------------------------- neuron
+
+
+def plot_neuron_surfaces(
+    path: PathLike = "neuron_surfaces.png",
+    w: tuple[float, float] = (1.0, 2.0),
+    b: float = -0.5,
+) -> Path | Figure:
+    """A 2-input neuron y = f(w₁x₁ + w₂x₂ + b) as a 3-D surface and a contour plot,
+    for f = identity, sigmoid and ReLU (forwards from the op table)."""
+    acts: list[tuple[str, Callable[[np.ndarray], np.ndarray]]] = [("identity", lambda z: z)]
+    for name in ("sigmoid", "relu"):
+        op = OPS[name]
+        acts.append((name, lambda z, op=op: op.forward(ARRAY, z, **op.params)))
+    g = np.linspace(-3, 3, 61)
+    x1, x2 = np.meshgrid(g, g)
+    z = w[0] * x1 + w[1] * x2 + b
+    fig = _figure(13, 8)
+    for k, (name, f) in enumerate(acts):
+        y = f(z)
+        ax3 = fig.add_subplot(2, 3, k + 1, projection="3d")
+        ax3.plot_surface(x1, x2, y, cmap="viridis", linewidth=0)
+        ax3.set_title(f"{name}: surface")
+        ax3.set_xlabel("x₁")
+        ax3.set_ylabel("x₂")
+        ax = fig.add_subplot(2, 3, k + 4)
+        cs = ax.contourf(x1, x2, y, levels=15, cmap="viridis")
+        fig.colorbar(cs, ax=ax)
+        ax.set_title(f"{name}: contour")
+        ax.set_xlabel("x₁")
+        ax.set_ylabel("x₂")
+    fig.suptitle(f"Neuron y = f({w[0]:g}·x₁ + {w[1]:g}·x₂ + {b:g})")
+    return _finish(fig, path)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def plot_history(history_epochs: Sequence[dict], path: PathLike = "history.png") -> Path | Figure:
+    """Train vs validation curves, one panel per metric (``train_loss``/``val_loss``, ...),
+    from ``history.epochs`` (a list of dicts with an ``"epoch"`` key)."""
+    if not history_epochs:
+        raise ValueError("plot_history: the history is empty (no epochs recorded)")
+    keys: list[str] = []
+    for row in history_epochs:
+        keys += [k for k in row if k not in keys]
+    metrics = [k[6:] for k in keys if k.startswith("train_")]
+    metrics += [k[4:] for k in keys if k.startswith("val_") and k[4:] not in metrics]
+    if not metrics:
+        raise ValueError(f"plot_history: no train_*/val_* keys in the history (keys: {keys})")
+    fig = _figure(4.5 * len(metrics), 3.5)
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    epochs = [row.get("epoch", i + 1) for i, row in enumerate(history_epochs)]
+    for ax, metric in zip(axes, metrics):
+        for split, style in (("train", "-o"), ("val", "--s")):
+            pts = [
+                (e, row[f"{split}_{metric}"])
+                for e, row in zip(epochs, history_epochs)
+                if row.get(f"{split}_{metric}") is not None
+            ]
+            if pts:
+                ax.plot(*zip(*pts), style, ms=3, label=split)
+        ax.set_title(metric)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    return _finish(fig, path)
+
+
+def layer_grads(model: Any) -> dict[str, np.ndarray]:
+    """The gradients of a ``gradflow.nn`` model's parameters, grouped by layer
+    (``"0.weight"`` and ``"0.bias"`` go to layer ``"0"``), ready for
+    :func:`plot_grad_histograms`."""
+    grouped: dict[str, list[np.ndarray]] = {}
+    for name, p in model.named_parameters():
+        layer = name.rpartition(".")[0] or name
+        grouped.setdefault(layer, []).append(np.ravel(np.asarray(p.grad, dtype=float)))
+    return {layer: np.concatenate(gs) for layer, gs in grouped.items()}
+
+
+def plot_grad_histograms(
+    grads_by_layer: dict[str, np.ndarray], path: PathLike = "grad_histograms.png"
+) -> Path | Figure:
+    """Per layer, a histogram of gradient magnitudes log₁₀|g| with the layer's norm ‖g‖ and
+    its share of exact zeros: a layer whose gradients pile up near zero is dead or saturated
+    (vanishing gradients); a wide right tail explodes. Each value is the layer's gradient
+    entries (see :func:`layer_grads`; stack several steps to see a run), or a series of
+    per-step gradient norms."""
+    if not grads_by_layer:
+        raise ValueError("plot_grad_histograms: no layers given")
+    fig = _figure(3.2 * len(grads_by_layer), 3.0)
+    axes = fig.subplots(1, len(grads_by_layer), squeeze=False)[0]
+    for ax, (name, g) in zip(axes, grads_by_layer.items()):
+        mag = np.abs(np.asarray(g, dtype=float).ravel())
+        zero = np.mean(mag == 0) if mag.size else 0.0
+        nz = mag[mag > 0]
+        if nz.size:
+            ax.hist(np.log10(nz), bins=30, color="tab:blue")
+        ax.set_title(f"{name}\n‖g‖ = {np.linalg.norm(mag):.3g}, {100 * zero:.0f}% zero")
+        ax.set_xlabel("log₁₀ |g|")
+    axes[0].set_ylabel("count")
+    return _finish(fig, path)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def plot_confusion_matrix(
+    cm: np.ndarray, labels: Sequence[Any] | None = None, path: PathLike = "confusion_matrix.png"
+) -> Path | Figure:
+    """Counts per (true class, predicted class), with the numbers written in the cells."""
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"plot_confusion_matrix: need a square matrix, got shape {cm.shape}")
+    labels = list(labels) if labels is not None else list(range(cm.shape[0]))
+    if len(labels) != cm.shape[0]:
+        raise ValueError(f"plot_confusion_matrix: {len(labels)} labels for shape {cm.shape}")
+    size = 1.5 + 0.5 * len(labels)
+    fig = _figure(size + 1, size)
+    ax = fig.subplots()
+    im = ax.imshow(cm, cmap="Blues")
+    fig.colorbar(im, ax=ax)
+    ticks = range(len(labels))
+    ax.set_xticks(ticks, [str(x) for x in labels])
+    ax.set_yticks(ticks, [str(x) for x in labels])
+    high = cm.max() / 2 if cm.size else 0
+    for i in ticks:
+        for j in ticks:
+            ax.text(
+                j, i, f"{cm[i, j]:g}", ha="center", va="center",
+                color="white" if cm[i, j] > high else "black", fontsize=8,
+            )  # fmt: skip
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix")
+    return _finish(fig, path)
+
+
+def plot_roc(
+    fpr: np.ndarray, tpr: np.ndarray, auc: float, path: PathLike = "roc.png"
+) -> Path | Figure:
+    """The ROC curve (true vs false positive rate) with its AUC and the chance diagonal."""
+    fpr, tpr = np.asarray(fpr, dtype=float), np.asarray(tpr, dtype=float)
+    if fpr.shape != tpr.shape:
+        raise ValueError(f"plot_roc: fpr has shape {fpr.shape} but tpr has {tpr.shape}")
+    fig = _figure(4.5, 4.5)
+    ax = fig.subplots()
+    ax.plot(fpr, tpr, label=f"AUC = {auc:.3f}")
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC curve (AUC = {auc:.3f})")
+    ax.legend(loc="lower right")
+    return _finish(fig, path)
+
+
+def plot_double_descent(
+    sizes: Sequence[float],
+    test_errors: Sequence[float],
+    path: PathLike = "double_descent.png",
+    train_errors: Sequence[float] | None = None,
+    threshold: float | None = None,
+) -> Path | Figure:
+    """Test error against model size; the peak near the interpolation ``threshold``
+    (parameters ≈ training points) is the double-descent bump."""
+    sizes, test_errors = np.asarray(sizes, dtype=float), np.asarray(test_errors, dtype=float)
+    if sizes.shape != test_errors.shape:
+        raise ValueError(
+            f"plot_double_descent: {sizes.shape} sizes but {test_errors.shape} test errors"
+        )
+    fig = _figure(6, 4)
+    ax = fig.subplots()
+    ax.plot(sizes, test_errors, "-o", ms=3, label="test error")
+    if train_errors is not None:
+        ax.plot(sizes, np.asarray(train_errors, dtype=float), "--", label="train error")
+    if threshold is not None:
+        ax.axvline(threshold, color="grey", ls=":", label="interpolation threshold")
+    if sizes.size and sizes.min() > 0 and sizes.max() / sizes.min() > 50:
+        ax.set_xscale("log")
+    ax.set_xlabel("model size (parameters)")
+    ax.set_ylabel("error")
+    ax.set_title("Double descent")
+    ax.legend()
+    return _finish(fig, path)
+
+
+# --------------------------------------------------------------------------- optimizers
+
+# Two course surfaces: f(p), ∇f(p), start point, plot window, per-optimizer learning rates.
+SURFACES: dict[str, dict[str, Any]] = {
+    "ravine": {
+        "f": lambda x, y: 0.05 * x**2 + 2.0 * y**2,
+        "grad": lambda p: np.array([0.1 * p[0], 4.0 * p[1]]),
+        "start": (-9.0, 1.5),
+        "minimum": (0.0, 0.0),
+        "window": ((-10, 2), (-2, 2)),
+        "lr": {"GD": 0.45, "momentum": 0.45, "Nesterov": 0.45, "AdaGrad": 1.5,
+               "RMSProp": 0.1, "Adam": 0.3},
+        "steps": 120,
+    },
+    "Rosenbrock": {
+        "f": lambda x, y: (1 - x) ** 2 + 100 * (y - x**2) ** 2,
+        "grad": lambda p: np.array(
+            [-2 * (1 - p[0]) - 400 * p[0] * (p[1] - p[0] ** 2), 200 * (p[1] - p[0] ** 2)]
+        ),
+        "start": (-1.5, 2.0),
+        "minimum": (1.0, 1.0),
+        "window": ((-2, 2), (-1, 3)),
+        "lr": {"GD": 0.001, "momentum": 0.002, "Nesterov": 0.002, "AdaGrad": 0.2,
+               "RMSProp": 0.005, "Adam": 0.03},
+        "steps": 1500,
+    },
+}  # fmt: skip
+
+
+def _rules() -> Any:
+    """``gradflow.optim.rules`` if this gradflow has it, else the fallback below."""
+    try:
+        from gradflow.optim import rules
+    except ImportError:
+        return _FallbackRules
+    return rules
+
+
+class _FallbackRules:
+    """FALLBACK ONLY, for a gradflow without ``gradflow.optim``: the course's update rules
+    with the same signatures as ``gradflow.optim.rules`` (in place on numpy arrays).
+    Delete once ``gradflow.optim`` is always present."""
+
+    @staticmethod
+    def sgd(p, g, lr, weight_decay):
+        p -= lr * (g + weight_decay * p)
+
+    @staticmethod
+    def momentum(p, g, m, lr, beta, weight_decay):
+        m *= beta
+        m += (1 - beta) * (g + weight_decay * p)
+        p -= lr * m
+
+    @staticmethod
+    def nesterov(p, g, m, lr, beta, weight_decay):  # p is the look-ahead point
+        d = g + weight_decay * p
+        m *= beta
+        m += (1 - beta) * d
+        p -= lr * (beta * m + (1 - beta) * d)
+
+    @staticmethod
+    def adagrad(p, g, s, lr, eps, weight_decay):
+        d = g + weight_decay * p
+        s += d * d
+        p -= lr * d / (np.sqrt(s) + eps)
+
+    @staticmethod
+    def rmsprop(p, g, s, lr, rho, eps, weight_decay):
+        d = g + weight_decay * p
+        s *= rho
+        s += (1 - rho) * d * d
+        p -= lr * d / (np.sqrt(s) + eps)
+
+    @staticmethod
+    def adam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+        d = g + weight_decay * p
+        m *= beta1
+        m += (1 - beta1) * d
+        v *= beta2
+        v += (1 - beta2) * d * d
+        p -= lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+
+
+def _updates(rules: Any, lr: dict[str, float]) -> dict[str, tuple[int, Callable]]:
+    """Optimizer name -> (number of state arrays, step(p, g, state, t))."""
+    return {
+        "GD": (0, lambda p, g, s, t: rules.sgd(p, g, lr["GD"], 0.0)),
+        "momentum": (1, lambda p, g, s, t: rules.momentum(p, g, s[0], lr["momentum"], 0.9, 0.0)),
+        "Nesterov": (1, lambda p, g, s, t: rules.nesterov(p, g, s[0], lr["Nesterov"], 0.9, 0.0)),
+        "AdaGrad": (1, lambda p, g, s, t: rules.adagrad(p, g, s[0], lr["AdaGrad"], 1e-8, 0.0)),
+        "RMSProp": (
+            1,
+            lambda p, g, s, t: rules.rmsprop(p, g, s[0], lr["RMSProp"], 0.9, 1e-8, 0.0),
+        ),
+        "Adam": (
+            2,
+            lambda p, g, s, t: rules.adam(p, g, s[0], s[1], t, lr["Adam"], 0.9, 0.999, 1e-8, 0.0),
+        ),
+    }
+
+
+def optimizer_paths(surface: str = "ravine", steps: int | None = None) -> dict[str, np.ndarray]:
+    """The points each optimizer visits on a surface: name -> array (steps + 1, 2)."""
+    if surface not in SURFACES:
+        raise ValueError(f"unknown surface {surface!r}; known: {', '.join(SURFACES)}")
+    spec = SURFACES[surface]
+    steps = spec["steps"] if steps is None else steps
+    paths = {}
+    for name, (n_state, update) in _updates(_rules(), spec["lr"]).items():
+        p = np.array(spec["start"], dtype=float)
+        state = [np.zeros(2) for _ in range(n_state)]
+        points = [p.copy()]
+        for t in range(1, steps + 1):
+            update(p, spec["grad"](p), state, t)
+            points.append(p.copy())
+        paths[name] = np.array(points)
+    return paths
+
+
+def plot_optimizer_paths(
+    path: PathLike = "optimizer_paths.png", surfaces: Sequence[str] = ("ravine", "Rosenbrock")
+) -> Path | Figure:
+    """GD, momentum, Nesterov, AdaGrad, RMSProp and Adam from one start on each surface."""
+    fig = _figure(6.5 * len(surfaces), 5)
+    axes = fig.subplots(1, len(surfaces), squeeze=False)[0]
+    for ax, name in zip(axes, surfaces):
+        spec = SURFACES[name]
+        (x0, x1), (y0, y1) = spec["window"]
+        gx, gy = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
+        ax.contour(gx, gy, np.log1p(spec["f"](gx, gy)), levels=25, cmap="Greys", linewidths=0.6)
+        for opt, pts in optimizer_paths(name).items():
+            ax.plot(pts[:, 0], pts[:, 1], "-", lw=1.2, label=opt)
+        ax.plot(*spec["start"], "ko", ms=4)
+        ax.plot(*spec["minimum"], "k*", ms=10)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        ax.set_title(f"{name}")
+        ax.set_xlabel("φ₁")
+        ax.set_ylabel("φ₂")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Optimizer paths")
+    return _finish(fig, path)
