@@ -4,12 +4,20 @@ jitted backend on the same data and compare outputs, losses and gradients."""
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
+from hypothesis import HealthCheck, settings
 
 from gradflow import Tensor
 from gradflow.jit import make_stepper
 from gradflow.nn.losses import LOSSES
+
+if os.environ.get("NUMBA_DISABLE_JIT") == "1":  # kernels as plain Python: few, small examples
+    settings.register_profile(
+        "jit-as-python", deadline=None, max_examples=3, suppress_health_check=list(HealthCheck)
+    )
+    settings.load_profile("jit-as-python")
 
 TOL = {np.float64: dict(rtol=1e-6, atol=1e-9), np.float32: dict(rtol=1e-4, atol=1e-5)}
 
