@@ -64,7 +64,7 @@ def flatten_layers(model, prefix: str = "") -> list[tuple[str, object]]:
         for k, layer in enumerate(model.jit_layers()):
             out.extend(flatten_layers(layer, f"{prefix}{k}."))
         return out
-    return [(prefix.rstrip(".") or kind, model)]
+    return [(prefix.rstrip(".") or "the model's root", model)]
 
 
 def activation_code(layer) -> tuple[int, float] | None:
