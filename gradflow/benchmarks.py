@@ -120,8 +120,8 @@ def _rnn_flops(gates, t=50, i=16, h=64):
 
 
 WORKLOADS = {
-    "W1": Workload("W1", "mlp_digits", data_digits, 32, 5, "adam", 1e-3, _mlp_flops([64, 128, 64, 10])),
-    "W2": Workload("W2", "mlp_wide", data_wide, 128, 2, "momentum", 0.05, _mlp_flops([784, 256, 128, 10])),
+    "W1": Workload("W1", "mlp_digits", data_digits, 32, 5, "adam", 1e-3, _mlp_flops([64, 128, 64, 10])),  # noqa: E501
+    "W2": Workload("W2", "mlp_wide", data_wide, 128, 2, "momentum", 0.05, _mlp_flops([784, 256, 128, 10])),  # noqa: E501
     "W3": Workload("W3", "cnn_lenet", data_images, 64, 1, "adam", 1e-3, _LENET_FLOPS),
     "W4": Workload("W4", "lstm_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(4)),
     "W4b": Workload("W4b", "rnn_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(1)),
@@ -374,9 +374,7 @@ def markdown_table(result: dict) -> str:
     for key, r in result["workloads"].items():
         base = r.get("torch_ms", r.get("micrograd_ms"))
         name = r.get("name", "scalar_moons (vs micrograd)")
-        perf = (
-            f"{r['gflops']:.1f} ({100 * r['peak_fraction']:.0f} %)" if "gflops" in r else "–"
-        )
+        perf = f"{r['gflops']:.1f} ({100 * r['peak_fraction']:.0f} %)" if "gflops" in r else "–"
         ok = "" if r.get("meets_floor") in (None, True) else " ✗"
         lines.append(
             f"| {key} {name} | {f(r['gradflow_ms'], '.3f')} | {f(r.get('first_step_s'), '.2f')} "

@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from gradflow.kernels import cachedir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +46,9 @@ def test_read_only_package_and_unwritable_home_still_import_and_train(tmp_path):
     copies read-only; since root ignores modes, every ``__pycache__`` is also a plain file and
     HOME lies below a file, so no directory can be created there even by root."""
     site = tmp_path / "site"
-    shutil.copytree(ROOT / "gradflow", site / "gradflow", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "gradflow", site / "gradflow", ignore=shutil.ignore_patterns("__pycache__")
+    )
     for package in [site / "gradflow", *(site / "gradflow").rglob("*")]:
         if package.is_dir():
             (package / "__pycache__").write_text("not a directory")
@@ -61,9 +61,13 @@ def test_read_only_package_and_unwritable_home_still_import_and_train(tmp_path):
     try:
         env = _clean_env(PYTHONPATH=str(site), HOME=str(home), TMPDIR=str(temp))
         run = subprocess.run(
-            [sys.executable, "-c", TRAIN_ONE_STEP], env=env, cwd=tmp_path, capture_output=True,
-            text=True, timeout=600,
-        )  # fmt: skip
+            [sys.executable, "-c", TRAIN_ONE_STEP],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert run.returncode == 0, run.stderr[-3000:]
         used = run.stdout.split("CACHE", 1)[1].strip()
         assert used.startswith(str(temp)), used
@@ -94,10 +98,24 @@ def test_kernels_without_jit():
     env = _clean_env(NUMBA_DISABLE_JIT="1", HYPOTHESIS_PROFILE="gradflow")
     tests = ROOT / "tests"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-         "--hypothesis-seed=0", str(tests / "test_jit_layers.py"), str(tests / "test_jit_training.py"),
-         "-k", "not fit_with"],
-        env=env, cwd=ROOT, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            "--hypothesis-seed=0",
+            str(tests / "test_jit_layers.py"),
+            str(tests / "test_jit_training.py"),
+            "-k",
+            "not fit_with",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         timeout=900,
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

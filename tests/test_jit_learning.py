@@ -22,9 +22,19 @@ def train_recipe_jit(model: str, dataset: str, seed: int = 0):
     callbacks = (
         [OneCycle(opt, max_lr=d["lr"], total_steps=steps)] if d["schedule"] == "onecycle" else []
     )
-    fit(exp.model, exp.train, exp.val, loss=exp.loss, optimizer=opt, epochs=d["epochs"],
-        batch_size=d["batch_size"], callbacks=callbacks, seed=seed, progress=False,
-        backend="jit")  # fmt: skip
+    fit(
+        exp.model,
+        exp.train,
+        exp.val,
+        loss=exp.loss,
+        optimizer=opt,
+        epochs=d["epochs"],
+        batch_size=d["batch_size"],
+        callbacks=callbacks,
+        seed=seed,
+        progress=False,
+        backend="jit",
+    )
     return exp
 
 

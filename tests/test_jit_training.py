@@ -67,30 +67,46 @@ def test_every_optimizer_follows_the_graph_backend(name):
 
 @pytest.mark.parametrize(
     "reg",
-    [Regularizer(l1=0.01), Regularizer(l2=0.05), Regularizer(max_norm=0.5),
-     Regularizer(l1=0.01, l2=0.01, penalize_biases=True)],
-)  # fmt: skip
+    [
+        Regularizer(l1=0.01),
+        Regularizer(l2=0.05),
+        Regularizer(max_norm=0.5),
+        Regularizer(l1=0.01, l2=0.01, penalize_biases=True),
+    ],
+)
 def test_regularizers_follow_the_graph_backend(reg):
     model = models.mlp([4, 6, 3], "relu", seed=2)
-    out = _trajectories(model, lambda ps: Adam(ps, lr=0.05), _batches(1, 5, (4,), 3), regularizer=reg)
+    out = _trajectories(
+        model, lambda ps: Adam(ps, lr=0.05), _batches(1, 5, (4,), 3), regularizer=reg
+    )
     _assert_same(out)
 
 
 @pytest.mark.parametrize("clip", [dict(clip_value=0.01), dict(clip_norm=0.05)])
 def test_gradient_clipping_follows_the_graph_backend(clip):
     model = models.mlp([4, 6, 3], "relu", seed=3)
-    out = _trajectories(model, lambda ps: MomentumVelocity(ps, lr=0.1, **clip), _batches(2, 5, (4,), 3))
+    out = _trajectories(
+        model, lambda ps: MomentumVelocity(ps, lr=0.1, **clip), _batches(2, 5, (4,), 3)
+    )
     _assert_same(out)
 
 
 @pytest.mark.parametrize(
     "schedule",
-    [lambda o: schedules.Exponential(o, 0.5, per="batch") if _takes_two(schedules.Exponential)
-     else schedules.Power(o, s=2.0), lambda o: schedules.Power(o, s=2.0, per="batch")],
-)  # fmt: skip
+    [
+        lambda o: (
+            schedules.Exponential(o, 0.5, per="batch")
+            if _takes_two(schedules.Exponential)
+            else schedules.Power(o, s=2.0)
+        ),
+        lambda o: schedules.Power(o, s=2.0, per="batch"),
+    ],
+)
 def test_schedules_act_on_the_jit_optimizer(schedule):
     model = models.mlp([4, 5, 3], "relu", seed=4)
-    out = _trajectories(model, lambda ps: Adam(ps, lr=0.1), _batches(3, 5, (4,), 3), schedule=schedule)
+    out = _trajectories(
+        model, lambda ps: Adam(ps, lr=0.1), _batches(3, 5, (4,), 3), schedule=schedule
+    )
     _assert_same(out)
     assert out["jit"][2].lr < 0.1
 
@@ -103,9 +119,12 @@ def _takes_two(cls) -> bool:
 
 def test_cnn_and_lstm_training_follow_the_graph_backend():
     cnn = nn.Sequential(
-        nn.Conv2d(1, 2, 3, padding=1, seed=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Conv2d(1, 2, 3, padding=1, seed=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
         nn.Linear(8, 3, seed=2),
-    )  # fmt: skip
+    )
     _assert_same(_trajectories(cnn, lambda ps: Adam(ps, lr=0.01), _batches(4, 3, (1, 4, 4), 3)))
     lstm = models.SequenceModel("lstm", 2, 3, 2, seed=5)
     _assert_same(_trajectories(lstm, lambda ps: Adam(ps, lr=0.01), _batches(5, 3, (4, 2), 2)))
@@ -119,10 +138,14 @@ def test_float32_training_trajectory():
         for p in m.parameters():
             p.data = p.data.astype(np.float32)
         opt = Adam(m.parameters(), lr=0.01)
-        stepper = (GraphStepper(m, "cross_entropy", opt) if backend == "graph"
-                   else make_stepper(m, "cross_entropy", opt))  # fmt: skip
-        out[backend] = np.array([stepper.train_batch(x.astype(np.float32), y)
-                                 for x, y in _batches(7, 5, (4,), 3)])  # fmt: skip
+        stepper = (
+            GraphStepper(m, "cross_entropy", opt)
+            if backend == "graph"
+            else make_stepper(m, "cross_entropy", opt)
+        )
+        out[backend] = np.array(
+            [stepper.train_batch(x.astype(np.float32), y) for x, y in _batches(7, 5, (4,), 3)]
+        )
     np.testing.assert_allclose(out["jit"], out["graph"], rtol=1e-4)
 
 
@@ -150,8 +173,16 @@ def test_fit_with_the_jit_backend_matches_the_graph_backend():
     histories = {}
     for backend in ("graph", "jit"):
         model = models.mlp([4, 8, 3], "relu", seed=9)
-        h = fit(model, (x, y), (x[:10], y[:10]), epochs=2, batch_size=8, backend=backend,
-                progress=False, seed=1)  # fmt: skip
+        h = fit(
+            model,
+            (x, y),
+            (x[:10], y[:10]),
+            epochs=2,
+            batch_size=8,
+            backend=backend,
+            progress=False,
+            seed=1,
+        )
         histories[backend] = h
     for key in ("train_loss", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(histories["jit"][key], histories["graph"][key], rtol=1e-6)

@@ -76,10 +76,12 @@ class Recurrent(Stage):
                               ws["tmp"], ws["w_t"], self.relu, self.fast)  # fmt: skip
         elif self.kind == "LSTM":
             rec_k.lstm_forward(x, self.w_ih, self.w_hh, self.b, ws["xt"], ws["xw"], ws["hs"],
-                               ws["cs"], ws["gates"], ws["tanh_c"], ws["tmp"], ws["w_t"], self.fast)  # fmt: skip
+                               ws["cs"], ws["gates"], ws["tanh_c"], ws["tmp"], ws["w_t"],
+                               self.fast)  # fmt: skip
         else:
             rec_k.gru_forward(x, self.w_ih, self.w_hh, self.b_ih, self.b_hh, ws["xt"], ws["xw"],
-                              ws["hs"], ws["gates"], ws["hn"], ws["tmp"], ws["w_t"], self.fast)  # fmt: skip
+                              ws["hs"], ws["gates"], ws["hn"], ws["tmp"], ws["w_t"],
+                              self.fast)  # fmt: skip
         if self.last:
             return ws["hs"][-1]
         rec_k.to_batch_major(ws["hs"][1:], ws["out"])

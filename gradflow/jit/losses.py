@@ -63,7 +63,9 @@ class LossHead:
             return np.ascontiguousarray(y, dtype=np.int64)
         y = np.ascontiguousarray(y, dtype=self.dtype)
         if y.size != int(np.prod(out_shape)):
-            raise ValueError(f"loss {self.name}: targets {y.shape} do not match outputs {out_shape}")
+            raise ValueError(
+                f"loss {self.name}: targets {y.shape} do not match outputs {out_shape}"
+            )
         return y.reshape(out_shape)
 
     def value_and_grad(self, out: np.ndarray, y: np.ndarray) -> float:

@@ -67,9 +67,7 @@ class Dense(Stage):
     def allocate(self, in_shape):
         batch, n_in = in_shape
         if n_in != self.w.shape[1]:
-            raise ValueError(
-                f"{self.name}: expects inputs (B, {self.w.shape[1]}), got {in_shape}"
-            )
+            raise ValueError(f"{self.name}: expects inputs (B, {self.w.shape[1]}), got {in_shape}")
         shape = (batch, self.w.shape[0])
         z = self.buf(shape)
         a = z if self.code == act_k.IDENTITY else self.buf(shape)

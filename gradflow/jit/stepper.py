@@ -115,8 +115,8 @@ class JitStepper:
         self.model = model
         self.dtype = np.dtype(dtype or named[0][1].data.dtype)
         name, kwargs = loss_name_of(loss)
-        smoothing = label_smoothing if label_smoothing is not None else kwargs.get(
-            "label_smoothing", 0.0
+        smoothing = (
+            label_smoothing if label_smoothing is not None else kwargs.get("label_smoothing", 0.0)
         )
         compile_plan(model, name, self.dtype)  # unsupported layers fail here, model untouched
         self.flat = FlatParameters(named, self.dtype)
@@ -126,11 +126,11 @@ class JitStepper:
         self.optimizer = FlatOptimizer(optimizer, self.flat) if optimizer is not None else None
         self.l1, self.l2 = float(l1), float(l2)
         self.max_norm = max_norm
-        self.clip_value = clip_value if clip_value is not None else getattr(
-            optimizer, "clip_value", None
+        self.clip_value = (
+            clip_value if clip_value is not None else getattr(optimizer, "clip_value", None)
         )
-        self.clip_norm = clip_norm if clip_norm is not None else getattr(
-            optimizer, "clip_norm", None
+        self.clip_norm = (
+            clip_norm if clip_norm is not None else getattr(optimizer, "clip_norm", None)
         )
         # weights (not biases / BatchNorm γ, β, unless asked) take the L1/L2 penalties;
         # the max-norm constraint acts on weight rows
@@ -215,6 +215,7 @@ class JitStepper:
 def make_stepper(model, loss: Any = "cross_entropy", optimizer=None, **settings: Any) -> JitStepper:
     """A :class:`JitStepper` for ``model``; ``settings``: ``regularizer`` (a
     :class:`gradflow.regularization.Regularizer`) or l1, l2, max_norm, penalize_biases;
-    clip_value, clip_norm (default: the optimizer's); dtype; loss_kwargs / label_smoothing. Raises :class:`UnsupportedLayerError` naming the layer the
-    backend cannot run, before anything is compiled or trained."""
+    clip_value, clip_norm (default: the optimizer's); dtype; loss_kwargs / label_smoothing.
+    Raises :class:`UnsupportedLayerError` naming the layer the backend cannot run, before
+    anything is compiled or trained."""
     return JitStepper(model, loss, optimizer, **settings)

@@ -137,4 +137,3 @@ def forward_parallel(z, a, code, alpha):
 def backward_parallel(z, a, da, dz, code, alpha):
     for i in prange(z.size):
         dz[i] = da[i] * derivative(code, z[i], a[i], alpha)
-

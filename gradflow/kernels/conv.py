@@ -103,7 +103,27 @@ def _delta_permute(z, a, da, dz2, code, alpha):
 
 @njit(cache=True)
 def conv_backward(
-    z, a, da, w2, cols, dz2, dw2, db, dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow, code, alpha, need_dx
+    z,
+    a,
+    da,
+    w2,
+    cols,
+    dz2,
+    dw2,
+    db,
+    dcols,
+    dx,
+    kh,
+    kw,
+    sh,
+    sw,
+    ph,
+    pw,
+    oh,
+    ow,
+    code,
+    alpha,
+    need_dx,
 ):
     """δ = ∂L/∂a ⊙ f'(z); ∂L/∂W = δ colsᵀ; ∂L/∂b = Σ δ; ∂L/∂x = col2im(Wᵀ δ)."""
     _delta_permute(z, a, da, dz2, code, alpha)

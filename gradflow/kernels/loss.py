@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
 
@@ -165,4 +164,3 @@ def softmax_rows(z, out):
             s += out[i, j]
         for j in range(k):
             out[i, j] /= s
-
