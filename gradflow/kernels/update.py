@@ -25,8 +25,9 @@ def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
     helpers. The rule's code itself is untouched.
 
     ``parallel=True`` is for the optimizer rules: elementwise array expressions, independent
-    per entry, which numba fuses into one multi-threaded loop (4–5× faster than the serial
-    compile for Adam over 17k parameters).
+    per entry, which numba then fuses into one vectorised multi-threaded loop. Serially
+    compiled, each expression is its own scalar loop: Adam over 17k float32 parameters takes
+    165 µs serial, 48 µs parallel (numpy: 37 µs).
     """
     if isinstance(rule, CPUDispatcher):
         return rule
@@ -46,6 +47,8 @@ def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
         rule.__qualname__,
         rule.__doc__,
     )
+    # the two variants must not share numba's on-disk index (it is keyed by signature only)
+    bound.__qualname__ += "__parallel" if parallel else ""
     _COMPILED[key] = njit(cache=True, parallel=parallel)(bound)
     return _COMPILED[key]
 
