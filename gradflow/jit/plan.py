@@ -175,11 +175,13 @@ def compile_plan(model, loss_name: str, dtype) -> Plan:
     last = type(layers[-1][1]).__name__ if layers else ""
     fuse_sigmoid = loss_name == "bce" and last == "Sigmoid"
     all_stages = build_stages(layers, dtype, fuse_last=not fuse_sigmoid)
-    plan = Plan(stages=all_stages, train_stages=all_stages, loss_name=loss_name)
+    train_stages, tail = all_stages, []  # tail: run in prediction only (fused into the loss)
     if fuse_sigmoid:  # σ then BCE  ->  BCE on logits
-        plan.train_stages, plan.loss_name = all_stages[:-1], "bce_logits"
+        train_stages, tail, loss_name = all_stages[:-1], all_stages[-1:], "bce_logits"
     elif loss_name == "nll" and last == "LogSoftmax":  # log-softmax then NLL -> softmax CE
-        plan.train_stages, plan.loss_name = all_stages[:-1], "nll_fused"
+        train_stages, tail, loss_name = all_stages[:-1], all_stages[-1:], "nll_fused"
+    train_stages = stages.merge_dense_runs(train_stages)
+    plan = Plan(stages=train_stages + tail, train_stages=train_stages, loss_name=loss_name)
     # backprop stops at the first stage with parameters: nothing before it needs ∂L/∂x
     plan.backward_stop = len(plan.train_stages)
     for k, stage in enumerate(plan.train_stages):

@@ -90,6 +90,70 @@ class Dense(Stage):
         return ws["dx"]
 
 
+class DenseStack(Stage):
+    """Consecutive :class:`Dense` stages run by one kernel call each way (an MLP is then one
+    dispatch forward and one backward, instead of one per layer)."""
+
+    has_params = True
+
+    def __init__(self, layers: list[Dense], dtype):
+        super().__init__(dtype)
+        self.layers = layers
+        self.name = layers[0].name
+        self.ws = {}
+        self.w = tuple(d.w for d in layers)
+        self.b = tuple(d.b for d in layers)
+        self.gw = tuple(d.gw for d in layers)
+        self.gb = tuple(d.gb for d in layers)
+        self.codes = np.array([d.code for d in layers], dtype=np.int64)
+        self.alphas = np.array([d.alpha for d in layers], dtype=np.float64)
+
+    def allocate(self, in_shape):
+        shape = in_shape
+        per = []
+        for d in self.layers:
+            shape = d.resize(shape)
+            per.append(d.ws)
+        return {
+            "out_shape": shape,
+            "z": tuple(w["z"] for w in per),
+            "a": tuple(w["a"] for w in per),
+            "dz": tuple(w["dz"] for w in per),
+            "dx": tuple(w["dx"] for w in per),
+        }
+
+    def forward(self, x, training):
+        ws = self.ws
+        self.x = x
+        dense_k.stack_forward(x, self.w, self.b, ws["z"], ws["a"], self.codes, self.alphas)
+        return ws["a"][-1]
+
+    def backward(self, da):
+        ws = self.ws
+        dense_k.stack_backward(
+            self.x, self.w, ws["z"], ws["a"], da, ws["dz"], self.gw, self.gb, ws["dx"],
+            self.codes, self.alphas, self.need_dx,
+        )  # fmt: skip
+        return ws["dx"][0]
+
+
+def merge_dense_runs(stages: list) -> list:
+    """Replace each run of ≥ 2 consecutive :class:`Dense` stages with a :class:`DenseStack`."""
+    out, run = [], []
+    for s in stages + [None]:
+        if isinstance(s, Dense):
+            run.append(s)
+            continue
+        if len(run) >= 2:
+            out.append(DenseStack(run, run[0].dtype))
+        else:
+            out.extend(run)
+        run = []
+        if s is not None:
+            out.append(s)
+    return out
+
+
 class Activation(Stage):
     """A standalone elementwise activation (one not directly after a Linear/Conv)."""
 

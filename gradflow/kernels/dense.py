@@ -48,3 +48,33 @@ def linear_backward(x, w, z, a, da, dz, dw, db, dx, code, alpha, need_dx):
                 db[j] += dz[i, j]
     if need_dx:
         np.dot(dz, w, dx)
+
+
+@njit(cache=True)
+def stack_forward(x, ws, bs, zs, acts, codes, alphas):
+    """A run of Linear(+activation) layers in one call: layer k maps acts[k-1] (x for k = 0)
+    to zs[k], acts[k]. ``ws`` … ``acts`` are tuples of arrays (one entry per layer), so the
+    whole MLP costs one dispatch instead of one per layer."""
+    n = len(ws)
+    linear_forward(x, ws[0], bs[0], zs[0], acts[0], codes[0], alphas[0])
+    for k in range(1, n):
+        linear_forward(acts[k - 1], ws[k], bs[k], zs[k], acts[k], codes[k], alphas[k])
+
+
+@njit(cache=True)
+def stack_backward(x, ws, zs, acts, da, dzs, gws, gbs, dxs, codes, alphas, need_dx):
+    """Backward through :func:`stack_forward`: δ flows from the last layer to the first;
+    ``dxs[k]`` receives ∂L/∂(input of layer k) (for k = 0 only when ``need_dx``)."""
+    n = len(ws)
+    grad = da
+    for k in range(n - 1, 0, -1):
+        dz = grad if codes[k] == IDENTITY else dzs[k]
+        linear_backward(
+            acts[k - 1], ws[k], zs[k], acts[k], grad, dz, gws[k], gbs[k], dxs[k], codes[k],
+            alphas[k], True,
+        )  # fmt: skip
+        grad = dxs[k]
+    dz = grad if codes[0] == IDENTITY else dzs[0]
+    linear_backward(
+        x, ws[0], zs[0], acts[0], grad, dz, gws[0], gbs[0], dxs[0], codes[0], alphas[0], need_dx
+    )
