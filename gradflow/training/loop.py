@@ -34,7 +34,11 @@ CLASSIFICATION_LOSSES = {"cross_entropy", "nll", "bce", "bce_logits", "hinge"}
 class History:
     """One dict per epoch: ``{"epoch", "train_loss", "val_loss", "train_accuracy",
     "val_accuracy", "lr", "seconds"}`` (val_* only with validation data, accuracies only for
-    classification). ``history["val_loss"]`` gives that column as a list."""
+    classification). ``history["val_loss"]`` gives that column as a list.
+
+    ``train_loss`` is the mean batch loss during the epoch (what the progress bar shows, with
+    dropout active and the weights still moving); the accuracies and ``val_loss`` are measured
+    after the epoch in eval mode. ``lr`` is the rate the epoch started with."""
 
     def __init__(self, epochs: list[dict[str, Any]] | None = None):
         self.epochs: list[dict[str, Any]] = list(epochs or [])
@@ -200,7 +204,11 @@ def fit(
     trainer = Trainer(model, stepper, optimizer, loss_fn, loss_name, cbs, seed, config)
     if resume is not None:
         trainer.restore(resume)
-    loader = DataLoader(X, y, batch_size, shuffle=True, seed=seed)
+    # a DataLoader passed in keeps its own batch size, shuffling and seed
+    if isinstance(train_data, DataLoader):
+        loader = train_data
+    else:
+        loader = DataLoader(X, y, batch_size, shuffle=True, seed=seed)
 
     for cb in cbs:
         cb.on_train_begin(trainer)
