@@ -181,12 +181,17 @@ def fit(
     ``optimizer`` is an Optimizer over ``model.parameters()`` or a name (with ``lr``).
     Schedules in ``callbacks`` are wrapped in :class:`LRScheduler`. ``checkpoint`` writes a
     full checkpoint after every epoch; ``resume`` continues from one (up to ``epochs`` in
-    total), giving the same numbers as an uninterrupted run with the same seed.
+    total), giving the same numbers as an uninterrupted run with the same seed — pass the
+    same callbacks in the same order, as their state is saved by position.
+    ``regularizer`` (L1/L2, max-norm, input noise) and ``augment(xb, rng)`` apply to training
+    batches only; ``loss_kwargs`` go to the loss (e.g. ``{"label_smoothing": 0.1}``).
     """
     X, y = _as_xy(train_data, "train_data")
     val = _as_xy(val_data, "val_data") if val_data is not None else None
     if isinstance(optimizer, str):
-        optimizer = make_optimizer(optimizer, model.parameters(), **({"lr": lr} if lr else {}))
+        optimizer = make_optimizer(
+            optimizer, model.parameters(), **({} if lr is None else {"lr": lr})
+        )
     regularizer = regularizer or Regularizer()
     loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "loss")
     loss_fn = resolve_loss(loss, **(loss_kwargs or {}))
