@@ -193,6 +193,23 @@ class Flatten(Stage):
         return dy.reshape(self.in_shape)
 
 
+class Reshape(Stage):
+    """A view with another shape (batch axis kept); ``rule(in_shape) -> out_shape``."""
+
+    def __init__(self, name, rule, dtype):
+        super().__init__(dtype)
+        self.name, self.rule = name, rule
+
+    def allocate(self, in_shape):
+        return {"out_shape": tuple(self.rule(in_shape)), "in_shape": in_shape}
+
+    def forward(self, x, training):
+        return x.reshape(self.ws["out_shape"])
+
+    def backward(self, dy):
+        return dy.reshape(self.ws["in_shape"])
+
+
 class Dropout(Stage):
     """Inverted dropout; the mask is drawn from the layer's own generator, so the jit and
     graph backends drop the same units for the same seed."""
