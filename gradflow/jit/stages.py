@@ -38,8 +38,13 @@ class Stage:
         self._cache: dict[tuple, dict] = {}
         self.ws: dict = {}
 
+    #: workspaces kept per input shape (the training batch, the last batch, predictions…)
+    MAX_SHAPES = 8
+
     def resize(self, in_shape: tuple) -> tuple:
         if in_shape not in self._cache:
+            if len(self._cache) >= self.MAX_SHAPES:  # forget the oldest shape's workspaces
+                self._cache.pop(next(iter(self._cache)))
             self._cache[in_shape] = self.allocate(in_shape)
         self.ws = self._cache[in_shape]
         return self.ws["out_shape"]
