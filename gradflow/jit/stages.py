@@ -68,6 +68,7 @@ class Dense(Stage):
         self.b = bias if bias is not None else empty(dtype)
         self.gb = grad_b if grad_b is not None else empty(dtype)
         self.code, self.alpha = code, float(alpha)
+        self.large = weight.size >= LARGE_WEIGHTS
 
     def allocate(self, in_shape):
         batch, n_in = in_shape
@@ -77,17 +78,28 @@ class Dense(Stage):
         z = self.buf(shape)
         a = z if self.code == act_k.IDENTITY else self.buf(shape)
         dz = self.buf(shape)
-        return {"out_shape": shape, "z": z, "a": a, "dz": dz, "dx": self.buf(in_shape)}
+        split = self.large and is_large(batch, *self.w.shape)
+        return {
+            "out_shape": shape, "z": z, "a": a, "dz": dz, "dx": self.buf(in_shape),
+            "split": split, "dz_t": self.buf((shape[1], batch)) if split else None,
+        }  # fmt: skip
 
     def forward(self, x, training):
         ws = self.ws
         self.x = x
-        dense_k.linear_forward(x, self.w, self.b, ws["z"], ws["a"], self.code, self.alpha)
+        forward = dense_k.linear_forward_split if ws["split"] else dense_k.linear_forward
+        forward(x, self.w, self.b, ws["z"], ws["a"], self.code, self.alpha)
         return ws["a"]
 
     def backward(self, da):
         ws = self.ws
         dz = da if self.code == act_k.IDENTITY else ws["dz"]
+        if ws["split"]:
+            dense_k.linear_backward_split(
+                self.x, self.w, ws["z"], ws["a"], da, dz, ws["dz_t"], self.gw, self.gb,
+                ws["dx"], self.code, self.alpha, self.need_dx,
+            )  # fmt: skip
+            return ws["dx"]
         dense_k.linear_backward(
             self.x, self.w, ws["z"], ws["a"], da, dz, self.gw, self.gb, ws["dx"],
             self.code, self.alpha, self.need_dx,
@@ -142,11 +154,26 @@ class DenseStack(Stage):
         return ws["dx"][0]
 
 
+#: multiply-adds per product above which a Linear layer splits its rows over two threads:
+#: at 4 M a BLAS call takes ~0.1 ms, far more than waking the second thread
+LARGE_MACS = 1 << 22
+#: weights from which a layer may be large (decided before the batch size is known)
+LARGE_WEIGHTS = 1 << 15
+
+
+def is_large(batch: int, n_out: int, n_in: int) -> bool:
+    """Is one product of this layer worth two threads?"""
+    import numba
+
+    return batch >= 2 and batch * n_out * n_in >= LARGE_MACS and numba.get_num_threads() >= 2
+
+
 def merge_dense_runs(stages: list) -> list:
-    """Replace each run of ≥ 2 consecutive :class:`Dense` stages with a :class:`DenseStack`."""
+    """Replace each run of ≥ 2 consecutive small :class:`Dense` stages with a
+    :class:`DenseStack` (large layers keep their own, two-thread kernels)."""
     out, run = [], []
     for s in stages + [None]:
-        if isinstance(s, Dense):
+        if isinstance(s, Dense) and not s.large:
             run.append(s)
             continue
         if len(run) >= 2:

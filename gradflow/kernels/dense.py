@@ -8,7 +8,7 @@ The activation is fused into the same kernel so a Linear+ReLU pair is one call e
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .activation import IDENTITY, apply, derivative
 
@@ -78,3 +78,53 @@ def stack_backward(x, ws, zs, acts, da, dzs, gws, gbs, dxs, codes, alphas, need_
     linear_backward(
         x, ws[0], zs[0], acts[0], grad, dz, gws[0], gbs[0], dxs[0], codes[0], alphas[0], need_dx
     )
+
+
+# --- two-thread variants for large layers ------------------------------------------------
+# Each thread runs single-threaded BLAS on its own half of the rows (of x for the forward
+# pass and ∂L/∂x, of ∂L/∂W for the weight gradient): independent blocks, no reduction.
+
+
+@njit(cache=True, parallel=True)
+def linear_forward_split(x, w, b, z, a, code, alpha):
+    n = x.shape[0]
+    half = n // 2
+    for part in prange(2):
+        lo = part * half
+        hi = half if part == 0 else n
+        linear_forward(x[lo:hi], w, b, z[lo:hi], a[lo:hi], code, alpha)
+
+
+@njit(cache=True, parallel=True)
+def _split_products(x, w, dz, dz_t, dw, dx, need_dx):
+    n, m = dz.shape
+    half_n = n // 2
+    half_m = m // 2
+    for part in prange(2):
+        lo = part * half_m
+        hi = half_m if part == 0 else m
+        np.dot(dz_t[lo:hi], x, dw[lo:hi])
+        if need_dx:
+            lo = part * half_n
+            hi = half_n if part == 0 else n
+            np.dot(dz[lo:hi], w, dx[lo:hi])
+
+
+@njit(cache=True)
+def linear_backward_split(x, w, z, a, da, dz, dz_t, dw, db, dx, code, alpha, need_dx):
+    """:func:`linear_backward` with the two big products split over two threads."""
+    n, m = z.shape
+    if code != IDENTITY:
+        for i in range(n):
+            for j in range(m):
+                dz[i, j] = da[i, j] * derivative(code, z[i, j], a[i, j], alpha)
+    for i in range(n):
+        for j in range(m):
+            dz_t[j, i] = dz[i, j]
+    if db.size > 0:
+        for j in range(m):
+            db[j] = 0.0
+        for i in range(n):
+            for j in range(m):
+                db[j] += dz[i, j]
+    _split_products(x, w, dz, dz_t, dw, dx, need_dx)
