@@ -15,7 +15,7 @@ from numba import njit, prange
 from .activation import IDENTITY, apply, derivative
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def im2col(x, cols, kh, kw, sh, sw, ph, pw, oh, ow):
     """cols[(c, i, j), (b, y, x)] = x[b, c, y·sh + i − ph, x·sw + j − pw] (0 outside)."""
     nb, nc, h, w = x.shape
@@ -41,7 +41,7 @@ def im2col(x, cols, kh, kw, sh, sw, ph, pw, oh, ow):
                                     cols[row, col + xo] = x[b, c, yy, xx]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def col2im(dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow):
     """Adjoint of :func:`im2col`: dx[b, c, y, x] = Σ over windows covering it."""
     nb, nc, h, w = dx.shape
@@ -66,7 +66,7 @@ def col2im(dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow):
                                 dx[b, c, yy, xx] += dcols[row, col + xo]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def _bias_act_unpermute(z2, b, z, a, code, alpha):
     """z[b, o, p] = z2[o, b·P + p] + bias[o]; a = f(z)."""
     nb, no, per = z.shape
@@ -80,7 +80,7 @@ def _bias_act_unpermute(z2, b, z, a, code, alpha):
                     a[bb, o, p] = apply(code, v, alpha)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def conv_forward(x, w2, b, cols, z2, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code, alpha):
     """z = W ⋆ x + b, a = f(z). w2 is W as (O, C·kh·kw); z, a are (B, O, OH·OW)."""
     im2col(x, cols, kh, kw, sh, sw, ph, pw, oh, ow)
@@ -88,7 +88,7 @@ def conv_forward(x, w2, b, cols, z2, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code,
     _bias_act_unpermute(z2, b, z, a, code, alpha)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def _delta_permute(z, a, da, dz2, code, alpha):
     """dz2[o, b·P + p] = da[b, o, p] · f'(z[b, o, p])."""
     nb, no, per = z.shape
@@ -101,7 +101,7 @@ def _delta_permute(z, a, da, dz2, code, alpha):
                 dz2[o, bb * per + p] = d
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def conv_backward(
     z,
     a,

@@ -13,7 +13,7 @@ from numba import njit, prange
 from .activation import IDENTITY, apply, derivative
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def linear_forward(x, w, b, z, a, code, alpha):
     """z = x Wᵀ + b (x (B, in), W (out, in), b (out,) or empty); a = f(z) unless identity."""
     np.dot(x, w.T, z)
@@ -28,7 +28,7 @@ def linear_forward(x, w, b, z, a, code, alpha):
                 a[i, j] = apply(code, z[i, j], alpha)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def linear_backward(x, w, z, a, da, dz, dw, db, dx, code, alpha, need_dx):
     """Course notation: δ = ∂L/∂a ⊙ f'(z); ∂L/∂W = δᵀ x; ∂L/∂b = Σ_batch δ; ∂L/∂x = δ W.
 
@@ -50,7 +50,7 @@ def linear_backward(x, w, z, a, da, dz, dw, db, dx, code, alpha, need_dx):
         np.dot(dz, w, dx)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def stack_forward(x, ws, bs, zs, acts, codes, alphas):
     """A run of Linear(+activation) layers in one call: layer k maps acts[k-1] (x for k = 0)
     to zs[k], acts[k]. ``ws`` … ``acts`` are tuples of arrays (one entry per layer), so the
@@ -61,7 +61,7 @@ def stack_forward(x, ws, bs, zs, acts, codes, alphas):
         linear_forward(acts[k - 1], ws[k], bs[k], zs[k], acts[k], codes[k], alphas[k])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def stack_backward(x, ws, zs, acts, da, dzs, gws, gbs, dxs, codes, alphas, need_dx):
     """Backward through :func:`stack_forward`: δ flows from the last layer to the first;
     ``dxs[k]`` receives ∂L/∂(input of layer k) (for k = 0 only when ``need_dx``)."""
@@ -85,7 +85,7 @@ def stack_backward(x, ws, zs, acts, da, dzs, gws, gbs, dxs, codes, alphas, need_
 # pass and ∂L/∂x, of ∂L/∂W for the weight gradient): independent blocks, no reduction.
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def linear_forward_split(x, w, b, z, a, code, alpha):
     n = x.shape[0]
     half = n // 2
@@ -95,7 +95,7 @@ def linear_forward_split(x, w, b, z, a, code, alpha):
         linear_forward(x[lo:hi], w, b, z[lo:hi], a[lo:hi], code, alpha)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def _split_products(x, w, dz, dz_t, dw, dx, need_dx):
     n, m = dz.shape
     half_n = n // 2
@@ -110,7 +110,7 @@ def _split_products(x, w, dz, dz_t, dw, dx, need_dx):
             np.dot(dz[lo:hi], w, dx[lo:hi])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def linear_backward_split(x, w, z, a, da, dz, dz_t, dw, db, dx, code, alpha, need_dx):
     """:func:`linear_backward` with the two big products split over two threads."""
     n, m = z.shape
