@@ -339,12 +339,13 @@ class Conv(Stage):
             "in4": (b, self.channels, h, w),
             "oh": oh,
             "ow": ow,
-            "cols": self.buf((ckk, b * oh * ow)),
-            "z2": self.buf((o, b * oh * ow)),
+            "cols": self.buf((b, ckk, oh * ow)),
             "z": z,
             "a": z if self.code == act_k.IDENTITY else self.buf(z.shape),
-            "dz2": self.buf((o, b * oh * ow)),
-            "dcols": self.buf((ckk, b * oh * ow)),
+            "dz": self.buf(z.shape),
+            "dcols": self.buf((2, ckk, oh * ow)),
+            "parts": self.buf((2, o, ckk)),
+            "tmp": self.buf((2, o, ckk)),
             "dx": self.buf((b, self.channels, h, w)),
         }
 
@@ -352,7 +353,7 @@ class Conv(Stage):
         ws = self.ws
         x4 = x.reshape(ws["in4"])
         conv_k.conv_forward(
-            x4, self.w2, self.b, ws["cols"], ws["z2"], ws["z"], ws["a"],
+            x4, self.w2, self.b, ws["cols"], ws["z"], ws["a"],
             self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, ws["oh"], ws["ow"],
             self.code, self.alpha,
         )  # fmt: skip
@@ -361,9 +362,10 @@ class Conv(Stage):
     def backward(self, da):
         ws = self.ws
         conv_k.conv_backward(
-            ws["z"], ws["a"], da.reshape(ws["z"].shape), self.w2, ws["cols"], ws["dz2"],
-            self.gw2, self.gb, ws["dcols"], ws["dx"], self.kh, self.kw, self.sh, self.sw,
-            self.ph, self.pw, ws["oh"], ws["ow"], self.code, self.alpha, self.need_dx,
+            ws["z"], ws["a"], da.reshape(ws["z"].shape), ws["dz"], self.w2, ws["cols"],
+            self.gw2, self.gb, ws["dcols"], ws["parts"], ws["tmp"], ws["dx"], self.kh, self.kw,
+            self.sh, self.sw, self.ph, self.pw, ws["oh"], ws["ow"], self.code, self.alpha,
+            self.need_dx,
         )  # fmt: skip
         return ws["dx"].reshape(ws["in_shape"])
 
