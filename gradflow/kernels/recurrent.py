@@ -183,25 +183,24 @@ def rnn_backward(
     _weight_grads(delta, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx)
 
 
-@njit(cache=True, error_model="numpy", fastmath=FAST)
-def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
-    """i, f, g, o = σ, σ, tanh, σ of x_t Wᵢₕᵀ + h_{t−1} Wₕₕᵀ + b; c_t = f⊙c + i⊙g;
-    h_t = o⊙tanh(c_t). ``gates`` (T, B, 4H) keeps the activated gates for BPTT.
+@njit(cache=True, error_model="numpy")
+def _halves(part, n):
+    """Rows [lo, hi) of the batch handled by thread ``part`` (of two)."""
+    half = n // 2
+    return part * half, (half if part == 0 else n)
 
-    Each step runs three simple loops (pre-activations, gate nonlinearities per contiguous
-    gate block, cell update) rather than one loop touching eight arrays: they vectorise."""
-    nb, nt, ni = x.shape
-    nh = w_hh.shape[1]
+
+@njit(cache=True, error_model="numpy", fastmath=FAST)
+def _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
+    """The forward time loop for batch rows [lo, hi): each sequence is independent."""
+    nt = xw.shape[0]
+    nh = w_t.shape[0]
     g4 = 4 * nh
-    _project(x, w_ih, b, xt, xw)
-    transpose_into(w_hh, w_t)
-    hs[0] = 0.0
-    cs[0] = 0.0
     for t in range(nt):
-        np.dot(hs[t], w_t, tmp)
+        np.dot(hs[t][lo:hi], w_t, tmp[lo:hi])
         gt = gates[t]
         xwt = xw[t]
-        for i in range(nb):
+        for i in range(lo, hi):
             for k in range(g4):
                 gt[i, k] = xwt[i, k] + tmp[i, k]
             for k in range(2 * nh):
@@ -214,38 +213,54 @@ def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast
         c_new = cs[t + 1]
         tc_t = tanh_c[t]
         h_new = hs[t + 1]
-        for i in range(nb):
+        for i in range(lo, hi):
             for j in range(nh):
-                c = gt[i, nh + j] * c_prev[i, j] + gt[i, j] * gt[i, 2 * nh + j]
-                c_new[i, j] = c
+                c_new[i, j] = gt[i, nh + j] * c_prev[i, j] + gt[i, j] * gt[i, 2 * nh + j]
             for j in range(nh):
                 tc = _tanh(c_new[i, j], fast)
                 tc_t[i, j] = tc
                 h_new[i, j] = gt[i, 3 * nh + j] * tc
 
 
+@njit(cache=True, error_model="numpy", parallel=True)
+def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
+    """i, f, g, o = σ, σ, tanh, σ of x_t Wᵢₕᵀ + h_{t−1} Wₕₕᵀ + b; c_t = f⊙c + i⊙g;
+    h_t = o⊙tanh(c_t). ``gates`` (T, B, 4H) keeps the activated gates for BPTT.
+
+    The two halves of the batch run their whole time loops on two threads (sequences are
+    independent: one thread hand-off per pass, not one per step). Each step runs simple loops
+    (pre-activations, gate nonlinearities per contiguous gate block, cell update): they
+    vectorise."""
+    _project(x, w_ih, b, xt, xw)
+    transpose_into(w_hh, w_t)
+    hs[0] = 0.0
+    cs[0] = 0.0
+    nb = x.shape[0]
+    for part in prange(2):
+        lo, hi = _halves(part, nb)
+        if hi > lo:
+            _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast)
+
+
 @njit(cache=True, error_model="numpy", fastmath=FAST)
-def lstm_backward(
-    xt, w_ih, w_hh, hs, cs, gates, tanh_c, d_all, d_last, d_cell, delta, dh, dc,
-    dw_ih, dw_hh, db, dxt, dx, need_dx,
-):  # fmt: skip
-    """BPTT through the LSTM cell; ``d_cell`` is ∂L/∂c_T (B, H) (size 0: none)."""
+def _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, delta, dh, dc):
+    """The backward time loop for batch rows [lo, hi)."""
     nt, nb, g4 = delta.shape
     nh = g4 // 4
-    dh[:] = d_last
-    dc[:] = 0.0
-    if d_cell.size > 0:
-        dc[:] = d_cell
+    for i in range(lo, hi):
+        for j in range(nh):
+            dh[i, j] = d_last[i, j]
+            dc[i, j] = d_cell[i, j] if d_cell.size > 0 else 0.0
     for t in range(nt - 1, -1, -1):
         if d_all.size > 0:
-            for i in range(nb):
+            for i in range(lo, hi):
                 for j in range(nh):
                     dh[i, j] += d_all[t, i, j]
-        gt = gates[t]  # per-step 2-D views: simple strides, so the loop vectorises
+        gt = gates[t]
         dt = delta[t]
         tct = tanh_c[t]
         c_prev = cs[t]
-        for i in range(nb):
+        for i in range(lo, hi):
             for j in range(nh):
                 gi = gt[i, j]
                 gf = gt[i, nh + j]
@@ -259,7 +274,22 @@ def lstm_backward(
                 dt[i, 2 * nh + j] = d_c * gi * (1.0 - gg * gg)
                 dt[i, 3 * nh + j] = d_h * tc * go * (1.0 - go)
                 dc[i, j] = d_c * gf
-        np.dot(delta[t], w_hh, dh)
+        np.dot(dt[lo:hi], w_hh, dh[lo:hi])
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def lstm_backward(
+    xt, w_ih, w_hh, hs, cs, gates, tanh_c, d_all, d_last, d_cell, delta, dh, dc,
+    dw_ih, dw_hh, db, dxt, dx, need_dx,
+):  # fmt: skip
+    """BPTT through the LSTM cell; ``d_cell`` is ∂L/∂c_T (B, H) (size 0: none). The batch
+    halves run on two threads, then the weight gradients are summed over all steps."""
+    nb = delta.shape[1]
+    for part in prange(2):
+        lo, hi = _halves(part, nb)
+        if hi > lo:
+            _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, delta,
+                             dh, dc)  # fmt: skip
     _weight_grads(delta, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx)
 
 
