@@ -57,8 +57,14 @@ def _assert_same(out, rtol=1e-6):
             np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-9)
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_every_optimizer_follows_the_graph_backend(name):
+def test_every_optimizer_follows_the_graph_backend(monkeypatch, name, compiled):
+    """Small buffers run the rule through numpy, large ones its parallel numba compile:
+    force each path and compare with the graph backend."""
+    from gradflow.kernels import update
+
+    monkeypatch.setattr(update, "PARALLEL_FROM", 1 if compiled else 1 << 60)
     model = models.mlp([4, 6, 3], "tanh", seed=1)
     batches = _batches(0, 5, (4,), 3)
     out = _trajectories(model, lambda ps: OPTIMIZERS[name](ps, lr=0.05), batches)

@@ -53,6 +53,22 @@ def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
     return _COMPILED[key]
 
 
+#: flat buffers from this size update with the rule compiled ``parallel=True``
+PARALLEL_FROM = 1 << 16
+
+
+def rule_for(rule: Callable, size: int) -> Callable:
+    """The fastest way to run ``rule`` once over a flat buffer of ``size`` entries.
+
+    Measured for float32 Adam (µs per update): 17k entries — numpy 37, numba serial 165,
+    numba parallel 48–140 (waking the second thread dominates); 235k entries — numpy 1890,
+    parallel 1620 (momentum: 98 vs 60). So small buffers call the rule itself — the same
+    Python function, vectorised by numpy over the whole buffer in one call — and large ones
+    its ``parallel=True`` compile. Either way nothing is restated.
+    """
+    return compile_rule(rule, parallel=True) if size >= PARALLEL_FROM else rule
+
+
 @njit(cache=True)
 def scale(g, factor):
     """g ← factor·g in place (global-norm clipping applies the factor from the rules)."""
