@@ -1,5 +1,6 @@
 """gradflow: step through backprop, see the graph, train small models fast."""
 
+from . import ops_conv  # noqa: F401  (registers conv1d, conv2d, maxpool, avgpool)
 from .errors import AnomalyError, BackwardTwiceError, GradflowError, ShapeError
 from .gradcheck import gradcheck
 from .graph import detect_anomaly, no_grad, scope, topological_order
