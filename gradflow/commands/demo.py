@@ -102,6 +102,7 @@ def backprop_tour(out: Path) -> tuple[list[tuple[Path, str]], bool]:
 def train_digits(model_name: str, out: Path, backend: str, seed: int, quiet: bool):
     """Part 3 for one model: train on 8×8 digits, report, and draw the pictures."""
     import numpy as np
+
     from visual import plots
 
     from .. import metrics
@@ -148,6 +149,7 @@ def _layer_gradients(model, exp, seed: int):
     """One graph-engine backward pass on a training batch of the trained model — the same
     model object the jitted backend just trained — grouped by layer."""
     import numpy as np
+
     from visual import plots
 
     from ..nn import losses
