@@ -9,6 +9,7 @@ from .scalar_nn import MLP, Layer, Neuron
 from .steps import backward_steps, forward_steps
 from .symbolic import check_symbolic
 from .tensor import Tensor, concat, stack, where
+from .training import fit
 from .value import Value
 
 __version__ = "0.1.0"
@@ -28,6 +29,7 @@ __all__ = [
     "check_symbolic",
     "concat",
     "detect_anomaly",
+    "fit",
     "forward_steps",
     "gradcheck",
     "no_grad",

@@ -112,6 +112,12 @@ def test_lr_range_test_on_linear_regression():
         np.testing.assert_array_equal(v, before[k])
     from gradflow.training import fit
 
-    fit(model, (X, y), loss="mse", optimizer=SGD(model.parameters(), lr=result.suggested_lr),
-        epochs=30, progress=False)  # fmt: skip
+    fit(
+        model,
+        (X, y),
+        loss="mse",
+        optimizer=SGD(model.parameters(), lr=result.suggested_lr),
+        epochs=30,
+        progress=False,
+    )
     np.testing.assert_allclose(model.weight.data.ravel(), [1.0, -2.0, 0.5, 3.0], atol=0.1)

@@ -15,8 +15,9 @@ def run_cli(capsys, *argv):
 
 
 def test_json_report_on_the_last_line(capsys):
-    code, out, err = run_cli(capsys, "--model", "mlp", "--dataset", "iris", "--epochs", "3",
-                             "--seed", "1", "--json")  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "--model", "mlp", "--dataset", "iris", "--epochs", "3", "--seed", "1", "--json"
+    )
     assert code == 0
     lines = out.strip().splitlines()
     assert len(lines) == 1  # progress never goes to stdout
@@ -26,7 +27,12 @@ def test_json_report_on_the_last_line(capsys):
         assert isinstance(final[key], float)
     assert [r["epoch"] for r in report["history"]] == [1, 2, 3]
     cfg = report["config"]
-    assert (cfg["model"], cfg["dataset"], cfg["seed"], cfg["optimizer"]) == ("mlp", "iris", 1, "adam")
+    assert (cfg["model"], cfg["dataset"], cfg["seed"], cfg["optimizer"]) == (
+        "mlp",
+        "iris",
+        1,
+        "adam",
+    )
     assert cfg["split"]["test"] > 0 and sum(cfg["split"].values()) == 150
 
 
@@ -69,12 +75,19 @@ def test_model_that_does_not_fit_the_data_is_a_clear_error(capsys):
 
 @pytest.mark.parametrize(
     "model,dataset",
-    [("cnn", "digits"), ("cnn", "signals"), ("rnn", "parity"), ("gru", "adding"),
-     ("lstm", "digits"), ("mlp", "spirals")],
-)  # fmt: skip
+    [
+        ("cnn", "digits"),
+        ("cnn", "signals"),
+        ("rnn", "parity"),
+        ("gru", "adding"),
+        ("lstm", "digits"),
+        ("mlp", "spirals"),
+    ],
+)
 def test_every_model_runs_one_epoch(capsys, model, dataset):
-    code, out, err = run_cli(capsys, "--model", model, "--dataset", dataset, "--epochs", "1",
-                             "--json", "--quiet")  # fmt: skip
+    code, out, err = run_cli(
+        capsys, "--model", model, "--dataset", dataset, "--epochs", "1", "--json", "--quiet"
+    )
     assert code == 0, err
     assert json.loads(out)["final"]["epochs_run"] == 1
 
@@ -84,3 +97,23 @@ def test_corrupted_resume_file_is_reported(capsys, tmp_path):
     bad.write_text("nope")
     code, _, err = run_cli(capsys, "--dataset", "iris", "--epochs", "1", "--resume", str(bad))
     assert code == 2 and "corrupted" in err
+
+
+def test_find_lr_trains_with_the_range_test_suggestion(capsys):
+    code, out, err = run_cli(
+        capsys, "--dataset", "iris", "--epochs", "5", "--find-lr", "--json", "--quiet"
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    finder = report["config"]["lr_finder"]
+    assert finder["suggested_lr"] == pytest.approx(finder["rise_lr"] / 10)
+    assert report["config"]["lr"] == finder["suggested_lr"]
+
+
+def test_classification_report_has_per_class_metrics(capsys):
+    code, out, _ = run_cli(capsys, "--dataset", "moons", "--epochs", "20", "--json", "--quiet")
+    final = json.loads(out)["final"]
+    cm = final["confusion_matrix"]
+    assert len(cm) == 2 and sum(map(sum, cm)) == json.loads(out)["config"]["split"]["test"]
+    assert final["test_accuracy"] == pytest.approx((cm[0][0] + cm[1][1]) / sum(map(sum, cm)))
+    assert 0.5 < final["test_auc"] <= 1.0 and 0 < final["test_f1_macro"] <= 1.0

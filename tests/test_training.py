@@ -19,9 +19,11 @@ from gradflow.regularization import (
     train_ensemble,
 )
 from gradflow.training import (
+    Callback,
     CheckpointError,
     EarlyStopping,
     ModelCheckpoint,
+    cross_validate,
     fit,
     load_checkpoint,
     predict,
@@ -52,17 +54,34 @@ def run(iris, epochs, seed_model=0, make=TinyMLP, **kw):
     model = make(seed=seed_model)
     opt = Adam(model.parameters(), lr=0.05)
     callbacks = [Power(opt, s=2), EarlyStopping(patience=100)]
-    hist = fit(model, iris[0], iris[1], optimizer=opt, epochs=epochs, batch_size=16,
-               callbacks=callbacks, seed=7, progress=False,
-               regularizer=Regularizer(l2=1e-3, max_norm=3.0, input_noise=0.05), **kw)  # fmt: skip
+    hist = fit(
+        model,
+        iris[0],
+        iris[1],
+        optimizer=opt,
+        epochs=epochs,
+        batch_size=16,
+        callbacks=callbacks,
+        seed=7,
+        progress=False,
+        regularizer=Regularizer(l2=1e-3, max_norm=3.0, input_noise=0.05),
+        **kw,
+    )
     return model, opt, hist
 
 
 def test_fit_learns_iris_and_logs_history(iris):
     _, _, hist = run(iris, 15)
     row = hist.epochs[-1]
-    assert set(row) == {"epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy",
-                        "lr", "seconds"}  # fmt: skip
+    assert set(row) == {
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "lr",
+        "seconds",
+    }
     assert hist["epoch"] == list(range(1, 16))
     assert row["val_accuracy"] >= 0.9
     assert hist.epochs[0]["train_loss"] > row["train_loss"]
@@ -123,8 +142,11 @@ def test_mismatched_checkpoint_names_the_parameter(iris, tmp_path):
     save_checkpoint(path, model, opt)
     wider = TinyMLP(hidden=5)
     before = wider.hidden.weight.data.copy()
-    with pytest.raises(CheckpointError, match=r"'hidden.weight' has shape \(8, 4\) in the file but"
-                       r" \(5, 4\) in the model"):  # fmt: skip
+    with pytest.raises(
+        CheckpointError,
+        match=r"'hidden.weight' has shape \(8, 4\) in the file but"
+        r" \(5, 4\) in the model",
+    ):
         fit(wider, iris[0], epochs=2, progress=False, resume=path)
     np.testing.assert_array_equal(wider.hidden.weight.data, before)  # left untouched
     # a checkpoint that lacks a parameter names it
@@ -140,8 +162,16 @@ def test_mismatched_checkpoint_names_the_parameter(iris, tmp_path):
 def test_model_checkpoint_callback_keeps_the_best(iris, tmp_path):
     path = tmp_path / "best.npz"
     model = TinyMLP()
-    hist = fit(model, iris[0], iris[1], optimizer="adam", lr=0.05, epochs=8, progress=False,
-               callbacks=[ModelCheckpoint(path, monitor="val_loss")])  # fmt: skip
+    hist = fit(
+        model,
+        iris[0],
+        iris[1],
+        optimizer="adam",
+        lr=0.05,
+        epochs=8,
+        progress=False,
+        callbacks=[ModelCheckpoint(path, monitor="val_loss")],
+    )
     assert load_checkpoint(path)["meta"]["epoch"] == hist.best("val_loss")["epoch"]
 
 
@@ -149,8 +179,16 @@ def test_early_stopping_stops_and_restores_best_weights(iris):
     model = TinyMLP()
     # a rate far too large makes the validation loss bounce; patience 2 must stop early
     stop = EarlyStopping(monitor="val_loss", patience=2)
-    hist = fit(model, iris[0], iris[1], optimizer="sgd", lr=3.0, epochs=60, progress=False,
-               callbacks=[stop])  # fmt: skip
+    hist = fit(
+        model,
+        iris[0],
+        iris[1],
+        optimizer="sgd",
+        lr=3.0,
+        epochs=60,
+        progress=False,
+        callbacks=[stop],
+    )
     best = hist.best("val_loss")
     assert len(hist) < 60 and len(hist) == best["epoch"] + 2
     X, y = iris[1]
@@ -224,8 +262,17 @@ def test_image_augmentation():
 
 def test_ensemble_averages_member_predictions(iris):
     X, y = iris[0]
-    ens = train_ensemble(lambda s: TinyMLP(seed=s), X, y, members=3, bagging=True, seed=1,
-                         epochs=3, optimizer="adam", lr=0.05)  # fmt: skip
+    ens = train_ensemble(
+        lambda s: TinyMLP(seed=s),
+        X,
+        y,
+        members=3,
+        bagging=True,
+        seed=1,
+        epochs=3,
+        optimizer="adam",
+        lr=0.05,
+    )
     from gradflow.training import predict_proba
 
     members = [predict_proba(m, X) for m in ens.models]
@@ -250,5 +297,78 @@ def test_diverging_loss_is_reported():
     from gradflow.data import sine
 
     with pytest.raises(FloatingPointError, match="loss became (inf|nan).*too large"):
-        fit(Linear(1, 1, seed=0), sine(), loss="mse", optimizer="sgd", lr=1e3, epochs=50,
-            progress=False)  # fmt: skip
+        fit(
+            Linear(1, 1, seed=0),
+            sine(),
+            loss="mse",
+            optimizer="sgd",
+            lr=1e3,
+            epochs=50,
+            progress=False,
+        )
+
+
+def test_cross_validation_trains_one_model_per_fold(iris):
+    X, y = iris[0]
+    built = []
+
+    def make(fold):
+        built.append(fold)
+        return TinyMLP(seed=fold)
+
+    cv = cross_validate(make, X, y, k=3, epochs=5, optimizer="adam", lr=0.05)
+    assert built == [0, 1, 2] and len(cv["folds"]) == 3
+    accs = [f["val_accuracy"] for f in cv["folds"]]
+    assert cv["mean_val_accuracy"] == pytest.approx(np.mean(accs))
+    assert cv["mean_val_accuracy"] > 0.8
+    with pytest.raises(TypeError, match="optimizer by name"):
+        cross_validate(make, X, y, optimizer=Adam(TinyMLP().parameters()))
+
+
+def test_fit_uses_a_given_data_loader(iris):
+    from gradflow.data import DataLoader
+
+    X, y = iris[0]
+    seen = []
+
+    class Count(Callback):
+        def on_batch_end(self, trainer, batch, loss):
+            seen.append(batch)
+
+    fit(
+        TinyMLP(),
+        DataLoader(X, y, batch_size=len(X)),
+        epochs=2,
+        progress=False,
+        callbacks=[Count()],
+    )
+    assert seen == [0, 0]  # one full batch per epoch: the loader's batch size is kept
+
+
+def test_schedules_step_per_epoch_or_per_batch_inside_fit(iris):
+    from gradflow.optim import SGD, OneCycle, ReduceOnPlateau
+
+    X, y = iris[0]
+    model = TinyMLP()
+    opt = SGD(model.parameters(), lr=1e-12)  # the loss cannot improve by min_delta
+    hist = fit(
+        model,
+        iris[0],
+        iris[1],
+        optimizer=opt,
+        epochs=5,
+        progress=False,
+        callbacks=[ReduceOnPlateau(opt, factor=0.5, patience=1, min_delta=1e-6)],
+    )
+    # best at epoch 1; epochs 2, 3 bad → halve after epoch 3; epochs 4, 5 bad → halve again
+    assert hist["lr"] == pytest.approx([1e-12, 1e-12, 1e-12, 5e-13, 5e-13])
+    assert opt.lr == pytest.approx(2.5e-13)
+
+    model = TinyMLP()
+    opt = SGD(model.parameters(), lr=0.1)
+    batches = -(-len(X) // 30)
+    cycle = OneCycle(opt, max_lr=0.5, total_steps=4 * batches)
+    hist = fit(
+        model, (X, y), optimizer=opt, epochs=4, batch_size=30, progress=False, callbacks=[cycle]
+    )
+    assert hist["lr"] == pytest.approx([cycle.lr_at(e * batches) for e in range(4)])

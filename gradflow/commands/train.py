@@ -20,6 +20,18 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="default: per model and dataset")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default per model)")
+    p.add_argument(
+        "--schedule",
+        choices=["constant", "onecycle", "plateau", "exponential"],
+        default=None,
+        help="learning-rate schedule (default per model: onecycle for cnn, else constant)",
+    )
+    p.add_argument(
+        "--find-lr",
+        action="store_true",
+        help="run the LR range test first and train with its suggestion (⅒ of where the loss "
+        "starts to rise)",
+    )
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--hidden", type=int, default=None, help="hidden width (default per model)")
     p.add_argument("--seed", type=int, default=0)
@@ -65,37 +77,86 @@ def train(args) -> dict:
     epochs = args.epochs or d["epochs"]
     batch_size = args.batch_size or d["batch_size"]
     lr = args.lr if args.lr is not None else d["lr"]
+    finder = None
+    if args.find_lr:
+        from ..optim import lr_range_test
+
+        found = lr_range_test(
+            exp.model,
+            *exp.train,
+            loss=exp.loss,
+            optimizer=args.optimizer,
+            batch_size=batch_size,
+            seed=args.seed,
+            backend=args.backend,
+        )
+        finder = {"rise_lr": found.rise_lr, "suggested_lr": found.suggested_lr}
+        lr = found.suggested_lr
     opt_kwargs = {"lr": lr, "clip_norm": args.clip_norm}
     if args.weight_decay:
         opt_kwargs["weight_decay"] = args.weight_decay
     optimizer = make_optimizer(args.optimizer, exp.model.parameters(), **opt_kwargs)
-    callbacks = [EarlyStopping(patience=args.patience)] if args.patience else []
+    schedule = args.schedule or d["schedule"]
+    callbacks = _schedule(schedule, optimizer, epochs, len(exp.train[1]), batch_size)
+    if args.patience:
+        callbacks.append(EarlyStopping(patience=args.patience))
     config = {
-        "model": args.model, "dataset": args.dataset, "epochs": epochs, "optimizer": args.optimizer,
-        "lr": lr, "batch_size": batch_size, "hidden": d["hidden"], "seed": args.seed,
-        "backend": args.backend, "loss": exp.loss, "l1": args.l1, "l2": args.l2,
-        "weight_decay": args.weight_decay, "clip_norm": args.clip_norm,
+        "model": args.model,
+        "dataset": args.dataset,
+        "epochs": epochs,
+        "optimizer": args.optimizer,
+        "lr": lr,
+        "schedule": schedule,
+        "batch_size": batch_size,
+        "hidden": d["hidden"],
+        "seed": args.seed,
+        "backend": args.backend,
+        "loss": exp.loss,
+        "l1": args.l1,
+        "l2": args.l2,
+        "weight_decay": args.weight_decay,
+        "clip_norm": args.clip_norm,
+        "lr_finder": finder,
         "parameters": exp.model.num_parameters(),
         "split": {"train": len(exp.train[1]), "val": len(exp.val[1]), "test": len(exp.test[1])},
-    }  # fmt: skip
+    }
     start = time.perf_counter()
     history = fit(
-        exp.model, exp.train, exp.val, loss=exp.loss, optimizer=optimizer, epochs=epochs,
-        batch_size=batch_size, backend=args.backend, callbacks=callbacks, seed=args.seed,
+        exp.model,
+        exp.train,
+        exp.val,
+        loss=exp.loss,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        backend=args.backend,
+        callbacks=callbacks,
+        seed=args.seed,
         progress=not args.quiet,
-        regularizer=Regularizer(l1=args.l1, l2=args.l2), checkpoint=args.checkpoint,
+        regularizer=Regularizer(l1=args.l1, l2=args.l2),
+        checkpoint=args.checkpoint,
         resume=args.resume,
-    )  # fmt: skip
+    )
     seconds = time.perf_counter() - start
     # the stepper was used by fit; evaluate the held-out data on the (best) final weights
     from ..training.backends import make_stepper, resolve_loss
 
-    trainer = Trainer(exp.model, make_stepper(exp.model, exp.loss, optimizer), optimizer,
-                      resolve_loss(exp.loss), exp.loss, [], args.seed, config)  # fmt: skip
+    trainer = Trainer(
+        exp.model,
+        make_stepper(exp.model, exp.loss, optimizer),
+        optimizer,
+        resolve_loss(exp.loss),
+        exp.loss,
+        [],
+        args.seed,
+        config,
+    )
     final = {f"train_{k}": v for k, v in trainer.evaluate(*exp.train).items()}
     final.update({f"val_{k}": v for k, v in trainer.evaluate(*exp.val).items()})
     final.update({f"test_{k}": v for k, v in trainer.evaluate(*exp.test).items()})
     final.setdefault("test_accuracy", None)
+    if exp.classification:
+        final.update(_class_metrics(trainer.stepper, *exp.test))
     if not exp.classification:  # predicting the training mean: the score to beat
         y_train, y_test = exp.train[1], exp.test[1]
         final["baseline_test_loss"] = float(np.mean((y_test - y_train.mean(axis=0)) ** 2))
@@ -103,16 +164,59 @@ def train(args) -> dict:
     return {"final": final, "history": history.epochs, "config": config}
 
 
+def _class_metrics(stepper, X, y) -> dict:
+    """Held-out confusion matrix, macro precision/recall/F1 and, for two classes, ROC AUC."""
+    import numpy as np
+
+    from ..metrics import confusion_matrix, precision_recall_f1, roc_auc
+    from ..training import predict
+
+    scores = predict(stepper, X)
+    k = scores.shape[1] if scores.ndim == 2 and scores.shape[1] > 1 else 2
+    labels = scores.argmax(axis=1) if scores.ndim == 2 and scores.shape[1] > 1 else scores > 0
+    p, r, f1 = precision_recall_f1(y, labels.astype(np.int64), "macro", num_classes=k)
+    out = {"test_precision_macro": p, "test_recall_macro": r, "test_f1_macro": f1}
+    out["confusion_matrix"] = confusion_matrix(y, labels.astype(np.int64), k).tolist()
+    if k == 2 and len(np.unique(y)) == 2:
+        margin = (
+            scores[:, 1] - scores[:, 0] if scores.ndim == 2 and scores.shape[1] == 2 else scores
+        )
+        out["test_auc"] = roc_auc(y, np.ravel(margin))
+    return out
+
+
+def _schedule(name: str, optimizer, epochs: int, n_train: int, batch_size: int) -> list:
+    from ..optim import Exponential, OneCycle, ReduceOnPlateau
+
+    if name == "onecycle":  # --lr is the peak α1; the cycle spans every batch of the run
+        steps = epochs * -(-n_train // batch_size)
+        return [OneCycle(optimizer, max_lr=optimizer.lr, total_steps=max(steps, 2))]
+    if name == "plateau":
+        return [ReduceOnPlateau(optimizer, factor=0.5, patience=3)]
+    if name == "exponential":  # a tenfold decay over the run
+        return [Exponential(optimizer, gamma=0.1, s=max(epochs, 1))]
+    return []
+
+
 def _print_report(result: dict) -> None:
     rows = result["history"]
-    keys = [k for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr")
-            if k in rows[0]] if rows else []  # fmt: skip
+    keys = (
+        [
+            k
+            for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr")
+            if k in rows[0]
+        ]
+        if rows
+        else []
+    )
     print("epoch  " + "  ".join(f"{k:>14}" for k in keys))
     for r in rows:
         print(f"{r['epoch']:>5}  " + "  ".join(f"{r[k]:>14.4g}" for k in keys))
     f, c = result["final"], result["config"]
-    print(f"\n{c['model']} on {c['dataset']} ({c['parameters']:,} parameters, {c['backend']}"
-          f" backend, {f['seconds']:.1f} s)")  # fmt: skip
+    print(
+        f"\n{c['model']} on {c['dataset']} ({c['parameters']:,} parameters, {c['backend']}"
+        f" backend, {f['seconds']:.1f} s)"
+    )
     print(f"held-out test loss {f['test_loss']:.4f}", end="")
     if f.get("test_accuracy") is not None:
         print(f", test accuracy {100 * f['test_accuracy']:.2f} %")

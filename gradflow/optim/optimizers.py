@@ -28,10 +28,14 @@ class Optimizer:
     def __init__(
         self,
         params: Iterable,
+        lr: float | None = None,
+        *,
         clip_value: float | None = None,
         clip_norm: float | None = None,
         **hparams: float,
     ):
+        if lr is not None:
+            hparams["lr"] = lr
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -136,66 +140,105 @@ class Optimizer:
         return f"{type(self).__name__}({hp})"
 
 
-def _optimizer(name: str, rule: Callable, state: tuple[str, ...], doc: str, **defaults: float):
-    cls = type(name, (Optimizer,), {"rule": staticmethod(rule), "state_names": state})
-    cls.defaults = defaults
-    cls.__doc__ = f"{doc}\n\nDefaults: {', '.join(f'{k}={v:g}' for k, v in defaults.items())}."
-    cls.__module__ = __name__
-    return cls
-
-
 _ADAM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
 
-SGD = _optimizer(
-    "SGD", rules.sgd, (), "Plain (stochastic / minibatch) gradient descent φ ← φ − αg.",
-    lr=0.01, weight_decay=0.0,
-)  # fmt: skip
-Momentum = _optimizer(
-    "Momentum", rules.momentum, ("m",), "Momentum, course form 1: m ← βm + (1−β)g; φ ← φ − αm.",
-    lr=0.01, beta=0.9, weight_decay=0.0,
-)  # fmt: skip
-MomentumVelocity = _optimizer(
-    "MomentumVelocity", rules.momentum_velocity, ("v",),
-    "Momentum, course form 2 (velocity): v ← μv − γg; φ ← φ + v.",
-    lr=0.01, mu=0.9, weight_decay=0.0,
-)  # fmt: skip
-Nesterov = _optimizer(
-    "Nesterov", rules.nesterov, ("m",),
-    "Nesterov accelerated momentum: the gradient is taken at the look-ahead point φ − αβm.",
-    lr=0.01, beta=0.9, weight_decay=0.0,
-)  # fmt: skip
-NormalizedGD = _optimizer(
-    "NormalizedGD", rules.normalized, (), "Normalised GD: φ ← φ − α g/(√(g²) + ε).",
-    lr=0.01, eps=1e-8, weight_decay=0.0,
-)  # fmt: skip
-AdaGrad = _optimizer(
-    "AdaGrad", rules.adagrad, ("s",), "AdaGrad: s ← s + g²; φ ← φ − α g/(√s + ε).",
-    lr=0.01, eps=1e-10, weight_decay=0.0,
-)  # fmt: skip
-AdaDelta = _optimizer(
-    "AdaDelta", rules.adadelta, ("s", "u"),
-    "AdaDelta: RMS of past updates over RMS of gradients as a per-weight step size.",
-    lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
-)  # fmt: skip
-RMSProp = _optimizer(
-    "RMSProp", rules.rmsprop, ("s",), "RMSProp: s ← ρs + (1−ρ)g²; φ ← φ − α g/(√s + ε).",
-    lr=1e-3, rho=0.9, eps=1e-8, weight_decay=0.0,
-)  # fmt: skip
-Adam = _optimizer(
-    "Adam", rules.adam, ("m", "v"), "Adam with bias correction (β = 0.9, γ = 0.999).", **_ADAM
-)
-NAdam = _optimizer(
-    "NAdam", rules.nadam, ("m", "v"), "NAdam: Adam with a Nesterov look-ahead momentum step.",
-    **{**_ADAM, "lr": 2e-3},
-)  # fmt: skip
-AdaMax = _optimizer(
-    "AdaMax", rules.adamax, ("m", "u"), "AdaMax: Adam with v ← max(γv, |g|).",
-    **{**_ADAM, "lr": 2e-3},
-)  # fmt: skip
-AdamW = _optimizer(
-    "AdamW", rules.adamw, ("m", "v"), "AdamW: Adam with decoupled weight decay φ ← (1 − αλ)φ.",
-    **{**_ADAM, "weight_decay": 1e-2},
-)  # fmt: skip
+
+class SGD(Optimizer):
+    """Gradient descent φ ← φ − αg: full-batch GD, single-sample SGD or minibatch SGD by the
+    batch size ``fit`` is given (``len(X)``, 1 or anything between)."""
+
+    rule = staticmethod(rules.sgd)
+    state_names = ()
+    defaults = {"lr": 0.01, "weight_decay": 0.0}
+
+
+class Momentum(Optimizer):
+    """Momentum, course form 1: m ← βm + (1 − β)g; φ ← φ − αm."""
+
+    rule = staticmethod(rules.momentum)
+    state_names = ("m",)
+    defaults = {"lr": 0.01, "beta": 0.9, "weight_decay": 0.0}
+
+
+class MomentumVelocity(Optimizer):
+    """Momentum, course form 2 (velocity): v ← μv − γg; φ ← φ + v."""
+
+    rule = staticmethod(rules.momentum_velocity)
+    state_names = ("v",)
+    defaults = {"lr": 0.01, "mu": 0.9, "weight_decay": 0.0}
+
+
+class Nesterov(Optimizer):
+    """Nesterov momentum: the gradient is taken at the look-ahead point φ − αβm."""
+
+    rule = staticmethod(rules.nesterov)
+    state_names = ("m",)
+    defaults = {"lr": 0.01, "beta": 0.9, "weight_decay": 0.0}
+
+
+class NormalizedGD(Optimizer):
+    """Normalised GD: φ ← φ − α g/(√(g²) + ε), every step at most α per weight."""
+
+    rule = staticmethod(rules.normalized)
+    state_names = ()
+    defaults = {"lr": 0.01, "eps": 1e-8, "weight_decay": 0.0}
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: s ← s + g²; φ ← φ − α g/(√s + ε)."""
+
+    rule = staticmethod(rules.adagrad)
+    state_names = ("s",)
+    defaults = {"lr": 0.01, "eps": 1e-10, "weight_decay": 0.0}
+
+
+class AdaDelta(Optimizer):
+    """AdaDelta: RMS of past updates over RMS of gradients as each weight's step."""
+
+    rule = staticmethod(rules.adadelta)
+    state_names = ("s", "u")
+    defaults = {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}
+
+
+class RMSProp(Optimizer):
+    """RMSProp: s ← ρs + (1 − ρ)g²; φ ← φ − α g/(√s + ε)."""
+
+    rule = staticmethod(rules.rmsprop)
+    state_names = ("s",)
+    defaults = {"lr": 1e-3, "rho": 0.9, "eps": 1e-8, "weight_decay": 0.0}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (the course's β = 0.9, γ = 0.999)."""
+
+    rule = staticmethod(rules.adam)
+    state_names = ("m", "v")
+    defaults = _ADAM
+
+
+class NAdam(Optimizer):
+    """NAdam: Adam with a Nesterov look-ahead momentum step."""
+
+    rule = staticmethod(rules.nadam)
+    state_names = ("m", "v")
+    defaults = {**_ADAM, "lr": 2e-3}
+
+
+class AdaMax(Optimizer):
+    """AdaMax: Adam with v ← max(γv, |g|)."""
+
+    rule = staticmethod(rules.adamax)
+    state_names = ("m", "u")
+    defaults = {**_ADAM, "lr": 2e-3}
+
+
+class AdamW(Optimizer):
+    """AdamW: Adam with decoupled weight decay φ ← (1 − αλ)φ."""
+
+    rule = staticmethod(rules.adamw)
+    state_names = ("m", "v")
+    defaults = {**_ADAM, "weight_decay": 1e-2}
+
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "sgd": SGD,

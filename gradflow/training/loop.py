@@ -34,7 +34,11 @@ CLASSIFICATION_LOSSES = {"cross_entropy", "nll", "bce", "bce_logits", "hinge"}
 class History:
     """One dict per epoch: ``{"epoch", "train_loss", "val_loss", "train_accuracy",
     "val_accuracy", "lr", "seconds"}`` (val_* only with validation data, accuracies only for
-    classification). ``history["val_loss"]`` gives that column as a list."""
+    classification). ``history["val_loss"]`` gives that column as a list.
+
+    ``train_loss`` is the mean batch loss during the epoch (what the progress bar shows, with
+    dropout active and the weights still moving); the accuracies and ``val_loss`` are measured
+    after the epoch in eval mode. ``lr`` is the rate the epoch started with."""
 
     def __init__(self, epochs: list[dict[str, Any]] | None = None):
         self.epochs: list[dict[str, Any]] = list(epochs or [])
@@ -111,8 +115,17 @@ class Trainer:
     """The state of one ``fit`` call; callbacks receive it (``trainer.model``,
     ``trainer.optimizer``, ``trainer.history``, ``trainer.epoch``, ``trainer.stop``)."""
 
-    def __init__(self, model, stepper: Stepper, optimizer: Optimizer, loss, loss_name: str,
-                 callbacks: list[Callback], seed: int, config: dict[str, Any]):  # fmt: skip
+    def __init__(
+        self,
+        model,
+        stepper: Stepper,
+        optimizer: Optimizer,
+        loss,
+        loss_name: str,
+        callbacks: list[Callback],
+        seed: int,
+        config: dict[str, Any],
+    ):
         self.model, self.stepper, self.optimizer = model, stepper, optimizer
         self.loss_fn, self.loss_name = loss, loss_name
         self.callbacks, self.seed, self.config = callbacks, seed, config
@@ -168,24 +181,39 @@ def fit(
     ``optimizer`` is an Optimizer over ``model.parameters()`` or a name (with ``lr``).
     Schedules in ``callbacks`` are wrapped in :class:`LRScheduler`. ``checkpoint`` writes a
     full checkpoint after every epoch; ``resume`` continues from one (up to ``epochs`` in
-    total), giving the same numbers as an uninterrupted run with the same seed.
+    total), giving the same numbers as an uninterrupted run with the same seed — pass the
+    same callbacks in the same order, as their state is saved by position.
+    ``regularizer`` (L1/L2, max-norm, input noise) and ``augment(xb, rng)`` apply to training
+    batches only; ``loss_kwargs`` go to the loss (e.g. ``{"label_smoothing": 0.1}``).
     """
     X, y = _as_xy(train_data, "train_data")
     val = _as_xy(val_data, "val_data") if val_data is not None else None
     if isinstance(optimizer, str):
-        optimizer = make_optimizer(optimizer, model.parameters(), **({"lr": lr} if lr else {}))
+        optimizer = make_optimizer(
+            optimizer, model.parameters(), **({} if lr is None else {"lr": lr})
+        )
     regularizer = regularizer or Regularizer()
     loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "loss")
     loss_fn = resolve_loss(loss, **(loss_kwargs or {}))
     stepper = make_stepper(model, loss, optimizer, backend, regularizer, loss_kwargs)
     cbs = [LRScheduler(c) if isinstance(c, Schedule) else c for c in callbacks]
     cbs = sorted(cbs, key=lambda c: c.order)
-    config = {"epochs": epochs, "batch_size": batch_size, "backend": backend, "seed": seed,
-              "loss": loss_name, "optimizer": repr(optimizer)}  # fmt: skip
+    config = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "backend": backend,
+        "seed": seed,
+        "loss": loss_name,
+        "optimizer": repr(optimizer),
+    }
     trainer = Trainer(model, stepper, optimizer, loss_fn, loss_name, cbs, seed, config)
     if resume is not None:
         trainer.restore(resume)
-    loader = DataLoader(X, y, batch_size, shuffle=True, seed=seed)
+    # a DataLoader passed in keeps its own batch size, shuffling and seed
+    if isinstance(train_data, DataLoader):
+        loader = train_data
+    else:
+        loader = DataLoader(X, y, batch_size, shuffle=True, seed=seed)
 
     for cb in cbs:
         cb.on_train_begin(trainer)
@@ -209,7 +237,9 @@ def _progress_bar(progress: bool, total: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, file=sys.stderr, unit="batch", leave=False, dynamic_ncols=True)
+    # off a terminal (CI logs) redraw rarely, so the log is not one line per batch
+    interval = 0.1 if sys.stderr.isatty() else 5.0
+    return tqdm(total=total, file=sys.stderr, unit="batch", leave=False, mininterval=interval)
 
 
 def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, bar) -> None:
@@ -236,9 +266,10 @@ def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, 
         for cb in trainer.callbacks:
             cb.on_batch_end(trainer, k, batch_loss)
         if bar is not None:
-            bar.update(1)
-            bar.set_description(f"epoch {epoch}")
+            if k == 0:
+                bar.set_description(f"epoch {epoch}", refresh=False)
             bar.set_postfix(loss=f"{batch_loss:.4f}", refresh=False)
+            bar.update(1)
     trainer.epoch = epoch
     logs: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(count, 1)}
     train_eval = trainer.evaluate(loader.X, loader.y)
