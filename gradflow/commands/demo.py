@@ -100,49 +100,36 @@ def backprop_tour(out: Path) -> tuple[list[tuple[Path, str]], bool]:
 
 
 def train_digits(model_name: str, out: Path, backend: str, seed: int, quiet: bool):
-    """Part 3 for one model: train on 8×8 digits, report, and draw the pictures."""
-    import numpy as np
-
+    """Part 3 for one model: ``gradflow train --model NAME --dataset digits``, then pictures."""
     from visual import plots
 
-    from .. import metrics
-    from ..optim import make_optimizer
-    from ..training import fit
-    from ..training.loop import predict
-    from ..training.recipes import prepare
+    from ..cli import build_parser
+    from .train import run_training
 
-    exp = prepare(model_name, "digits", seed)
-    d = exp.defaults
-    optimizer = make_optimizer("adam", exp.model.parameters(), lr=d["lr"])
+    argv = ["train", "--model", model_name, "--dataset", "digits", "--backend", backend,
+            "--seed", str(seed)] + (["--quiet"] if quiet else [])  # fmt: skip
+    report, exp = run_training(build_parser().parse_args(argv))
+    final, config = report["final"], report["config"]
     print(
-        f"\n{model_name.upper()}: {exp.model.num_parameters():,} parameters, "
-        f"{len(exp.train[1])} training images, {d['epochs']} epochs, {backend} backend"
+        f"\n{model_name.upper()}: {config['parameters']:,} parameters, "
+        f"{config['split']['train']} training images, {config['epochs']} epochs"
     )
-    start = time.perf_counter()
-    history = fit(exp.model, exp.train, exp.val, loss=exp.loss, optimizer=optimizer,
-                  epochs=d["epochs"], batch_size=d["batch_size"], backend=backend, seed=seed,
-                  progress=not quiet)  # fmt: skip
-    seconds = time.perf_counter() - start
-    X_test, y_test = exp.test
-    predicted = np.argmax(predict(exp.model, X_test), axis=1)
-    accuracy = metrics.accuracy(y_test, predicted)
-    speed = len(exp.train[1]) * len(history) / seconds
+    speed = config["split"]["train"] * final["epochs_run"] / final["seconds"]
     print(
-        f"held-out test accuracy {100 * accuracy:.2f} %   "
-        f"({speed:,.0f} samples/s including compilation)"
+        f"held-out test accuracy {100 * final['test_accuracy']:.2f} %   "
+        f"({speed:,.0f} samples/s, compilation included)"
     )
-    cm = metrics.confusion_matrix(y_test, predicted, num_classes=10)
     grads = _layer_gradients(exp.model, exp, seed)
     files = [
-        (plots.plot_history(history.epochs, out / f"{model_name}_curves.png"),
+        (plots.plot_history(report["history"], out / f"{model_name}_curves.png"),
          f"{model_name.upper()} loss and accuracy, train vs validation"),
-        (plots.plot_confusion_matrix(cm, [str(k) for k in range(10)],
+        (plots.plot_confusion_matrix(final["confusion_matrix"], [str(k) for k in range(10)],
                                      out / f"{model_name}_confusion.png"),
          f"{model_name.upper()} confusion matrix on the held-out test set"),
         (plots.plot_grad_histograms(grads, out / f"{model_name}_gradients.png"),
          f"{model_name.upper()} per-layer gradient histogram (dead or saturated layers?)"),
     ]  # fmt: skip
-    return files, accuracy, speed
+    return files, final["test_accuracy"], speed
 
 
 def _layer_gradients(model, exp, seed: int):
