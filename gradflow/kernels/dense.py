@@ -10,14 +10,35 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .activation import IDENTITY, apply, derivative
+from .activation import IDENTITY, RELU, apply, derivative
 
 
 @njit(cache=True, error_model="numpy")
 def linear_forward(x, w, b, z, a, code, alpha):
     """z = x Wᵀ + b (x (B, in), W (out, in), b (out,) or empty); a = f(z) unless identity."""
     np.dot(x, w.T, z)
+    bias_activation(z, a, b, code, alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def bias_activation(z, a, b, code, alpha):
+    """z += b (per column; ``b`` empty: none), a = f(z). ReLU and identity get their own
+    loops: without the per-element call through :func:`apply` they vectorise (W1's forward
+    pass spent as long here as in its three matmuls)."""
     n, m = z.shape
+    if code == RELU:
+        if b.size > 0:
+            for i in range(n):
+                for j in range(m):
+                    v = z[i, j] + b[j]
+                    z[i, j] = v
+                    a[i, j] = v if v > 0.0 else 0.0
+        else:
+            for i in range(n):
+                for j in range(m):
+                    v = z[i, j]
+                    a[i, j] = v if v > 0.0 else 0.0
+        return
     if b.size > 0:
         for i in range(n):
             for j in range(m):
@@ -29,23 +50,41 @@ def linear_forward(x, w, b, z, a, code, alpha):
 
 
 @njit(cache=True, error_model="numpy")
+def delta_of(z, a, da, dz, code, alpha):
+    """δ = ∂L/∂a ⊙ f'(z) (nothing to do for identity, where the caller passes dz = da);
+    ReLU by its own vectorising loop (f' = 1 where z > 0, the op table's kink convention)."""
+    n, m = z.shape
+    if code == RELU:
+        for i in range(n):
+            for j in range(m):
+                dz[i, j] = da[i, j] if z[i, j] > 0.0 else 0.0
+    elif code != IDENTITY:
+        for i in range(n):
+            for j in range(m):
+                dz[i, j] = da[i, j] * derivative(code, z[i, j], a[i, j], alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def column_sums(d, out):
+    """out[j] = Σ_i d[i, j] (the bias gradient)."""
+    n, m = d.shape
+    for j in range(m):
+        out[j] = 0.0
+    for i in range(n):
+        for j in range(m):
+            out[j] += d[i, j]
+
+
+@njit(cache=True, error_model="numpy")
 def linear_backward(x, w, z, a, da, dz, dw, db, dx, code, alpha, need_dx):
     """Course notation: δ = ∂L/∂a ⊙ f'(z); ∂L/∂W = δᵀ x; ∂L/∂b = Σ_batch δ; ∂L/∂x = δ W.
 
     ``dz`` may be the same array as ``da`` (identity activation). ``db`` empty: no bias.
     """
-    n, m = z.shape
-    if code != IDENTITY:
-        for i in range(n):
-            for j in range(m):
-                dz[i, j] = da[i, j] * derivative(code, z[i, j], a[i, j], alpha)
+    delta_of(z, a, da, dz, code, alpha)
     np.dot(dz.T, x, dw)
     if db.size > 0:
-        for j in range(m):
-            db[j] = 0.0
-        for i in range(n):
-            for j in range(m):
-                db[j] += dz[i, j]
+        column_sums(dz, db)
     if need_dx:
         np.dot(dz, w, dx)
 
@@ -114,17 +153,10 @@ def _split_products(x, w, dz, dz_t, dw, dx, need_dx):
 def linear_backward_split(x, w, z, a, da, dz, dz_t, dw, db, dx, code, alpha, need_dx):
     """:func:`linear_backward` with the two big products split over two threads."""
     n, m = z.shape
-    if code != IDENTITY:
-        for i in range(n):
-            for j in range(m):
-                dz[i, j] = da[i, j] * derivative(code, z[i, j], a[i, j], alpha)
+    delta_of(z, a, da, dz, code, alpha)
     for i in range(n):
         for j in range(m):
             dz_t[j, i] = dz[i, j]
     if db.size > 0:
-        for j in range(m):
-            db[j] = 0.0
-        for i in range(n):
-            for j in range(m):
-                db[j] += dz[i, j]
+        column_sums(dz, db)
     _split_products(x, w, dz, dz_t, dw, dx, need_dx)
