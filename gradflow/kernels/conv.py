@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .activation import IDENTITY, apply, derivative
+from .activation import IDENTITY, RELU, apply
+from .dense import delta_of
 
 
 @njit(cache=True, error_model="numpy")
@@ -59,6 +60,26 @@ def col2im_one(dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow):
 
 
 @njit(cache=True, error_model="numpy")
+def bias_activation_rows(z, a, b, code, alpha):
+    """z[o, :] += b[o] (``b`` empty: none), a = f(z), for one sample's (O, OH·OW) block.
+    ReLU and identity run their own loops, which vectorise (the per-element call through
+    :func:`apply` does not)."""
+    no, per = z.shape
+    for o in range(no):
+        if b.size > 0:
+            bo = b[o]
+            for p in range(per):
+                z[o, p] += bo
+        if code == RELU:
+            for p in range(per):
+                v = z[o, p]
+                a[o, p] = v if v > 0.0 else 0.0
+        elif code != IDENTITY:
+            for p in range(per):
+                a[o, p] = apply(code, z[o, p], alpha)
+
+
+@njit(cache=True, error_model="numpy")
 def _chunk(part, n):
     half = n // 2
     return part * half, (half if part == 0 else n)
@@ -69,19 +90,12 @@ def conv_forward(x, w2, b, cols, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code, alp
     """z = W ⋆ x + b, a = f(z). w2 is W as (O, C·kh·kw); cols (B, C·kh·kw, OH·OW);
     z, a (B, O, OH·OW)."""
     nb = x.shape[0]
-    no, per = z.shape[1], z.shape[2]
     for part in prange(2):
         lo, hi = _chunk(part, nb)
         for s in range(lo, hi):
             im2col_one(x[s], cols[s], kh, kw, sh, sw, ph, pw, oh, ow)
             np.dot(w2, cols[s], z[s])
-            for o in range(no):
-                bo = b[o] if b.size > 0 else 0.0
-                for p in range(per):
-                    v = z[s, o, p] + bo
-                    z[s, o, p] = v
-                    if code != IDENTITY:
-                        a[s, o, p] = apply(code, v, alpha)
+            bias_activation_rows(z[s], a[s], b, code, alpha)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -97,12 +111,10 @@ def conv_backward(
         lo, hi = _chunk(part, nb)
         parts[part] = 0.0
         for s in range(lo, hi):
-            for o in range(no):
-                for p in range(per):
-                    d = da[s, o, p]
-                    if code != IDENTITY:
-                        d *= derivative(code, z[s, o, p], a[s, o, p], alpha)
-                    dz[s, o, p] = d
+            if code == IDENTITY:
+                dz[s] = da[s]
+            else:
+                delta_of(z[s], a[s], da[s], dz[s], code, alpha)
             np.dot(dz[s], cols[s].T, tmp[part])
             parts[part] += tmp[part]
             if need_dx:
