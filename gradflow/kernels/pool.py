@@ -10,27 +10,59 @@ from __future__ import annotations
 from numba import njit, prange
 
 
+@njit(cache=True, error_model="numpy")
+def max_plane(xp, yp, ap, kh, kw, sh, sw):
+    """Max pooling of one (H, W) plane into yp (OH, OW); ap gets each window's flat argmax.
+
+    The common 2×2, stride-2 window is written out (four compares, no inner loops): the
+    generic loop nest ran at ~1.7 ns per input element on LeNet's first pooling layer."""
+    w = xp.shape[1]
+    oh, ow = yp.shape
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        for i in range(oh):
+            r0 = 2 * i
+            for j in range(ow):
+                c0 = 2 * j
+                best = xp[r0, c0]
+                arg = r0 * w + c0
+                v = xp[r0, c0 + 1]
+                if v > best:
+                    best = v
+                    arg = r0 * w + c0 + 1
+                v = xp[r0 + 1, c0]
+                if v > best:
+                    best = v
+                    arg = (r0 + 1) * w + c0
+                v = xp[r0 + 1, c0 + 1]
+                if v > best:
+                    best = v
+                    arg = (r0 + 1) * w + c0 + 1
+                yp[i, j] = best
+                ap[i, j] = arg
+        return
+    for i in range(oh):
+        for j in range(ow):
+            y0 = i * sh
+            x0 = j * sw
+            best = xp[y0, x0]
+            arg = y0 * w + x0
+            for u in range(kh):
+                for v in range(kw):
+                    val = xp[y0 + u, x0 + v]
+                    if val > best:
+                        best = val
+                        arg = (y0 + u) * w + x0 + v
+            yp[i, j] = best
+            ap[i, j] = arg
+
+
 @njit(cache=True, error_model="numpy", parallel=True)
 def max_forward(x, y, argmax, kh, kw, sh, sw):
-    nb, nc, h, w = x.shape
-    oh, ow = y.shape[2], y.shape[3]
+    nb, nc = x.shape[:2]
     for bc in prange(nb * nc):
         b = bc // nc
         c = bc % nc
-        for i in range(oh):
-            for j in range(ow):
-                y0 = i * sh
-                x0 = j * sw
-                best = x[b, c, y0, x0]
-                arg = y0 * w + x0
-                for u in range(kh):
-                    for v in range(kw):
-                        val = x[b, c, y0 + u, x0 + v]
-                        if val > best:
-                            best = val
-                            arg = (y0 + u) * w + x0 + v
-                y[b, c, i, j] = best
-                argmax[b, c, i, j] = arg
+        max_plane(x[b, c], y[b, c], argmax[b, c], kh, kw, sh, sw)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -40,13 +72,13 @@ def max_backward(dy, argmax, dx):
     for bc in prange(nb * nc):
         b = bc // nc
         c = bc % nc
-        for i in range(h):
-            for j in range(w):
-                dx[b, c, i, j] = 0.0
+        flat = dx[b, c].reshape(h * w)  # a view: dx is C-contiguous
+        flat[:] = 0.0
+        dyp = dy[b, c]
+        ap = argmax[b, c]
         for i in range(oh):
             for j in range(ow):
-                k = argmax[b, c, i, j]
-                dx[b, c, k // w, k % w] += dy[b, c, i, j]
+                flat[ap[i, j]] += dyp[i, j]
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
