@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from jit_helpers import assert_matches_graph
 
@@ -115,6 +115,8 @@ def test_conv1d(dtype, batch, c_in, length, k, stride, padding, seed):
 @given(
     size=st.integers(2, 8), k=st.integers(1, 3), stride=st.integers(1, 3), seed=st.integers(0, 99)
 )
+@example(size=8, k=2, stride=2, seed=0)  # the max-pool kernel's written-out 2×2 path
+@example(size=5, k=2, stride=2, seed=3)  # … with a leftover row and column
 def test_pool2d(dtype, pool, size, k, stride, seed):
     """Pooling, also with overlapping windows (stride < kernel)."""
     if size < k:
