@@ -20,6 +20,9 @@ from .dense import delta_of
 def im2col_one(x, cols, kh, kw, sh, sw, ph, pw, oh, ow):
     """cols[(c, i, j), (y, x)] = x[c, y·sh + i − ph, x·sw + j − pw] (0 outside) for one sample."""
     nc, h, w = x.shape
+    if sh == 1 and sw == 1 and ph == 0 and pw == 0:
+        _im2col_dense(x, cols, kh, kw, oh, ow)
+        return
     for c in range(nc):
         for i in range(kh):
             for j in range(kw):
@@ -40,10 +43,42 @@ def im2col_one(x, cols, kh, kw, sh, sw, ph, pw, oh, ow):
 
 
 @njit(cache=True, error_model="numpy")
+def _im2col_dense(x, cols, kh, kw, oh, ow):
+    """:func:`im2col_one` for stride 1 and no padding (LeNet's case): every row of a window
+    is a plain contiguous copy, with no bounds test or stride product per element."""
+    nc = x.shape[0]
+    for c in range(nc):
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                for y in range(oh):
+                    col = y * ow
+                    for xo in range(ow):
+                        cols[row, col + xo] = x[c, y + i, xo + j]
+
+
+@njit(cache=True, error_model="numpy")
+def _col2im_dense(dcols, dx, kh, kw, oh, ow):
+    """:func:`col2im_one` for stride 1 and no padding."""
+    nc = dx.shape[0]
+    for c in range(nc):
+        for i in range(kh):
+            for j in range(kw):
+                row = (c * kh + i) * kw + j
+                for y in range(oh):
+                    col = y * ow
+                    for xo in range(ow):
+                        dx[c, y + i, xo + j] += dcols[row, col + xo]
+
+
+@njit(cache=True, error_model="numpy")
 def col2im_one(dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow):
     """Adjoint of :func:`im2col_one`: dx[c, y, x] = Σ over the windows covering it."""
     nc, h, w = dx.shape
     dx[:] = 0.0
+    if sh == 1 and sw == 1 and ph == 0 and pw == 0:
+        _col2im_dense(dcols, dx, kh, kw, oh, ow)
+        return
     for c in range(nc):
         for i in range(kh):
             for j in range(kw):
