@@ -68,11 +68,21 @@ class LossHead:
             )
         return y.reshape(out_shape)
 
-    def value_and_grad(self, out: np.ndarray, y: np.ndarray) -> float:
-        shape = out.shape
+    def grad_buffer(self, shape: tuple) -> np.ndarray:
+        """The (reused) ∂L/∂output array for outputs of ``shape``; also :attr:`grad`."""
         if shape not in self._grads:
             self._grads[shape] = np.zeros(shape, dtype=self.dtype)
-        g = self.grad = self._grads[shape]
+        self.grad = self._grads[shape]
+        return self.grad
+
+    def fuses_softmax(self, y) -> bool:
+        """Is this softmax cross-entropy on integer labels (the kernel a Linear stack can run
+        together with its forward and backward passes)?"""
+        return self.name in ("cross_entropy", "nll_fused") and np.ndim(y) == 1
+
+    def value_and_grad(self, out: np.ndarray, y: np.ndarray) -> float:
+        shape = out.shape
+        g = self.grad_buffer(shape)
         n = self.name
         if self._needs_graph(n, out, y):
             value, grad = graph_loss_and_grad(self._graph_fn(), out, y, self.kwargs)

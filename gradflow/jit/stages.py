@@ -145,6 +145,16 @@ class DenseStack(Stage):
         dense_k.stack_forward(x, self.w, self.b, ws["z"], ws["a"], self.codes, self.alphas)
         return ws["a"][-1]
 
+    def train_softmax_ce(self, x, targets, grad, smoothing) -> float:
+        """Forward, softmax cross-entropy (∂L/∂logits into ``grad``) and backward in one
+        kernel call, for a plan that is this stack alone (``resize`` done by the caller)."""
+        ws = self.ws
+        self.x = x
+        return dense_k.stack_train_softmax_ce(
+            x, self.w, self.b, ws["z"], ws["a"], ws["dz"], self.gw, self.gb, ws["dx"],
+            self.codes, self.alphas, targets, grad, smoothing, self.need_dx,
+        )  # fmt: skip
+
     def backward(self, da):
         ws = self.ws
         dense_k.stack_backward(

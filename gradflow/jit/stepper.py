@@ -12,6 +12,7 @@ from ..kernels import update as update_k
 from .buffer import FlatParameters
 from .losses import LossHead
 from .plan import compile_plan
+from .stages import DenseStack
 
 
 def loss_name_of(loss: Any) -> tuple[str, dict]:
@@ -139,6 +140,10 @@ class JitStepper:
         ]
         self.weights = [p for _, p in named if p.data.ndim >= 2]
         self._transforms = None
+        #: the whole trained part of the plan is one Linear stack (train_batch's fast path)
+        self._one_stack = len(self.plan.train_stages) == 1 and isinstance(
+            self.plan.train_stages[0], DenseStack
+        )
 
     # --- the protocol ---------------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool, stages=None) -> np.ndarray:
@@ -157,11 +162,19 @@ class JitStepper:
             self.model.train()
         x = np.ascontiguousarray(xb, dtype=self.dtype)
         stages = self.plan.train_stages
-        out = self.forward(x, True, stages)
-        loss = self.head.value_and_grad(out, yb)
-        g = self.head.grad
-        for k in range(len(stages) - 1, self.plan.backward_stop - 1, -1):
-            g = stages[k].backward(g)
+        if self._one_stack and self.head.fuses_softmax(yb):  # an MLP: one kernel call
+            stack = stages[0]
+            shape = stack.resize(x.shape)
+            t = self.head.targets(yb, shape)
+            loss = float(
+                stack.train_softmax_ce(x, t, self.head.grad_buffer(shape), self.head.smoothing)
+            )
+        else:
+            out = self.forward(x, True, stages)
+            loss = self.head.value_and_grad(out, yb)
+            g = self.head.grad
+            for k in range(len(stages) - 1, self.plan.backward_stop - 1, -1):
+                g = stages[k].backward(g)
         self._regularize()
         if self.optimizer is not None:
             self.optimizer.step()

@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from .activation import IDENTITY, RELU, apply, derivative
+from .loss import softmax_cross_entropy
 
 
 @njit(cache=True, error_model="numpy")
@@ -160,3 +161,19 @@ def linear_backward_split(x, w, z, a, da, dz, dz_t, dw, db, dx, code, alpha, nee
     if db.size > 0:
         column_sums(dz, db)
     _split_products(x, w, dz, dz_t, dw, dx, need_dx)
+
+
+@njit(cache=True, error_model="numpy")
+def stack_train_softmax_ce(
+    x, ws, bs, zs, acts, dzs, gws, gbs, dxs, codes, alphas, targets, grad, smoothing, need_dx
+):  # fmt: skip
+    """One training pass of an MLP with softmax cross-entropy in one call: forward
+    (:func:`stack_forward`), the fused loss and ∂L/∂logits (:func:`~gradflow.kernels.loss.
+    softmax_cross_entropy`), backward (:func:`stack_backward`). Returns the batch loss.
+
+    Nothing new is computed here; it only saves the three Python-level dispatches, which
+    were a tenth of a 0.08 ms W1 step."""
+    stack_forward(x, ws, bs, zs, acts, codes, alphas)
+    loss = softmax_cross_entropy(acts[len(acts) - 1], targets, grad, smoothing)
+    stack_backward(x, ws, zs, acts, grad, dzs, gws, gbs, dxs, codes, alphas, need_dx)
+    return loss
