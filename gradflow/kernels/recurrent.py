@@ -22,23 +22,30 @@ from numba import njit, prange
 FAST = {"contract", "reassoc", "nsz", "arcp"}
 
 
+F32 = np.float32
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def fast_tanh(x):
     """tanh by a rational approximation (Eigen's float kernel, |error| < 3e-7): pure
     arithmetic, so the time-step loops vectorise. Used for float32 only; float64 keeps
-    ``math.tanh`` so the float64 checks against the graph engine stay at 1e-6."""
-    x = min(max(x, -7.90531110763549805), 7.90531110763549805)
+    ``math.tanh`` so the float64 checks against the graph engine stay at 1e-6.
+
+    The constants are float32, so a float32 ``x`` is computed in float32 throughout: with
+    float64 constants numba widened every gate to float64 and the loops ran 4 lanes wide
+    instead of 8 (tanh over an LSTM pass's gates: 219 → 95 µs)."""
+    x = min(max(x, F32(-7.90531110763549805)), F32(7.90531110763549805))
     x2 = x * x
-    p = x2 * -2.76076847742355e-16 + 2.00018790482477e-13
-    p = x2 * p + -8.60467152213735e-11
-    p = x2 * p + 5.12229709037114e-08
-    p = x2 * p + 1.48572235717979e-05
-    p = x2 * p + 6.37261928875436e-04
-    p = x2 * p + 4.89352455891786e-03
+    p = x2 * F32(-2.76076847742355e-16) + F32(2.00018790482477e-13)
+    p = x2 * p + F32(-8.60467152213735e-11)
+    p = x2 * p + F32(5.12229709037114e-08)
+    p = x2 * p + F32(1.48572235717979e-05)
+    p = x2 * p + F32(6.37261928875436e-04)
+    p = x2 * p + F32(4.89352455891786e-03)
     p = x * p
-    q = x2 * 1.19825839466702e-06 + 1.18534705686654e-04
-    q = x2 * q + 2.26843463243900e-03
-    q = x2 * q + 4.89352518554385e-03
+    q = x2 * F32(1.19825839466702e-06) + F32(1.18534705686654e-04)
+    q = x2 * q + F32(2.26843463243900e-03)
+    q = x2 * q + F32(4.89352518554385e-03)
     return p / q
 
 
@@ -52,7 +59,7 @@ def _tanh(x, fast):
 @njit(cache=True, error_model="numpy", inline="always")
 def _sigmoid(x, fast):
     if fast:  # σ(x) = (1 + tanh(x/2))/2
-        return 0.5 + 0.5 * fast_tanh(0.5 * x)
+        return F32(0.5) + F32(0.5) * fast_tanh(F32(0.5) * x)
     if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
