@@ -23,6 +23,9 @@ FAST = {"contract", "reassoc", "nsz", "arcp"}
 
 
 F32 = np.float32
+#: 1 as a float32 constant: exact, so float64 arithmetic is unchanged, while float32 gate
+#: derivatives such as 1 − g² stay float32 (a float64 literal widens the whole loop)
+ONE = F32(1.0)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -185,7 +188,7 @@ def rnn_backward(
                 if relu:
                     delta[t, i, j] = dh[i, j] if h > 0.0 else 0.0
                 else:
-                    delta[t, i, j] = dh[i, j] * (1.0 - h * h)
+                    delta[t, i, j] = dh[i, j] * (ONE - h * h)
         np.dot(delta[t], w_hh, dh)
     _weight_grads(delta, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx)
 
@@ -275,11 +278,11 @@ def _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, del
                 go = gt[i, 3 * nh + j]
                 tc = tct[i, j]
                 d_h = dh[i, j]
-                d_c = dc[i, j] + d_h * go * (1.0 - tc * tc)
-                dt[i, j] = d_c * gg * gi * (1.0 - gi)
-                dt[i, nh + j] = d_c * c_prev[i, j] * gf * (1.0 - gf)
-                dt[i, 2 * nh + j] = d_c * gi * (1.0 - gg * gg)
-                dt[i, 3 * nh + j] = d_h * tc * go * (1.0 - go)
+                d_c = dc[i, j] + d_h * go * (ONE - tc * tc)
+                dt[i, j] = d_c * gg * gi * (ONE - gi)
+                dt[i, nh + j] = d_c * c_prev[i, j] * gf * (ONE - gf)
+                dt[i, 2 * nh + j] = d_c * gi * (ONE - gg * gg)
+                dt[i, 3 * nh + j] = d_h * tc * go * (ONE - go)
                 dc[i, j] = d_c * gf
         np.dot(dt[lo:hi], w_hh, dh[lo:hi])
 
@@ -325,7 +328,7 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, xt, xw, hs, gates, hn, tmp, w_t, fast
                 gt[i, 2 * nh + j] = _tanh(xwt[i, 2 * nh + j] + gt[i, j] * hnt[i, j], fast)
             for j in range(nh):
                 z = gt[i, nh + j]
-                h_new[i, j] = (1.0 - z) * gt[i, 2 * nh + j] + z * h_prev[i, j]
+                h_new[i, j] = (ONE - z) * gt[i, 2 * nh + j] + z * h_prev[i, j]
 
 
 @njit(cache=True, error_model="numpy", fastmath=FAST)
@@ -349,9 +352,9 @@ def gru_backward(
                 z = gates[t, i, nh + j]
                 n = gates[t, i, 2 * nh + j]
                 d = dh[i, j]
-                dn = d * (1.0 - z) * (1.0 - n * n)
-                dz = d * (hs[t, i, j] - n) * z * (1.0 - z)
-                dr = dn * hn[t, i, j] * r * (1.0 - r)
+                dn = d * (ONE - z) * (ONE - n * n)
+                dz = d * (hs[t, i, j] - n) * z * (ONE - z)
+                dr = dn * hn[t, i, j] * r * (ONE - r)
                 delta_x[t, i, j] = dr
                 delta_x[t, i, nh + j] = dz
                 delta_x[t, i, 2 * nh + j] = dn
