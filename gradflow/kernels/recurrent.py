@@ -200,25 +200,36 @@ def _halves(part, n):
     return part * half, (half if part == 0 else n)
 
 
+@njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
+def _lstm_gates(row, xw_row, tmp_row, nh, fast):
+    """One sample's gates: row = act(xw_row + tmp_row), σ on i, f, o and tanh on g.
+
+    Each gate block is a 1-D view looped from 0: written with 2-D indices and offset ranges
+    (gt[i, 2H + k]) the loops did not vectorise (gates of one LSTM pass: 574 → 144 µs)."""
+    for k in range(row.size):
+        row[k] = xw_row[k] + tmp_row[k]
+    a = row[: 2 * nh]
+    for k in range(a.size):
+        a[k] = _sigmoid(a[k], fast)
+    g = row[2 * nh : 3 * nh]
+    for k in range(g.size):
+        g[k] = _tanh(g[k], fast)
+    o = row[3 * nh :]
+    for k in range(o.size):
+        o[k] = _sigmoid(o[k], fast)
+
+
 @njit(cache=True, error_model="numpy", fastmath=FAST)
 def _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
     """The forward time loop for batch rows [lo, hi): each sequence is independent."""
     nt = xw.shape[0]
     nh = w_t.shape[0]
-    g4 = 4 * nh
     for t in range(nt):
         np.dot(hs[t][lo:hi], w_t, tmp[lo:hi])
         gt = gates[t]
         xwt = xw[t]
         for i in range(lo, hi):
-            for k in range(g4):
-                gt[i, k] = xwt[i, k] + tmp[i, k]
-            for k in range(2 * nh):
-                gt[i, k] = _sigmoid(gt[i, k], fast)
-            for k in range(2 * nh, 3 * nh):
-                gt[i, k] = _tanh(gt[i, k], fast)
-            for k in range(3 * nh, g4):
-                gt[i, k] = _sigmoid(gt[i, k], fast)
+            _lstm_gates(gt[i], xwt[i], tmp[i], nh, fast)
         c_prev = cs[t]
         c_new = cs[t + 1]
         tc_t = tanh_c[t]
@@ -270,20 +281,25 @@ def _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, del
         dt = delta[t]
         tct = tanh_c[t]
         c_prev = cs[t]
-        for i in range(lo, hi):
+        for i in range(lo, hi):  # 1-D views per gate block: these loops vectorise
+            g_i, g_f = gt[i, :nh], gt[i, nh : 2 * nh]
+            g_g, g_o = gt[i, 2 * nh : 3 * nh], gt[i, 3 * nh :]
+            d_i, d_f = dt[i, :nh], dt[i, nh : 2 * nh]
+            d_g, d_o = dt[i, 2 * nh : 3 * nh], dt[i, 3 * nh :]
+            tc_i, cp_i, dh_i, dc_i = tct[i], c_prev[i], dh[i], dc[i]
             for j in range(nh):
-                gi = gt[i, j]
-                gf = gt[i, nh + j]
-                gg = gt[i, 2 * nh + j]
-                go = gt[i, 3 * nh + j]
-                tc = tct[i, j]
-                d_h = dh[i, j]
-                d_c = dc[i, j] + d_h * go * (ONE - tc * tc)
-                dt[i, j] = d_c * gg * gi * (ONE - gi)
-                dt[i, nh + j] = d_c * c_prev[i, j] * gf * (ONE - gf)
-                dt[i, 2 * nh + j] = d_c * gi * (ONE - gg * gg)
-                dt[i, 3 * nh + j] = d_h * tc * go * (ONE - go)
-                dc[i, j] = d_c * gf
+                gi = g_i[j]
+                gf = g_f[j]
+                gg = g_g[j]
+                go = g_o[j]
+                tc = tc_i[j]
+                d_h = dh_i[j]
+                d_c = dc_i[j] + d_h * go * (ONE - tc * tc)
+                d_i[j] = d_c * gg * gi * (ONE - gi)
+                d_f[j] = d_c * cp_i[j] * gf * (ONE - gf)
+                d_g[j] = d_c * gi * (ONE - gg * gg)
+                d_o[j] = d_h * tc * go * (ONE - go)
+                dc_i[j] = d_c * gf
         np.dot(dt[lo:hi], w_hh, dh[lo:hi])
 
 
