@@ -2,7 +2,8 @@
 
 Max pooling remembers the flat index of each window's maximum (first one on ties, as the
 op table's ``max``), so the backward pass routes the gradient to exactly that input.
-Parallel over (batch × channel) planes: each plane is read and written by one iteration.
+Average pooling runs in parallel over (batch × channel) planes (each plane is read and
+written by one iteration); max pooling serially, see below.
 """
 
 from __future__ import annotations
@@ -56,20 +57,24 @@ def max_plane(xp, yp, ap, kh, kw, sh, sw):
             ap[i, j] = arg
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+# Max pooling runs on one thread: after the written-out 2×2 window it is ~0.1 ms per LeNet
+# layer, less than what a parallel region costs when the second core is busy (W3 on a
+# machine with one other busy process: 2.4–2.9 ms per step with parallel pooling, 1.8–2.0
+# serial). Average pooling keeps its parallel loops.
+@njit(cache=True, error_model="numpy")
 def max_forward(x, y, argmax, kh, kw, sh, sw):
     nb, nc = x.shape[:2]
-    for bc in prange(nb * nc):
+    for bc in range(nb * nc):
         b = bc // nc
         c = bc % nc
         max_plane(x[b, c], y[b, c], argmax[b, c], kh, kw, sh, sw)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@njit(cache=True, error_model="numpy")
 def max_backward(dy, argmax, dx):
     nb, nc, h, w = dx.shape
     oh, ow = dy.shape[2], dy.shape[3]
-    for bc in prange(nb * nc):
+    for bc in range(nb * nc):
         b = bc // nc
         c = bc % nc
         flat = dx[b, c].reshape(h * w)  # a view: dx is C-contiguous
