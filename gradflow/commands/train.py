@@ -1,0 +1,179 @@
+"""``gradflow train``: train a model of the course on a bundled dataset and report the
+held-out test result. Progress goes to stderr; ``--json`` prints one JSON object on the last
+line of stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def register(sub) -> None:
+    from ..data import DATASETS
+    from ..optim import OPTIMIZERS
+    from ..training.recipes import MODEL_NAMES
+
+    p = sub.add_parser("train", help="train an MLP/CNN/RNN on a bundled dataset")
+    p.add_argument("--model", choices=MODEL_NAMES, default="mlp")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
+    p.add_argument("--epochs", type=int, default=None, help="default: per model and dataset")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default per model)")
+    p.add_argument(
+        "--schedule",
+        choices=["constant", "onecycle", "plateau", "exponential"],
+        default=None,
+        help="learning-rate schedule (default per model: onecycle for cnn, else constant)",
+    )
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--hidden", type=int, default=None, help="hidden width (default per model)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=["graph", "jit"], default="graph")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--l1", type=float, default=0.0, help="L1 penalty on weights")
+    p.add_argument("--l2", type=float, default=0.0, help="L2 penalty on weights")
+    p.add_argument("--clip-norm", type=float, default=None, help="clip gradients by global norm")
+    p.add_argument("--patience", type=int, default=None, help="early stopping on val_loss")
+    p.add_argument("--checkpoint", default=None, help="write a checkpoint after every epoch")
+    p.add_argument("--resume", default=None, help="continue from a checkpoint")
+    p.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..errors import GradflowError
+
+    try:
+        result = train(args)
+    except (GradflowError, ValueError, KeyError) as e:
+        print(f"gradflow train: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_report(result)
+    return 0
+
+
+def train(args) -> dict:
+    import numpy as np
+
+    from ..optim import make_optimizer
+    from ..regularization import Regularizer
+    from ..training import EarlyStopping, fit
+    from ..training.loop import Trainer
+    from ..training.recipes import prepare
+
+    exp = prepare(args.model, args.dataset, args.seed, args.hidden)
+    d = exp.defaults
+    epochs = args.epochs or d["epochs"]
+    batch_size = args.batch_size or d["batch_size"]
+    lr = args.lr if args.lr is not None else d["lr"]
+    opt_kwargs = {"lr": lr, "clip_norm": args.clip_norm}
+    if args.weight_decay:
+        opt_kwargs["weight_decay"] = args.weight_decay
+    optimizer = make_optimizer(args.optimizer, exp.model.parameters(), **opt_kwargs)
+    schedule = args.schedule or d["schedule"]
+    callbacks = _schedule(schedule, optimizer, epochs, len(exp.train[1]), batch_size)
+    if args.patience:
+        callbacks.append(EarlyStopping(patience=args.patience))
+    config = {
+        "model": args.model,
+        "dataset": args.dataset,
+        "epochs": epochs,
+        "optimizer": args.optimizer,
+        "lr": lr,
+        "schedule": schedule,
+        "batch_size": batch_size,
+        "hidden": d["hidden"],
+        "seed": args.seed,
+        "backend": args.backend,
+        "loss": exp.loss,
+        "l1": args.l1,
+        "l2": args.l2,
+        "weight_decay": args.weight_decay,
+        "clip_norm": args.clip_norm,
+        "parameters": exp.model.num_parameters(),
+        "split": {"train": len(exp.train[1]), "val": len(exp.val[1]), "test": len(exp.test[1])},
+    }
+    start = time.perf_counter()
+    history = fit(
+        exp.model,
+        exp.train,
+        exp.val,
+        loss=exp.loss,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        backend=args.backend,
+        callbacks=callbacks,
+        seed=args.seed,
+        progress=not args.quiet,
+        regularizer=Regularizer(l1=args.l1, l2=args.l2),
+        checkpoint=args.checkpoint,
+        resume=args.resume,
+    )
+    seconds = time.perf_counter() - start
+    # the stepper was used by fit; evaluate the held-out data on the (best) final weights
+    from ..training.backends import make_stepper, resolve_loss
+
+    trainer = Trainer(
+        exp.model,
+        make_stepper(exp.model, exp.loss, optimizer),
+        optimizer,
+        resolve_loss(exp.loss),
+        exp.loss,
+        [],
+        args.seed,
+        config,
+    )
+    final = {f"train_{k}": v for k, v in trainer.evaluate(*exp.train).items()}
+    final.update({f"val_{k}": v for k, v in trainer.evaluate(*exp.val).items()})
+    final.update({f"test_{k}": v for k, v in trainer.evaluate(*exp.test).items()})
+    final.setdefault("test_accuracy", None)
+    if not exp.classification:  # predicting the training mean: the score to beat
+        y_train, y_test = exp.train[1], exp.test[1]
+        final["baseline_test_loss"] = float(np.mean((y_test - y_train.mean(axis=0)) ** 2))
+    final.update({"epochs_run": len(history), "seconds": seconds})
+    return {"final": final, "history": history.epochs, "config": config}
+
+
+def _schedule(name: str, optimizer, epochs: int, n_train: int, batch_size: int) -> list:
+    from ..optim import Exponential, OneCycle, ReduceOnPlateau
+
+    if name == "onecycle":  # --lr is the peak α1; the cycle spans every batch of the run
+        steps = epochs * -(-n_train // batch_size)
+        return [OneCycle(optimizer, max_lr=optimizer.lr, total_steps=max(steps, 2))]
+    if name == "plateau":
+        return [ReduceOnPlateau(optimizer, factor=0.5, patience=3)]
+    if name == "exponential":  # a tenfold decay over the run
+        return [Exponential(optimizer, gamma=0.1, s=max(epochs, 1))]
+    return []
+
+
+def _print_report(result: dict) -> None:
+    rows = result["history"]
+    keys = (
+        [
+            k
+            for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr")
+            if k in rows[0]
+        ]
+        if rows
+        else []
+    )
+    print("epoch  " + "  ".join(f"{k:>14}" for k in keys))
+    for r in rows:
+        print(f"{r['epoch']:>5}  " + "  ".join(f"{r[k]:>14.4g}" for k in keys))
+    f, c = result["final"], result["config"]
+    print(
+        f"\n{c['model']} on {c['dataset']} ({c['parameters']:,} parameters, {c['backend']}"
+        f" backend, {f['seconds']:.1f} s)"
+    )
+    print(f"held-out test loss {f['test_loss']:.4f}", end="")
+    if f.get("test_accuracy") is not None:
+        print(f", test accuracy {100 * f['test_accuracy']:.2f} %")
+    else:
+        print(f" (baseline: predicting the mean gives {f['baseline_test_loss']:.4f})")

@@ -1,0 +1,60 @@
+"""gradflow.optim: the course's update rules, optimizers, LR schedules and the LR range test."""
+
+from . import rules
+from .lr_finder import LRFinderResult, lr_range_test
+from .optimizers import (
+    OPTIMIZERS,
+    SGD,
+    AdaDelta,
+    AdaGrad,
+    Adam,
+    AdaMax,
+    AdamW,
+    Momentum,
+    MomentumVelocity,
+    NAdam,
+    Nesterov,
+    NormalizedGD,
+    Optimizer,
+    RMSProp,
+    make_optimizer,
+)
+from .schedules import (
+    SCHEDULES,
+    Constant,
+    Exponential,
+    OneCycle,
+    PiecewiseConstant,
+    Power,
+    ReduceOnPlateau,
+    Schedule,
+)
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "SGD",
+    "AdaDelta",
+    "AdaGrad",
+    "AdaMax",
+    "Adam",
+    "AdamW",
+    "Constant",
+    "Exponential",
+    "LRFinderResult",
+    "Momentum",
+    "MomentumVelocity",
+    "NAdam",
+    "Nesterov",
+    "NormalizedGD",
+    "OneCycle",
+    "Optimizer",
+    "PiecewiseConstant",
+    "Power",
+    "RMSProp",
+    "ReduceOnPlateau",
+    "Schedule",
+    "lr_range_test",
+    "make_optimizer",
+    "rules",
+]

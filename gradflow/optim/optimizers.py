@@ -1,0 +1,260 @@
+"""Optimizer classes: thin owners of state around the pure update rules in :mod:`.rules`.
+
+An optimizer holds the parameters, a dict of float hyperparameters (``hparams``), one state
+array per parameter for each state name (``state``) and the step counter ``t``. ``step()``
+clips the gradients (by value, then by global norm, if asked), increments ``t`` and calls
+``rule(p, g, *state, [t], *hparams)`` per parameter. The argument order is read from the
+rule's signature, so a backend that owns one flat buffer can call the same rule the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from . import rules
+
+
+class Optimizer:
+    """Base class. Subclasses set ``rule``, ``state_names`` and default hyperparameters."""
+
+    rule: Callable = staticmethod(rules.sgd)
+    state_names: tuple[str, ...] = ()
+    defaults: dict[str, float] = {}
+
+    def __init__(
+        self,
+        params: Iterable,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+        **hparams: float,
+    ):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        unknown = sorted(set(hparams) - set(self.defaults))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}: unknown hyperparameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(self.defaults)}"
+            )
+        self.hparams: dict[str, float] = {k: float(v) for k, v in self.defaults.items()}
+        self.hparams.update({k: float(v) for k, v in hparams.items()})
+        if self.hparams["lr"] < 0:
+            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {self.hparams['lr']}")
+        self.clip_value = clip_value
+        self.clip_norm = clip_norm
+        self.t = 0
+        self.state: dict[str, list[np.ndarray]] = {
+            name: [np.zeros_like(p.data) for p in self.params] for name in self.state_names
+        }
+        names = list(inspect.signature(type(self).rule).parameters)
+        self.uses_t = "t" in names
+        #: hyperparameter names in the order the rule takes them (after p, g, state, t)
+        self.hparam_order: tuple[str, ...] = tuple(
+            n for n in names if n not in ("p", "g", "t") and n not in self.state_names
+        )
+
+    # --- the learning rate schedules act on ------------------------------------------
+    @property
+    def lr(self) -> float:
+        return self.hparams["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.hparams["lr"] = float(value)
+
+    # --- stepping ----------------------------------------------------------------------
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+            p._g = None
+
+    def clip_gradients(self, grads: list[np.ndarray]) -> float:
+        """Clip in place by value, then by global norm; returns the global norm before it."""
+        if self.clip_value is not None:
+            for g in grads:
+                rules.clip_by_value(g, self.clip_value)
+        norm = math.sqrt(sum(rules.sum_of_squares(g) for g in grads))
+        if self.clip_norm is not None:
+            scale = rules.clip_scale(norm, self.clip_norm)
+            if scale != 1.0:
+                for g in grads:
+                    g *= scale
+        return norm
+
+    def step(self) -> None:
+        """One update of every parameter that has a gradient."""
+        active = [i for i, p in enumerate(self.params) if p.grad is not None]
+        grads = [np.array(self.params[i].grad, dtype=self.params[i].data.dtype) for i in active]
+        if self.clip_value is not None or self.clip_norm is not None:
+            self.clip_gradients(grads)
+        self.t += 1
+        hp = [self.hparams[n] for n in self.hparam_order]
+        for i, g in zip(active, grads):
+            state = [self.state[name][i] for name in self.state_names]
+            if self.uses_t:
+                type(self).rule(self.params[i].data, g, *state, self.t, *hp)
+            else:
+                type(self).rule(self.params[i].data, g, *state, *hp)
+
+    # --- checkpoints -------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Flat arrays: ``t``, ``hparam.<name>`` and ``<state>.<k>`` (k = parameter index)."""
+        out: dict[str, np.ndarray] = {"t": np.array(self.t)}
+        out.update({f"hparam.{k}": np.array(v) for k, v in self.hparams.items()})
+        for name, arrays in self.state.items():
+            out.update({f"{name}.{k}": a.copy() for k, a in enumerate(arrays)})
+        return out
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore ``t``, hyperparameters and state arrays; names what is missing or mis-shaped."""
+        who = type(self).__name__
+        needed = ["t"] + [f"{name}.{k}" for name in self.state for k in range(len(self.params))]
+        missing = [k for k in needed if k not in state]
+        if missing:
+            raise KeyError(f"{who}.load_state_dict: missing {', '.join(missing)}")
+        for name, arrays in self.state.items():
+            for k, a in enumerate(arrays):
+                new = np.asarray(state[f"{name}.{k}"])
+                if new.shape != a.shape:
+                    raise ValueError(
+                        f"{who}.load_state_dict: state {name}.{k} has shape {a.shape} for "
+                        f"parameter {k} but {new.shape} in the saved state"
+                    )
+                a[...] = new
+        self.t = int(state["t"])
+        for k in self.hparams:
+            if f"hparam.{k}" in state:
+                self.hparams[k] = float(state[f"hparam.{k}"])
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v:g}" for k, v in self.hparams.items())
+        return f"{type(self).__name__}({hp})"
+
+
+_ADAM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+
+
+class SGD(Optimizer):
+    """Plain (stochastic / minibatch) gradient descent: φ ← φ − αg."""
+
+    rule = staticmethod(rules.sgd)
+    state_names = ()
+    defaults = {"lr": 0.01, "weight_decay": 0.0}
+
+
+class Momentum(Optimizer):
+    """Momentum, course form 1: m ← βm + (1 − β)g; φ ← φ − αm."""
+
+    rule = staticmethod(rules.momentum)
+    state_names = ("m",)
+    defaults = {"lr": 0.01, "beta": 0.9, "weight_decay": 0.0}
+
+
+class MomentumVelocity(Optimizer):
+    """Momentum, course form 2 (velocity): v ← μv − γg; φ ← φ + v."""
+
+    rule = staticmethod(rules.momentum_velocity)
+    state_names = ("v",)
+    defaults = {"lr": 0.01, "mu": 0.9, "weight_decay": 0.0}
+
+
+class Nesterov(Optimizer):
+    """Nesterov momentum: the gradient is taken at the look-ahead point φ − αβm."""
+
+    rule = staticmethod(rules.nesterov)
+    state_names = ("m",)
+    defaults = {"lr": 0.01, "beta": 0.9, "weight_decay": 0.0}
+
+
+class NormalizedGD(Optimizer):
+    """Normalised GD: φ ← φ − α g/(√(g²) + ε), every step at most α per weight."""
+
+    rule = staticmethod(rules.normalized)
+    state_names = ()
+    defaults = {"lr": 0.01, "eps": 1e-8, "weight_decay": 0.0}
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: s ← s + g²; φ ← φ − α g/(√s + ε)."""
+
+    rule = staticmethod(rules.adagrad)
+    state_names = ("s",)
+    defaults = {"lr": 0.01, "eps": 1e-10, "weight_decay": 0.0}
+
+
+class AdaDelta(Optimizer):
+    """AdaDelta: RMS of past updates over RMS of gradients as each weight's step."""
+
+    rule = staticmethod(rules.adadelta)
+    state_names = ("s", "u")
+    defaults = {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}
+
+
+class RMSProp(Optimizer):
+    """RMSProp: s ← ρs + (1 − ρ)g²; φ ← φ − α g/(√s + ε)."""
+
+    rule = staticmethod(rules.rmsprop)
+    state_names = ("s",)
+    defaults = {"lr": 1e-3, "rho": 0.9, "eps": 1e-8, "weight_decay": 0.0}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (the course's β = 0.9, γ = 0.999)."""
+
+    rule = staticmethod(rules.adam)
+    state_names = ("m", "v")
+    defaults = _ADAM
+
+
+class NAdam(Optimizer):
+    """NAdam: Adam with a Nesterov look-ahead momentum step."""
+
+    rule = staticmethod(rules.nadam)
+    state_names = ("m", "v")
+    defaults = {**_ADAM, "lr": 2e-3}
+
+
+class AdaMax(Optimizer):
+    """AdaMax: Adam with v ← max(γv, |g|)."""
+
+    rule = staticmethod(rules.adamax)
+    state_names = ("m", "u")
+    defaults = {**_ADAM, "lr": 2e-3}
+
+
+class AdamW(Optimizer):
+    """AdamW: Adam with decoupled weight decay φ ← (1 − αλ)φ."""
+
+    rule = staticmethod(rules.adamw)
+    state_names = ("m", "v")
+    defaults = {**_ADAM, "weight_decay": 1e-2}
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "gd": SGD,
+    "momentum": Momentum,
+    "momentum_velocity": MomentumVelocity,
+    "nesterov": Nesterov,
+    "normalized": NormalizedGD,
+    "adagrad": AdaGrad,
+    "adadelta": AdaDelta,
+    "rmsprop": RMSProp,
+    "adam": Adam,
+    "nadam": NAdam,
+    "adamax": AdaMax,
+    "adamw": AdamW,
+}
+
+
+def make_optimizer(name: str, params: Iterable, **kwargs) -> Optimizer:
+    """``make_optimizer("adam", model.parameters(), lr=1e-3)``; unknown names list the known."""
+    key = name.lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[key](params, **kwargs)

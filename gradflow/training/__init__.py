@@ -1,0 +1,27 @@
+"""gradflow.training: ``fit``, its history and callbacks, backends and checkpoints."""
+
+from .backends import BackendError, GraphStepper, Stepper, make_stepper, resolve_loss
+from .callbacks import Callback, EarlyStopping, LRScheduler, ModelCheckpoint
+from .checkpoints import CheckpointError, load_checkpoint, restore_checkpoint, save_checkpoint
+from .loop import History, Trainer, fit, predict, predict_proba
+
+__all__ = [
+    "BackendError",
+    "Callback",
+    "CheckpointError",
+    "EarlyStopping",
+    "GraphStepper",
+    "History",
+    "LRScheduler",
+    "ModelCheckpoint",
+    "Stepper",
+    "Trainer",
+    "fit",
+    "load_checkpoint",
+    "make_stepper",
+    "predict",
+    "predict_proba",
+    "resolve_loss",
+    "restore_checkpoint",
+    "save_checkpoint",
+]

@@ -1,0 +1,160 @@
+"""Callbacks: small objects ``fit`` calls at the start and end of training, of each epoch and
+after each batch. They may stop training (``trainer.stop = True``) and keep state that
+checkpoints save (``state_dict()`` of floats and arrays), so a resumed run behaves exactly
+like an uninterrupted one."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..optim.schedules import ReduceOnPlateau, Schedule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .loop import Trainer
+
+
+class Callback:
+    """Base class; every hook is optional. ``order``: callbacks run in ascending order."""
+
+    order = 0
+
+    def on_train_begin(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None: ...
+
+    def on_batch_end(self, trainer: Trainer, batch: int, loss: float) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None: ...
+
+    def on_train_end(self, trainer: Trainer) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class LRScheduler(Callback):
+    """Steps a learning-rate schedule after each epoch or batch (``schedule.per``);
+    ``ReduceOnPlateau`` gets the monitored value from the epoch's logs."""
+
+    def __init__(self, schedule: Schedule):
+        self.schedule = schedule
+
+    def on_batch_end(self, trainer: Trainer, batch: int, loss: float) -> None:
+        if self.schedule.per == "batch":
+            self.schedule.step()
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        if self.schedule.per != "epoch":
+            return
+        if isinstance(self.schedule, ReduceOnPlateau):
+            metric = logs.get(self.schedule.monitor)
+            if metric is None:
+                metric = logs["train_loss"]
+            self.schedule.step(metric)
+        else:
+            self.schedule.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.schedule.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.schedule.load_state_dict(state)
+
+
+def _is_better(value: float, best: float, mode: str, min_delta: float) -> bool:
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
+    with ``restore_best_weights`` the model ends with the weights of its best epoch."""
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        restore_best_weights: bool = True,
+        mode: str | None = None,
+    ):
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.restore_best_weights = restore_best_weights
+        self.mode = mode or ("max" if "accuracy" in monitor else "min")
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch = 0
+        self.wait = 0
+        self.best_state: dict[str, np.ndarray] = {}
+        self.stopped_epoch = 0
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        value = logs.get(self.monitor)
+        if value is None:
+            raise KeyError(
+                f"EarlyStopping: '{self.monitor}' is not logged; logged: {', '.join(logs)} "
+                f"(val_* needs val_data)"
+            )
+        if _is_better(value, self.best, self.mode, self.min_delta):
+            self.best, self.best_epoch, self.wait = float(value), logs["epoch"], 0
+            if self.restore_best_weights:
+                self.best_state = trainer.model.state_dict()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                trainer.stop = True
+                self.stopped_epoch = logs["epoch"]
+
+    def on_train_end(self, trainer: Trainer) -> None:
+        if self.restore_best_weights and self.best_state:
+            trainer.model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+        }
+        out.update({f"best_state.{k}": v for k, v in self.best_state.items()})
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
+        self.wait, self.stopped_epoch = int(state["wait"]), int(state["stopped_epoch"])
+        prefix = "best_state."
+        self.best_state = {
+            k[len(prefix) :]: np.array(v) for k, v in state.items() if k.startswith(prefix)
+        }
+
+
+class ModelCheckpoint(Callback):
+    """Save a full checkpoint (model, optimizer, callbacks, RNG, epoch) to ``path`` every
+    ``every`` epochs, or — with ``monitor`` — only when that value improves. Runs after the
+    other callbacks so their state for the epoch is included."""
+
+    order = 100
+
+    def __init__(self, path, every: int = 1, monitor: str | None = None, mode: str | None = None):
+        self.path, self.every, self.monitor = path, every, monitor
+        self.mode = mode or ("max" if monitor and "accuracy" in monitor else "min")
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        if self.monitor is not None:
+            value = logs[self.monitor]
+            if not _is_better(value, self.best, self.mode, 0.0):
+                return
+            self.best = float(value)
+        elif logs["epoch"] % self.every:
+            return
+        trainer.save_checkpoint(self.path)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = float(state["best"])

@@ -1,0 +1,274 @@
+"""``fit``: the training loop of the course (epochs of shuffled minibatches), backend-agnostic.
+
+Per epoch: shuffle with a seed derived from (seed, epoch), augment / add input noise, let the
+stepper train each batch, evaluate loss and accuracy on train and validation data, log one
+row in :class:`History`, run the callbacks. Every random draw depends only on the seed and
+the epoch (or on generators that checkpoints save), which is why resuming is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.loader import DataLoader
+from ..graph import no_grad
+from ..metrics import accuracy
+from ..optim.optimizers import Optimizer, make_optimizer
+from ..optim.schedules import Schedule
+from ..regularization import Regularizer
+from ..tensor import Tensor
+from . import checkpoints
+from .backends import Stepper, make_stepper, resolve_loss
+from .callbacks import Callback, LRScheduler
+
+CLASSIFICATION_LOSSES = {"cross_entropy", "nll", "bce", "bce_logits", "hinge"}
+
+
+class History:
+    """One dict per epoch: ``{"epoch", "train_loss", "val_loss", "train_accuracy",
+    "val_accuracy", "lr", "seconds"}`` (val_* only with validation data, accuracies only for
+    classification). ``history["val_loss"]`` gives that column as a list."""
+
+    def __init__(self, epochs: list[dict[str, Any]] | None = None):
+        self.epochs: list[dict[str, Any]] = list(epochs or [])
+
+    def __getitem__(self, key: str) -> list:
+        return [row.get(key) for row in self.epochs]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def best(self, monitor: str = "val_loss") -> dict[str, Any]:
+        """The row with the lowest ``monitor`` (highest for accuracies)."""
+        rows = [r for r in self.epochs if r.get(monitor) is not None]
+        if not rows:
+            raise KeyError(f"History.best: no epoch logged {monitor!r}")
+        sign = -1.0 if "accuracy" in monitor else 1.0
+        return min(rows, key=lambda r: sign * r[monitor])
+
+    def to_json(self) -> str:
+        return json.dumps(self.epochs)
+
+    def __repr__(self) -> str:
+        return f"History({len(self.epochs)} epochs)"
+
+
+def _as_xy(data, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(data, DataLoader):
+        return data.X, data.y
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise TypeError(f"fit: {name} must be (X, y) or a DataLoader, got {type(data).__name__}")
+    X, y = np.asarray(data[0]), np.asarray(data[1])
+    if len(X) != len(y):
+        raise ValueError(f"fit: {name} has {len(X)} inputs but {len(y)} targets")
+    return X, y
+
+
+def _labels(out: np.ndarray, loss_name: str) -> np.ndarray:
+    """Predicted classes from model outputs: argmax of scores, or a threshold on one output
+    (0 for logits and margins, ½ for probabilities)."""
+    if out.ndim == 2 and out.shape[1] > 1:
+        return out.argmax(axis=1)
+    threshold = 0.5 if loss_name == "bce" else 0.0
+    return (out.reshape(-1) > threshold).astype(np.int64)
+
+
+def predict(stepper_or_model, X: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Model outputs for ``X`` in eval mode, in batches (a Stepper or a Module)."""
+    if hasattr(stepper_or_model, "predict"):
+        fn = stepper_or_model.predict
+    else:
+        model = stepper_or_model
+
+        def fn(xb):
+            model.eval()
+            dtype = model.parameters()[0].data.dtype if model.parameters() else np.float64
+            with no_grad():
+                return model(Tensor(np.asarray(xb, dtype=dtype))).data
+
+    outs = [fn(X[k : k + batch_size]) for k in range(0, len(X), batch_size)]
+    return np.concatenate(outs) if outs else np.zeros((0,))
+
+
+def predict_proba(model, X: np.ndarray) -> np.ndarray:
+    """Class probabilities: softmax of (n, k) logits, sigmoid of a single logit column."""
+    out = predict(model, X)
+    if out.ndim == 2 and out.shape[1] > 1:
+        z = out - out.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+    return 1.0 / (1.0 + np.exp(-out))
+
+
+class Trainer:
+    """The state of one ``fit`` call; callbacks receive it (``trainer.model``,
+    ``trainer.optimizer``, ``trainer.history``, ``trainer.epoch``, ``trainer.stop``)."""
+
+    def __init__(
+        self,
+        model,
+        stepper: Stepper,
+        optimizer: Optimizer,
+        loss,
+        loss_name: str,
+        callbacks: list[Callback],
+        seed: int,
+        config: dict[str, Any],
+    ):
+        self.model, self.stepper, self.optimizer = model, stepper, optimizer
+        self.loss_fn, self.loss_name = loss, loss_name
+        self.callbacks, self.seed, self.config = callbacks, seed, config
+        self.history = History()
+        self.epoch = 0
+        self.stop = False
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 512) -> dict[str, float]:
+        """Loss (and accuracy for class labels) of the current model on (X, y)."""
+        out = predict(self.stepper, X, batch_size)
+        with no_grad():
+            loss = float(self.loss_fn(Tensor(out), y).item())
+        result = {"loss": loss}
+        if y.ndim == 1 and y.dtype.kind in "iub":
+            result["accuracy"] = accuracy(y, _labels(out, self.loss_name))
+        return result
+
+    def save_checkpoint(self, path) -> Path:
+        meta = {"seed": self.seed, "history": self.history.epochs, "config": self.config}
+        return checkpoints.save_checkpoint(
+            path, self.model, self.optimizer, self.epoch, meta, self.callbacks
+        )
+
+    def restore(self, path) -> None:
+        ckpt = checkpoints.load_checkpoint(path)
+        self.epoch = checkpoints.restore_checkpoint(
+            ckpt, self.model, self.optimizer, self.callbacks, str(path)
+        )
+        self.history = History(ckpt["meta"].get("history", []))
+
+
+def fit(
+    model,
+    train_data,
+    val_data=None,
+    loss: str | Callable = "cross_entropy",
+    optimizer: Optimizer | str = "adam",
+    epochs: int = 10,
+    batch_size: int = 32,
+    backend: str = "graph",
+    callbacks: Sequence[Callback | Schedule] = (),
+    seed: int = 0,
+    progress: bool = True,
+    lr: float | None = None,
+    regularizer: Regularizer | None = None,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    loss_kwargs: dict | None = None,
+    checkpoint: str | Path | None = None,
+    resume: str | Path | None = None,
+) -> History:
+    """Train ``model`` for ``epochs`` epochs; returns the :class:`History`.
+
+    ``optimizer`` is an Optimizer over ``model.parameters()`` or a name (with ``lr``).
+    Schedules in ``callbacks`` are wrapped in :class:`LRScheduler`. ``checkpoint`` writes a
+    full checkpoint after every epoch; ``resume`` continues from one (up to ``epochs`` in
+    total), giving the same numbers as an uninterrupted run with the same seed.
+    """
+    X, y = _as_xy(train_data, "train_data")
+    val = _as_xy(val_data, "val_data") if val_data is not None else None
+    if isinstance(optimizer, str):
+        optimizer = make_optimizer(optimizer, model.parameters(), **({"lr": lr} if lr else {}))
+    regularizer = regularizer or Regularizer()
+    loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "loss")
+    loss_fn = resolve_loss(loss, **(loss_kwargs or {}))
+    stepper = make_stepper(model, loss, optimizer, backend, regularizer, loss_kwargs)
+    cbs = [LRScheduler(c) if isinstance(c, Schedule) else c for c in callbacks]
+    cbs = sorted(cbs, key=lambda c: c.order)
+    config = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "backend": backend,
+        "seed": seed,
+        "loss": loss_name,
+        "optimizer": repr(optimizer),
+    }
+    trainer = Trainer(model, stepper, optimizer, loss_fn, loss_name, cbs, seed, config)
+    if resume is not None:
+        trainer.restore(resume)
+    loader = DataLoader(X, y, batch_size, shuffle=True, seed=seed)
+
+    for cb in cbs:
+        cb.on_train_begin(trainer)
+    bar = _progress_bar(progress, (epochs - trainer.epoch) * len(loader))
+    try:
+        while trainer.epoch < epochs and not trainer.stop:
+            _run_epoch(trainer, loader, val, augment, regularizer, bar)
+            if checkpoint is not None:
+                trainer.save_checkpoint(checkpoint)
+    finally:
+        if bar is not None:
+            bar.close()
+    for cb in cbs:
+        cb.on_train_end(trainer)
+    model.train()
+    return trainer.history
+
+
+def _progress_bar(progress: bool, total: int):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    # off a terminal (CI logs) redraw rarely, so the log is not one line per batch
+    interval = 0.1 if sys.stderr.isatty() else 5.0
+    return tqdm(total=total, file=sys.stderr, unit="batch", leave=False, mininterval=interval)
+
+
+def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, bar) -> None:
+    epoch = trainer.epoch + 1
+    for cb in trainer.callbacks:
+        cb.on_epoch_begin(trainer, epoch)
+    lr_at_start = trainer.optimizer.lr
+    rng = np.random.default_rng([trainer.seed, epoch, 1])  # augmentation and input noise
+    loader.epoch = trainer.epoch
+    start = time.perf_counter()
+    total, count = 0.0, 0
+    for k, (xb, yb) in enumerate(loader):
+        if augment is not None:
+            xb = augment(xb, rng)
+        xb = regularizer.noisy(xb, rng)
+        batch_loss = trainer.stepper.train_batch(xb, yb)
+        if not np.isfinite(batch_loss):
+            raise FloatingPointError(
+                f"fit: the loss became {batch_loss} in epoch {epoch}, batch {k + 1} "
+                f"(lr {trainer.optimizer.lr:g} too large?)"
+            )
+        total += batch_loss * len(xb)
+        count += len(xb)
+        for cb in trainer.callbacks:
+            cb.on_batch_end(trainer, k, batch_loss)
+        if bar is not None:
+            if k == 0:
+                bar.set_description(f"epoch {epoch}", refresh=False)
+            bar.set_postfix(loss=f"{batch_loss:.4f}", refresh=False)
+            bar.update(1)
+    trainer.epoch = epoch
+    logs: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(count, 1)}
+    train_eval = trainer.evaluate(loader.X, loader.y)
+    if "accuracy" in train_eval:
+        logs["train_accuracy"] = train_eval["accuracy"]
+    if val is not None:
+        val_eval = trainer.evaluate(*val)
+        logs["val_loss"] = val_eval["loss"]
+        if "accuracy" in val_eval:
+            logs["val_accuracy"] = val_eval["accuracy"]
+    logs["lr"] = lr_at_start
+    logs["seconds"] = time.perf_counter() - start
+    trainer.history.epochs.append(logs)
+    for cb in trainer.callbacks:
+        cb.on_epoch_end(trainer, logs)

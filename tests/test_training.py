@@ -1,0 +1,306 @@
+"""fit, callbacks, checkpoints (exact resume, clear errors) and regularisation."""
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from gradflow import Tensor
+from gradflow.data import load_iris, train_val_test_split
+from gradflow.data.preprocessing import Standardizer
+from gradflow.nn import Linear, Module, mlp
+from gradflow.optim import Adam, Power
+from gradflow.regularization import (
+    Ensemble,
+    ImageAugmenter,
+    Regularizer,
+    shift_image,
+    smooth_labels,
+    train_ensemble,
+)
+from gradflow.training import (
+    CheckpointError,
+    EarlyStopping,
+    ModelCheckpoint,
+    fit,
+    load_checkpoint,
+    predict,
+    save_checkpoint,
+)
+from gradflow.training.backends import BackendError, make_stepper
+
+
+class TinyMLP(Module):
+    def __init__(self, hidden=8, seed=0):
+        super().__init__()
+        self.hidden = Linear(4, hidden, seed=seed)
+        self.out = Linear(hidden, 3, seed=seed + 1)
+
+    def forward(self, x):
+        return self.out(self.hidden(x).tanh())
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris()
+    (a, ya), (b, yb), _ = train_val_test_split(X, y, 0.2, 0.2, seed=0)
+    s = Standardizer().fit(a)
+    return (s.transform(a), ya), (s.transform(b), yb)
+
+
+def run(iris, epochs, seed_model=0, make=TinyMLP, **kw):
+    model = make(seed=seed_model)
+    opt = Adam(model.parameters(), lr=0.05)
+    callbacks = [Power(opt, s=2), EarlyStopping(patience=100)]
+    hist = fit(
+        model,
+        iris[0],
+        iris[1],
+        optimizer=opt,
+        epochs=epochs,
+        batch_size=16,
+        callbacks=callbacks,
+        seed=7,
+        progress=False,
+        regularizer=Regularizer(l2=1e-3, max_norm=3.0, input_noise=0.05),
+        **kw,
+    )
+    return model, opt, hist
+
+
+def test_fit_learns_iris_and_logs_history(iris):
+    _, _, hist = run(iris, 15)
+    row = hist.epochs[-1]
+    assert set(row) == {
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "lr",
+        "seconds",
+    }
+    assert hist["epoch"] == list(range(1, 16))
+    assert row["val_accuracy"] >= 0.9
+    assert hist.epochs[0]["train_loss"] > row["train_loss"]
+    assert hist["lr"][:3] == pytest.approx([0.05, 0.05 / 1.5, 0.05 / 2])  # Power, s = 2
+
+
+def dropout_bn_mlp(seed):
+    # dropout draws from a generator the checkpoint must save; batch norm has buffers
+    return mlp([4, 8, 3], activation="tanh", dropout=0.3, batchnorm=True, seed=seed)
+
+
+@pytest.mark.parametrize("make", [TinyMLP, dropout_bn_mlp])
+def test_resume_from_checkpoint_equals_uninterrupted_training(iris, tmp_path, make):
+    full_model, full_opt, full_hist = run(iris, 6, make=make)
+    ckpt = tmp_path / "run.npz"
+    run(iris, 3, make=make, checkpoint=ckpt)
+    # a fresh model with a *different* initialisation: everything must come from the file
+    resumed_model, resumed_opt, resumed_hist = run(iris, 6, 99, make, resume=ckpt)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h.epochs]
+    assert strip(resumed_hist) == strip(full_hist)
+    resumed = resumed_model.state_dict()
+    for name, value in full_model.state_dict().items():
+        np.testing.assert_array_equal(value, resumed[name], err_msg=name)
+    assert resumed_opt.t == full_opt.t and resumed_opt.lr == full_opt.lr
+
+
+def test_checkpoint_write_is_atomic_and_needs_no_pickle(iris, tmp_path):
+    model, opt, _ = run(iris, 1)
+    path = save_checkpoint(tmp_path / "m.npz", model, opt, epoch=1)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temp file left behind
+    with np.load(path, allow_pickle=False) as z:
+        assert "model/hidden.weight" in z.files and "optim/m.0" in z.files
+    assert load_checkpoint(path)["meta"]["epoch"] == 1
+
+
+def test_corrupted_checkpoint_is_a_clear_error(iris, tmp_path):
+    model, opt, _ = run(iris, 1)
+    good = save_checkpoint(tmp_path / "good.npz", model, opt)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"this is not a zip archive")
+    with pytest.raises(CheckpointError, match="corrupted or not an .npz"):
+        load_checkpoint(garbage)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:-200])
+    with pytest.raises(CheckpointError, match="truncated.npz"):
+        load_checkpoint(truncated)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.npz")
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, meta=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(pickled)
+
+
+def test_mismatched_checkpoint_names_the_parameter(iris, tmp_path):
+    model, opt, _ = run(iris, 1)
+    path = tmp_path / "m.npz"
+    save_checkpoint(path, model, opt)
+    wider = TinyMLP(hidden=5)
+    before = wider.hidden.weight.data.copy()
+    with pytest.raises(
+        CheckpointError,
+        match=r"'hidden.weight' has shape \(8, 4\) in the file but"
+        r" \(5, 4\) in the model",
+    ):
+        fit(wider, iris[0], epochs=2, progress=False, resume=path)
+    np.testing.assert_array_equal(wider.hidden.weight.data, before)  # left untouched
+    # a checkpoint that lacks a parameter names it
+    with zipfile.ZipFile(path) as z:
+        kept = {n: z.read(n) for n in z.namelist() if n != "model/out.bias.npy"}
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in kept.items():
+            z.writestr(n, b)
+    with pytest.raises(CheckpointError, match="no entry for model parameter 'out.bias'"):
+        fit(TinyMLP(), iris[0], epochs=2, progress=False, resume=path)
+
+
+def test_model_checkpoint_callback_keeps_the_best(iris, tmp_path):
+    path = tmp_path / "best.npz"
+    model = TinyMLP()
+    hist = fit(
+        model,
+        iris[0],
+        iris[1],
+        optimizer="adam",
+        lr=0.05,
+        epochs=8,
+        progress=False,
+        callbacks=[ModelCheckpoint(path, monitor="val_loss")],
+    )
+    assert load_checkpoint(path)["meta"]["epoch"] == hist.best("val_loss")["epoch"]
+
+
+def test_early_stopping_stops_and_restores_best_weights(iris):
+    model = TinyMLP()
+    # a rate far too large makes the validation loss bounce; patience 2 must stop early
+    stop = EarlyStopping(monitor="val_loss", patience=2)
+    hist = fit(
+        model,
+        iris[0],
+        iris[1],
+        optimizer="sgd",
+        lr=3.0,
+        epochs=60,
+        progress=False,
+        callbacks=[stop],
+    )
+    best = hist.best("val_loss")
+    assert len(hist) < 60 and len(hist) == best["epoch"] + 2
+    X, y = iris[1]
+    from gradflow.training.backends import resolve_loss
+
+    restored = resolve_loss("cross_entropy")(Tensor(predict(model, X)), y).item()
+    assert restored == pytest.approx(best["val_loss"])
+
+
+def test_early_stopping_needs_the_monitored_value(iris):
+    with pytest.raises(KeyError, match="'val_loss' is not logged"):
+        fit(TinyMLP(), iris[0], epochs=1, progress=False, callbacks=[EarlyStopping()])
+
+
+def test_l2_penalty_gradient_matches_the_graph_engine_and_skips_biases():
+    layer = Linear(3, 2, seed=0)
+    layer.bias.data[:] = [0.5, -0.5]
+    reg = Regularizer(l1=0.1, l2=0.3)
+    for p in layer.parameters():
+        p.grad = np.zeros_like(p.data)
+    reg.add_penalty_grads(layer.parameters())
+    w = layer.weight
+    penalty = (abs(w)).sum() * 0.1 + (w * w).sum() * 0.3
+    w.grad = None
+    penalty.backward()
+    expected = w.grad.copy()
+    layer2 = Linear(3, 2, seed=0)
+    for p in layer2.parameters():
+        p.grad = np.zeros_like(p.data)
+    reg.add_penalty_grads(layer2.parameters())
+    np.testing.assert_allclose(layer2.weight.grad, expected)
+    np.testing.assert_array_equal(layer2.bias.grad, 0.0)  # biases are not penalised
+    assert reg.penalty(layer2.parameters()) == pytest.approx(penalty.item())
+    assert Regularizer(l2=1.0, penalize_biases=True).penalized(layer2.bias)
+
+
+def test_max_norm_clips_rows_only_when_too_long():
+    layer = Linear(2, 3, seed=0)
+    layer.weight.data[:] = [[3.0, 4.0], [0.3, 0.4], [0.0, 10.0]]
+    Regularizer(max_norm=1.0).apply_max_norm(layer.parameters())
+    np.testing.assert_allclose(layer.weight.data, [[0.6, 0.8], [0.3, 0.4], [0.0, 1.0]])
+
+
+def test_label_smoothing_targets():
+    t = smooth_labels(np.array([0, 2]), 3, 0.3)
+    np.testing.assert_allclose(t, [[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
+    np.testing.assert_allclose(t.sum(axis=1), 1.0)
+
+
+def test_label_smoothing_reaches_the_loss(iris):
+    fit(TinyMLP(), iris[0], epochs=1, progress=False, loss_kwargs={"label_smoothing": 0.1})
+
+
+def test_image_augmentation():
+    g = np.random.default_rng(0)
+    img = np.arange(2 * 1 * 4 * 4, dtype=float).reshape(2, 1, 4, 4)
+    np.testing.assert_array_equal(ImageAugmenter()(img, g), img)
+    flipped = ImageAugmenter(flip=True)(img, np.random.default_rng(1))
+    for k in range(2):
+        assert np.array_equal(flipped[k], img[k]) or np.array_equal(flipped[k], img[k, :, :, ::-1])
+    moved = shift_image(img[0], 1, -1)
+    np.testing.assert_array_equal(moved[0, 1:, :3], img[0, 0, :3, 1:])
+    assert moved[0, 0].sum() == 0 and moved[0, :, 3].sum() == 0
+    cropped = ImageAugmenter(crop_padding=1)(img, g)
+    assert cropped.shape == img.shape
+    noisy = ImageAugmenter(noise=0.1)(img, g)
+    assert 0.05 < np.std(noisy - img) < 0.15
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        ImageAugmenter()(img[0], g)
+
+
+def test_ensemble_averages_member_predictions(iris):
+    X, y = iris[0]
+    ens = train_ensemble(
+        lambda s: TinyMLP(seed=s),
+        X,
+        y,
+        members=3,
+        bagging=True,
+        seed=1,
+        epochs=3,
+        optimizer="adam",
+        lr=0.05,
+    )
+    from gradflow.training import predict_proba
+
+    members = [predict_proba(m, X) for m in ens.models]
+    np.testing.assert_allclose(ens.predict(X), np.mean(members, axis=0))
+    assert not np.allclose(members[0], members[1])  # different seeds and bootstrap samples
+    assert Ensemble([1, 2], lambda m, X: X * m).predict(np.ones(2)).tolist() == [1.5, 1.5]
+
+
+def test_unknown_and_missing_backends_are_clear(monkeypatch):
+    import sys
+
+    model = TinyMLP()
+    opt = Adam(model.parameters())
+    with pytest.raises(BackendError, match="unknown backend 'gpu'"):
+        make_stepper(model, "cross_entropy", opt, "gpu")
+    monkeypatch.setitem(sys.modules, "gradflow.jit", None)  # makes the import fail
+    with pytest.raises(BackendError, match="backend 'jit' needs .*gradflow.jit"):
+        make_stepper(model, "cross_entropy", opt, "jit")
+
+
+def test_diverging_loss_is_reported():
+    from gradflow.data import sine
+
+    with pytest.raises(FloatingPointError, match="loss became (inf|nan).*too large"):
+        fit(
+            Linear(1, 1, seed=0),
+            sine(),
+            loss="mse",
+            optimizer="sgd",
+            lr=1e3,
+            epochs=50,
+            progress=False,
+        )
