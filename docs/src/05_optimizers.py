@@ -135,9 +135,8 @@ for name, lr in settings.items():
         optimizer=name, lr=lr, epochs=5, batch_size=32, seed=0, progress=False,
     )  # fmt: skip
     results[name] = history.epochs
-    print(
-        f"{name:9s} α = {lr:<6g} val accuracy after 5 epochs: {history.epochs[-1]['val_accuracy']:.3f}"
-    )
+    accuracy = history.epochs[-1]["val_accuracy"]
+    print(f"{name:9s} α = {lr:<6g} val accuracy after 5 epochs: {accuracy:.3f}")
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, epochs in results.items():
@@ -210,9 +209,8 @@ history = fit(
     model, (X_train, y_train), (X_val, y_val),
     optimizer="sgd", lr=finder.suggested_lr, epochs=5, seed=0, progress=False,
 )  # fmt: skip
-print(
-    f"SGD with the suggested α: val accuracy {history.epochs[-1]['val_accuracy']:.3f} after 5 epochs"
-)
+accuracy = history.epochs[-1]["val_accuracy"]
+print(f"SGD with the suggested α: val accuracy {accuracy:.3f} after 5 epochs")
 plots.plot_history(history.epochs, path=None)
 
 # %% [markdown]
