@@ -45,7 +45,7 @@ def _ratio(num, den):
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def precision_recall_f1(y_true, y_pred, average: str | None = None, num_classes=None):
+def precision_recall_f1(y_true, y_pred, average: str | None = None, num_classes: int | None = None):
     """(precision, recall, F1). ``average=None``: arrays per class; ``"macro"``: their
     unweighted mean; ``"micro"``: from total TP/FP/FN (equals accuracy for single-label).
     A class never predicted has precision 0 (no division-by-zero warnings)."""

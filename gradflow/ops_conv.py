@@ -30,9 +30,9 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import sympy as sp
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .lazy import sympy as sp
 from .ops import tensor_op
 
 # ------------------------------------------------------------------------ shape helpers

@@ -196,6 +196,9 @@ def test_generated_tensor_formulas_match_sympy(text, a, b):
     except ShapeError as e:  # a number @ a matrix: refused with both shapes, as it should
         assert "matmul" in str(e)
         return
+    except FormulaError as e:  # softmax(0.5): an axis op on a number, refused by name
+        assert any(f"{fn}()" in str(e) for fn in ("softmax", "log_softmax", "transpose")), e
+        return
     if out.requires_grad:
         assert check_symbolic(out).ok
 

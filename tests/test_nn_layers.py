@@ -255,3 +255,38 @@ def test_repr_counts_parameters_and_state_dict_round_trips():
     sd["0.weight"] = np.zeros((2, 1, 2, 2))
     with pytest.raises(ValueError, match=r"0\.weight.*\(2, 1, 3, 3\).*\(2, 1, 2, 2\)"):
         m2.load_state_dict(sd)
+
+
+@given(shape=shapes, out=st.integers(1, 4), seed=seeds, bias=st.booleans())
+def test_linear_and_flatten_gradcheck(shape, out, seed, bias):
+    x = Tensor(np.random.default_rng(seed).normal(size=shape))
+    lin = nn.Linear(shape[1], out, bias=bias, seed=seed)
+    assert gradcheck_module(lin, x).ok
+    x4 = Tensor(np.random.default_rng(seed).normal(size=(shape[0], 2, 1, shape[1])))
+    assert gradcheck_module(nn.Sequential(nn.Flatten(), nn.Linear(2 * shape[1], out)), x4).ok
+
+
+@pytest.mark.parametrize(
+    "layer,shape",
+    [
+        (nn.MaxPool1d(2), (1, 2, 5)),
+        (nn.AvgPool1d(3, stride=2), (2, 1, 7)),
+        (nn.MaxPool2d((2, 3), stride=1), (1, 2, 3, 5)),
+        (nn.AvgPool2d(2), (2, 1, 5, 4)),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else str(v),
+)
+def test_pool_modules_gradcheck(layer, shape):
+    x = Tensor(np.random.default_rng(0).permutation(np.prod(shape)).reshape(shape) / 7.0)
+    assert gradcheck_module(layer, x).ok
+
+
+def test_float32_stays_float32_through_conv_pool_and_batchnorm():
+    x = Tensor(np.ones((2, 1, 6, 6), dtype=np.float32))
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, dtype=np.float32), nn.MaxPool2d(2), nn.AvgPool2d(2), nn.Flatten()
+    )
+    y = net(x)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert net[0].weight.grad.dtype == np.float32

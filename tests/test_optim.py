@@ -308,3 +308,9 @@ def test_rule_compiles_with_numba_and_agrees(name):
 
 def test_rule_table_covers_every_optimizer():
     assert {cls.rule.__name__ for cls in OPTIMIZERS.values()} <= set(RULE_CALLS)
+
+
+def test_lr_may_be_given_positionally_as_in_pytorch():
+    opt = make_optimizer("adam", [Parameter(np.zeros(1))])
+    assert opt.lr == 1e-3
+    assert OPTIMIZERS["adam"]([Parameter(np.zeros(1))], 0.02).lr == 0.02

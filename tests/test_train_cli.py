@@ -97,3 +97,23 @@ def test_corrupted_resume_file_is_reported(capsys, tmp_path):
     bad.write_text("nope")
     code, _, err = run_cli(capsys, "--dataset", "iris", "--epochs", "1", "--resume", str(bad))
     assert code == 2 and "corrupted" in err
+
+
+def test_find_lr_trains_with_the_range_test_suggestion(capsys):
+    code, out, err = run_cli(
+        capsys, "--dataset", "iris", "--epochs", "5", "--find-lr", "--json", "--quiet"
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    finder = report["config"]["lr_finder"]
+    assert finder["suggested_lr"] == pytest.approx(finder["rise_lr"] / 10)
+    assert report["config"]["lr"] == finder["suggested_lr"]
+
+
+def test_classification_report_has_per_class_metrics(capsys):
+    code, out, _ = run_cli(capsys, "--dataset", "moons", "--epochs", "20", "--json", "--quiet")
+    final = json.loads(out)["final"]
+    cm = final["confusion_matrix"]
+    assert len(cm) == 2 and sum(map(sum, cm)) == json.loads(out)["config"]["split"]["test"]
+    assert final["test_accuracy"] == pytest.approx((cm[0][0] + cm[1][1]) / sum(map(sum, cm)))
+    assert 0.5 < final["test_auc"] <= 1.0 and 0 < final["test_f1_macro"] <= 1.0

@@ -19,9 +19,11 @@ from gradflow.regularization import (
     train_ensemble,
 )
 from gradflow.training import (
+    Callback,
     CheckpointError,
     EarlyStopping,
     ModelCheckpoint,
+    cross_validate,
     fit,
     load_checkpoint,
     predict,
@@ -304,3 +306,69 @@ def test_diverging_loss_is_reported():
             epochs=50,
             progress=False,
         )
+
+
+def test_cross_validation_trains_one_model_per_fold(iris):
+    X, y = iris[0]
+    built = []
+
+    def make(fold):
+        built.append(fold)
+        return TinyMLP(seed=fold)
+
+    cv = cross_validate(make, X, y, k=3, epochs=5, optimizer="adam", lr=0.05)
+    assert built == [0, 1, 2] and len(cv["folds"]) == 3
+    accs = [f["val_accuracy"] for f in cv["folds"]]
+    assert cv["mean_val_accuracy"] == pytest.approx(np.mean(accs))
+    assert cv["mean_val_accuracy"] > 0.8
+    with pytest.raises(TypeError, match="optimizer by name"):
+        cross_validate(make, X, y, optimizer=Adam(TinyMLP().parameters()))
+
+
+def test_fit_uses_a_given_data_loader(iris):
+    from gradflow.data import DataLoader
+
+    X, y = iris[0]
+    seen = []
+
+    class Count(Callback):
+        def on_batch_end(self, trainer, batch, loss):
+            seen.append(batch)
+
+    fit(
+        TinyMLP(),
+        DataLoader(X, y, batch_size=len(X)),
+        epochs=2,
+        progress=False,
+        callbacks=[Count()],
+    )
+    assert seen == [0, 0]  # one full batch per epoch: the loader's batch size is kept
+
+
+def test_schedules_step_per_epoch_or_per_batch_inside_fit(iris):
+    from gradflow.optim import SGD, OneCycle, ReduceOnPlateau
+
+    X, y = iris[0]
+    model = TinyMLP()
+    opt = SGD(model.parameters(), lr=1e-12)  # the loss cannot improve by min_delta
+    hist = fit(
+        model,
+        iris[0],
+        iris[1],
+        optimizer=opt,
+        epochs=5,
+        progress=False,
+        callbacks=[ReduceOnPlateau(opt, factor=0.5, patience=1, min_delta=1e-6)],
+    )
+    # best at epoch 1; epochs 2, 3 bad → halve after epoch 3; epochs 4, 5 bad → halve again
+    assert hist["lr"] == pytest.approx([1e-12, 1e-12, 1e-12, 5e-13, 5e-13])
+    assert opt.lr == pytest.approx(2.5e-13)
+
+    model = TinyMLP()
+    opt = SGD(model.parameters(), lr=0.1)
+    batches = -(-len(X) // 30)
+    cycle = OneCycle(opt, max_lr=0.5, total_steps=4 * batches)
+    hist = fit(
+        model, (X, y), optimizer=opt, epochs=4, batch_size=30, progress=False, callbacks=[cycle]
+    )
+    assert hist["lr"] == pytest.approx([cycle.lr_at(e * batches) for e in range(4)])

@@ -26,6 +26,12 @@ def register(sub) -> None:
         default=None,
         help="learning-rate schedule (default per model: onecycle for cnn, else constant)",
     )
+    p.add_argument(
+        "--find-lr",
+        action="store_true",
+        help="run the LR range test first and train with its suggestion (⅒ of where the loss "
+        "starts to rise)",
+    )
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--hidden", type=int, default=None, help="hidden width (default per model)")
     p.add_argument("--seed", type=int, default=0)
@@ -71,6 +77,21 @@ def train(args) -> dict:
     epochs = args.epochs or d["epochs"]
     batch_size = args.batch_size or d["batch_size"]
     lr = args.lr if args.lr is not None else d["lr"]
+    finder = None
+    if args.find_lr:
+        from ..optim import lr_range_test
+
+        found = lr_range_test(
+            exp.model,
+            *exp.train,
+            loss=exp.loss,
+            optimizer=args.optimizer,
+            batch_size=batch_size,
+            seed=args.seed,
+            backend=args.backend,
+        )
+        finder = {"rise_lr": found.rise_lr, "suggested_lr": found.suggested_lr}
+        lr = found.suggested_lr
     opt_kwargs = {"lr": lr, "clip_norm": args.clip_norm}
     if args.weight_decay:
         opt_kwargs["weight_decay"] = args.weight_decay
@@ -95,6 +116,7 @@ def train(args) -> dict:
         "l2": args.l2,
         "weight_decay": args.weight_decay,
         "clip_norm": args.clip_norm,
+        "lr_finder": finder,
         "parameters": exp.model.num_parameters(),
         "split": {"train": len(exp.train[1]), "val": len(exp.val[1]), "test": len(exp.test[1])},
     }
@@ -133,11 +155,34 @@ def train(args) -> dict:
     final.update({f"val_{k}": v for k, v in trainer.evaluate(*exp.val).items()})
     final.update({f"test_{k}": v for k, v in trainer.evaluate(*exp.test).items()})
     final.setdefault("test_accuracy", None)
+    if exp.classification:
+        final.update(_class_metrics(trainer.stepper, *exp.test))
     if not exp.classification:  # predicting the training mean: the score to beat
         y_train, y_test = exp.train[1], exp.test[1]
         final["baseline_test_loss"] = float(np.mean((y_test - y_train.mean(axis=0)) ** 2))
     final.update({"epochs_run": len(history), "seconds": seconds})
     return {"final": final, "history": history.epochs, "config": config}
+
+
+def _class_metrics(stepper, X, y) -> dict:
+    """Held-out confusion matrix, macro precision/recall/F1 and, for two classes, ROC AUC."""
+    import numpy as np
+
+    from ..metrics import confusion_matrix, precision_recall_f1, roc_auc
+    from ..training import predict
+
+    scores = predict(stepper, X)
+    k = scores.shape[1] if scores.ndim == 2 and scores.shape[1] > 1 else 2
+    labels = scores.argmax(axis=1) if scores.ndim == 2 and scores.shape[1] > 1 else scores > 0
+    p, r, f1 = precision_recall_f1(y, labels.astype(np.int64), "macro", num_classes=k)
+    out = {"test_precision_macro": p, "test_recall_macro": r, "test_f1_macro": f1}
+    out["confusion_matrix"] = confusion_matrix(y, labels.astype(np.int64), k).tolist()
+    if k == 2 and len(np.unique(y)) == 2:
+        margin = (
+            scores[:, 1] - scores[:, 0] if scores.ndim == 2 and scores.shape[1] == 2 else scores
+        )
+        out["test_auc"] = roc_auc(y, np.ravel(margin))
+    return out
 
 
 def _schedule(name: str, optimizer, epochs: int, n_train: int, batch_size: int) -> list:

@@ -37,6 +37,7 @@ def lr_range_test(
     smoothing: float = 0.9,
     diverge: float = 4.0,
     seed: int = 0,
+    backend: str = "graph",
     **optimizer_kwargs,
 ) -> LRFinderResult:
     """Run the range test on a copy of the training; the model's weights are restored after.
@@ -55,7 +56,7 @@ def lr_range_test(
         )
     saved = model.state_dict()
     opt = make_optimizer(optimizer, model.parameters(), lr=start_lr, **optimizer_kwargs)
-    stepper = make_stepper(model, loss, opt)
+    stepper = make_stepper(model, loss, opt, backend)
     result = LRFinderResult()
     avg, best, lr, epoch = 0.0, math.inf, start_lr, 0
     try:

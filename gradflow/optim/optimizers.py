@@ -28,10 +28,14 @@ class Optimizer:
     def __init__(
         self,
         params: Iterable,
+        lr: float | None = None,
+        *,
         clip_value: float | None = None,
         clip_norm: float | None = None,
         **hparams: float,
     ):
+        if lr is not None:
+            hparams["lr"] = lr
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -140,7 +144,8 @@ _ADAM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 
 
 
 class SGD(Optimizer):
-    """Plain (stochastic / minibatch) gradient descent: φ ← φ − αg."""
+    """Gradient descent φ ← φ − αg: full-batch GD, single-sample SGD or minibatch SGD by the
+    batch size ``fit`` is given (``len(X)``, 1 or anything between)."""
 
     rule = staticmethod(rules.sgd)
     state_names = ()

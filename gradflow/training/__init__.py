@@ -4,6 +4,7 @@ from .backends import BackendError, GraphStepper, Stepper, make_stepper, resolve
 from .callbacks import Callback, EarlyStopping, LRScheduler, ModelCheckpoint
 from .checkpoints import CheckpointError, load_checkpoint, restore_checkpoint, save_checkpoint
 from .loop import History, Trainer, fit, predict, predict_proba
+from .validation import cross_validate
 
 __all__ = [
     "BackendError",
@@ -16,6 +17,7 @@ __all__ = [
     "ModelCheckpoint",
     "Stepper",
     "Trainer",
+    "cross_validate",
     "fit",
     "load_checkpoint",
     "make_stepper",

@@ -34,7 +34,11 @@ CLASSIFICATION_LOSSES = {"cross_entropy", "nll", "bce", "bce_logits", "hinge"}
 class History:
     """One dict per epoch: ``{"epoch", "train_loss", "val_loss", "train_accuracy",
     "val_accuracy", "lr", "seconds"}`` (val_* only with validation data, accuracies only for
-    classification). ``history["val_loss"]`` gives that column as a list."""
+    classification). ``history["val_loss"]`` gives that column as a list.
+
+    ``train_loss`` is the mean batch loss during the epoch (what the progress bar shows, with
+    dropout active and the weights still moving); the accuracies and ``val_loss`` are measured
+    after the epoch in eval mode. ``lr`` is the rate the epoch started with."""
 
     def __init__(self, epochs: list[dict[str, Any]] | None = None):
         self.epochs: list[dict[str, Any]] = list(epochs or [])
@@ -177,12 +181,17 @@ def fit(
     ``optimizer`` is an Optimizer over ``model.parameters()`` or a name (with ``lr``).
     Schedules in ``callbacks`` are wrapped in :class:`LRScheduler`. ``checkpoint`` writes a
     full checkpoint after every epoch; ``resume`` continues from one (up to ``epochs`` in
-    total), giving the same numbers as an uninterrupted run with the same seed.
+    total), giving the same numbers as an uninterrupted run with the same seed — pass the
+    same callbacks in the same order, as their state is saved by position.
+    ``regularizer`` (L1/L2, max-norm, input noise) and ``augment(xb, rng)`` apply to training
+    batches only; ``loss_kwargs`` go to the loss (e.g. ``{"label_smoothing": 0.1}``).
     """
     X, y = _as_xy(train_data, "train_data")
     val = _as_xy(val_data, "val_data") if val_data is not None else None
     if isinstance(optimizer, str):
-        optimizer = make_optimizer(optimizer, model.parameters(), **({"lr": lr} if lr else {}))
+        optimizer = make_optimizer(
+            optimizer, model.parameters(), **({} if lr is None else {"lr": lr})
+        )
     regularizer = regularizer or Regularizer()
     loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "loss")
     loss_fn = resolve_loss(loss, **(loss_kwargs or {}))
@@ -200,7 +209,11 @@ def fit(
     trainer = Trainer(model, stepper, optimizer, loss_fn, loss_name, cbs, seed, config)
     if resume is not None:
         trainer.restore(resume)
-    loader = DataLoader(X, y, batch_size, shuffle=True, seed=seed)
+    # a DataLoader passed in keeps its own batch size, shuffling and seed
+    if isinstance(train_data, DataLoader):
+        loader = train_data
+    else:
+        loader = DataLoader(X, y, batch_size, shuffle=True, seed=seed)
 
     for cb in cbs:
         cb.on_train_begin(trainer)

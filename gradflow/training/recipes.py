@@ -60,8 +60,8 @@ def _load(dataset: str, model: str, seed: int):
         raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(D.DATASETS)}")
     if dataset == "digits":
         return D.load_digits(images=model in ("cnn", "rnn", "lstm", "gru"))
-    if dataset in ("digits", "iris"):
-        return D.DATASETS[dataset]()
+    if dataset == "iris":
+        return D.load_iris()
     if dataset == "adding":
         return D.adding_problem(1000, 10, seed=seed)
     if dataset == "parity":
