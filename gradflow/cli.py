@@ -8,7 +8,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ["demo", "steps", "ops", "exercise", "render", "train"]
+COMMANDS = ["demo", "steps", "ops", "exercise", "render", "train", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,390 @@
+"""Benchmark workloads W1–W5: the jitted backend (and the graph engine) against PyTorch eager
+and micrograd, in the same process, float32, 2 threads.
+
+Each workload reports the median step time after warm-up, the first step separately (that
+one includes numba compilation or loading from the cache), the speed-up over PyTorch eager
+(W5: over micrograd) and the achieved GFLOP/s as a fraction of the machine's matmul peak
+(numpy 2048×2048 float32). Run with ``gradflow bench`` or ``python benchmarks/bench.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+THREADS = 2
+WARMUP = 3
+
+#: speed-up floors over PyTorch eager (W5: over micrograd) from the issue
+FLOORS = {"W1": 6.0, "W2": 1.2, "W3": 1.7, "W4": 1.25, "W4b": 4.0, "W4c": 2.75, "W5": 30.0}
+
+
+def set_threads(n: int = THREADS) -> None:
+    """2 threads: numba's parallel kernels (NUMBA_NUM_THREADS) and torch. The BLAS calls made
+    inside gradflow's kernels are small per-step products, for which one BLAS thread is
+    faster than two (no hand-off); SciPy's BLAS is loaded after this, so the variable holds."""
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(n))
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    import numba
+
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 3) -> float:
+    """Best-of-``repeats`` GFLOP/s of one n×n float32 numpy matmul."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    a @ a
+    best = min(_timed(lambda: a @ a) for _ in range(repeats))
+    return 2.0 * n**3 / best / 1e9
+
+
+def _timed(fn: Callable) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+@dataclass
+class Timing:
+    median_s: float
+    first_s: float
+    steps: int
+
+
+def time_steps(step: Callable[[int], object], n_steps: int) -> Timing:
+    """Run ``step(k)`` for k < n_steps; median of the steps after the warm-up."""
+    times = [_timed(lambda k=k: step(k)) for k in range(n_steps)]
+    rest = times[min(WARMUP, len(times) - 1) :]
+    return Timing(float(np.median(rest)), times[0], n_steps)
+
+
+# ------------------------------------------------------------------------------ data
+def _standardize(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-8)
+
+
+def data_digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return _standardize(d.data).astype(np.float32), d.target.astype(np.int64)
+
+
+def data_wide(n: int = 8192, d: int = 784, classes: int = 10):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    w = rng.standard_normal((d, classes)).astype(np.float32)
+    return x, np.argmax(x @ w, axis=1).astype(np.int64)
+
+
+def data_images(n: int = 4096):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, 1, 28, 28)).astype(np.float32)
+    w = rng.standard_normal((28 * 28, 10)).astype(np.float32)
+    return x, np.argmax(x.reshape(n, -1) @ w, axis=1).astype(np.int64)
+
+
+def data_sequences(n: int = 2048, t: int = 50, f: int = 16):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((n, t, f)).astype(np.float32)
+    return x, (x[:, :, 0].sum(axis=1) > 0).astype(np.int64)
+
+
+# ------------------------------------------------------------------------------ specs
+@dataclass
+class Workload:
+    key: str
+    name: str
+    data: Callable
+    batch: int
+    epochs: int
+    optimizer: str  # "adam" or "momentum"
+    lr: float
+    flops_per_sample: float  # forward multiply-adds ×2; a training step is ~3× that
+
+
+def _mlp_flops(sizes):
+    return 2.0 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+_LENET_FLOPS = 2.0 * (6 * 24 * 24 * 25 + 16 * 8 * 8 * 150) + _mlp_flops([256, 120, 84, 10])
+
+
+def _rnn_flops(gates, t=50, i=16, h=64):
+    return 2.0 * t * gates * h * (i + h) + _mlp_flops([h, 2])
+
+
+WORKLOADS = {
+    "W1": Workload("W1", "mlp_digits", data_digits, 32, 5, "adam", 1e-3, _mlp_flops([64, 128, 64, 10])),  # noqa: E501
+    "W2": Workload("W2", "mlp_wide", data_wide, 128, 2, "momentum", 0.05, _mlp_flops([784, 256, 128, 10])),  # noqa: E501
+    "W3": Workload("W3", "cnn_lenet", data_images, 64, 1, "adam", 1e-3, _LENET_FLOPS),
+    "W4": Workload("W4", "lstm_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(4)),
+    "W4b": Workload("W4b", "rnn_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(1)),
+    "W4c": Workload("W4c", "gru_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(3)),
+}  # fmt: skip
+
+
+def gradflow_model(key: str):
+    """The workload's model as gradflow layers in float32."""
+    from .nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+    from .nn.models import SequenceModel
+
+    f32 = np.float32
+
+    def lin(a, b):
+        return Linear(a, b, seed=a * 1000 + b, dtype=f32)
+
+    if key == "W1":
+        return Sequential(lin(64, 128), ReLU(), lin(128, 64), ReLU(), lin(64, 10))
+    if key == "W2":
+        return Sequential(lin(784, 256), ReLU(), lin(256, 128), ReLU(), lin(128, 10))
+    if key == "W3":
+        return Sequential(
+            Conv2d(1, 6, 5, seed=1), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5, seed=2), ReLU(),
+            MaxPool2d(2), Flatten(), lin(256, 120), ReLU(), lin(120, 84), ReLU(), lin(84, 10),
+        )  # fmt: skip
+    kind = {"W4": "lstm", "W4b": "rnn", "W4c": "gru"}[key]
+    return SequenceModel(kind, 16, 64, 2, seed=0)
+
+
+def gradflow_optimizer(w: Workload, params):
+    from .optim.optimizers import Adam, MomentumVelocity
+
+    if w.optimizer == "adam":
+        return Adam(params, lr=w.lr)
+    return MomentumVelocity(params, lr=w.lr, mu=0.9)  # v ← μv − αg: PyTorch's SGD momentum
+
+
+def torch_model(key: str):
+    import torch.nn as tnn
+
+    if key == "W1":
+        return tnn.Sequential(tnn.Linear(64, 128), tnn.ReLU(), tnn.Linear(128, 64), tnn.ReLU(),
+                              tnn.Linear(64, 10))  # fmt: skip
+    if key == "W2":
+        return tnn.Sequential(tnn.Linear(784, 256), tnn.ReLU(), tnn.Linear(256, 128), tnn.ReLU(),
+                              tnn.Linear(128, 10))  # fmt: skip
+    if key == "W3":
+        return tnn.Sequential(
+            tnn.Conv2d(1, 6, 5), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Conv2d(6, 16, 5), tnn.ReLU(),
+            tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(256, 120), tnn.ReLU(),
+            tnn.Linear(120, 84), tnn.ReLU(), tnn.Linear(84, 10),
+        )  # fmt: skip
+    layer = {"W4": tnn.LSTM, "W4b": tnn.RNN, "W4c": tnn.GRU}[key]
+
+    class Seq(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rec = layer(16, 64, batch_first=True)
+            self.head = tnn.Linear(64, 2)
+
+        def forward(self, x):
+            out, _ = self.rec(x)
+            return self.head(out[:, -1])
+
+    return Seq()
+
+
+# ------------------------------------------------------------------------------ runners
+def _batches(n: int, batch: int, epochs: int, limit: int | None):
+    order = np.random.default_rng(0)
+    starts = []
+    for _ in range(epochs):
+        perm = order.permutation(n)
+        starts.extend(perm[s : s + batch] for s in range(0, n - batch + 1, batch))
+    return starts[:limit] if limit else starts
+
+
+def run_gradflow(w: Workload, x, y, backend: str, limit: int | None) -> Timing:
+    from .jit import make_stepper
+
+    model = gradflow_model(w.key)
+    opt = gradflow_optimizer(w, model.parameters())
+    if backend == "jit":
+        stepper = make_stepper(model, "cross_entropy", opt, dtype=np.float32)
+        train = stepper.train_batch
+    else:
+        from .nn.losses import cross_entropy
+        from .tensor import Tensor
+
+        def train(xb, yb):
+            opt.zero_grad()
+            loss = cross_entropy(model(Tensor(xb)), yb)
+            loss.backward()
+            opt.step()
+            return float(loss.data)
+
+    idx = _batches(len(x), w.batch, w.epochs, limit)
+    batches = [(np.ascontiguousarray(x[i]), y[i]) for i in idx]
+    return time_steps(lambda k: train(*batches[k]), len(batches))
+
+
+def run_torch(w: Workload, x, y, limit: int | None) -> Timing:
+    import torch
+
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+    model = torch_model(w.key)
+    if w.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=w.lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=w.lr, momentum=0.9)
+    lossf = torch.nn.functional.cross_entropy
+    idx = _batches(len(x), w.batch, w.epochs, limit)
+    batches = [(torch.from_numpy(np.ascontiguousarray(x[i])), torch.from_numpy(y[i])) for i in idx]
+
+    def step(k):
+        xb, yb = batches[k]
+        opt.zero_grad()
+        loss = lossf(model(xb), yb)
+        loss.backward()
+        opt.step()
+
+    return time_steps(step, len(batches))
+
+
+def scalar_moons_step(value_cls, mlp_cls, seed: int = 1337):
+    """micrograd's demo: MLP(2, [16, 16, 1]) on 100 moons, SVM max-margin loss + L2, full
+    batch, lr 1 − 0.9·k/100. Returns ``step(k)`` doing forward, backward and the update."""
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(n_samples=100, noise=0.1, random_state=seed)
+    y = y * 2 - 1
+    model = mlp_cls(2, [16, 16, 1])
+
+    def step(k):
+        inputs = [[value_cls(float(a)) for a in row] for row in x]
+        scores = [model(row) for row in inputs]
+        losses = [(1 + -float(yi) * s).relu() for yi, s in zip(y, scores)]
+        data_loss = sum(losses) * (1.0 / len(losses))
+        reg = 1e-4 * sum(p * p for p in model.parameters())
+        total = data_loss + reg
+        model.zero_grad()
+        total.backward()
+        lr = 1.0 - 0.9 * k / 100
+        for p in model.parameters():
+            p.data -= lr * p.grad
+        return total.data
+
+    return step
+
+
+def run_w5(limit: int | None) -> dict:
+    from . import MLP, Value
+
+    n = min(limit or 20, 20)
+    ours = time_steps(scalar_moons_step(Value, MLP), n)
+    row = {"gradflow_ms": ours.median_s * 1e3, "first_step_s": ours.first_s}
+    try:
+        from micrograd.engine import Value as MValue
+        from micrograd.nn import MLP as MMLP
+    except ImportError:
+        row.update(micrograd_ms=None, speedup=None)
+        return row
+    theirs = time_steps(scalar_moons_step(MValue, MMLP), max(4, n // 4))
+    row.update(micrograd_ms=theirs.median_s * 1e3, speedup=theirs.median_s / ours.median_s)
+    return row
+
+
+def _have_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run(keys: list[str] | None = None, quick: bool = False, log=None) -> dict:
+    """Run the workloads ``keys`` (default all); ``quick`` caps the steps per workload."""
+    set_threads()
+    keys = keys or [*WORKLOADS, "W5"]
+    limit = 25 if quick else None
+    peak = matmul_peak_gflops()
+    result = {"machine": machine_info(peak), "workloads": {}}
+    torch_ok = _have_torch()
+    for key in keys:
+        if log:
+            log(f"running {key} ...")
+        if key == "W5":
+            row = run_w5(limit)
+        else:
+            w = WORKLOADS[key]
+            x, y = w.data()
+            ours = run_gradflow(w, x, y, "jit", limit)
+            gflops = 3.0 * w.flops_per_sample * w.batch / ours.median_s / 1e9
+            row = {
+                "name": w.name,
+                "gradflow_ms": ours.median_s * 1e3,
+                "first_step_s": ours.first_s,
+                "gflops": gflops,
+                "peak_fraction": gflops / peak,
+            }
+            if key in ("W1",):
+                graph = run_gradflow(w, x, y, "graph", min(limit or 60, 60))
+                row["graph_ms"] = graph.median_s * 1e3
+            if torch_ok:
+                theirs = run_torch(w, x, y, limit)
+                row["torch_ms"] = theirs.median_s * 1e3
+                row["speedup"] = theirs.median_s / ours.median_s
+            else:
+                row.update(torch_ms=None, speedup=None)
+        row["floor"] = FLOORS[key]
+        row["meets_floor"] = None if row.get("speedup") is None else row["speedup"] >= FLOORS[key]
+        result["workloads"][key] = row
+    return result
+
+
+def machine_info(peak: float) -> dict:
+    import numba
+
+    info = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "threads": THREADS,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "peak_gflops": peak,
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def markdown_table(result: dict) -> str:
+    """The benchmark result as a Markdown table (times in ms, medians after warm-up)."""
+    lines = [
+        "| workload | gradflow jit ms | first step s | graph ms | baseline ms | speed-up | floor "
+        "| GFLOP/s (% peak) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def f(v, fmt):
+        return "–" if v is None else format(v, fmt)
+
+    for key, r in result["workloads"].items():
+        base = r.get("torch_ms", r.get("micrograd_ms"))
+        name = r.get("name", "scalar_moons (vs micrograd)")
+        perf = f"{r['gflops']:.1f} ({100 * r['peak_fraction']:.0f} %)" if "gflops" in r else "–"
+        ok = "" if r.get("meets_floor") in (None, True) else " ✗"
+        lines.append(
+            f"| {key} {name} | {f(r['gradflow_ms'], '.3f')} | {f(r.get('first_step_s'), '.2f')} "
+            f"| {f(r.get('graph_ms'), '.2f')} | {f(base, '.3f')} | "
+            f"{f(r.get('speedup'), '.2f')}×{ok} | {r['floor']}× | {perf} |"
+        )
+    m = result["machine"]
+    lines.append("")
+    lines.append(
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['threads']} threads; numpy {m['numpy']}, "
+        f"numba {m['numba']}, torch {m.get('torch')}; matmul peak {m['peak_gflops']:.1f} GFLOP/s."
+    )
+    return "\n".join(lines)

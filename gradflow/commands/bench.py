@@ -1,0 +1,32 @@
+"""``gradflow bench``: the W1–W5 benchmark (jit backend vs PyTorch eager / micrograd)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmark the jitted backend against PyTorch and micrograd")
+    p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    p.add_argument("--workloads", default="", help="comma-separated subset, e.g. W1,W4b")
+    p.add_argument("--quick", action="store_true", help="few steps per workload (a smoke run)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..benchmarks import FLOORS, markdown_table
+    from ..benchmarks import run as run_benchmarks
+
+    keys = [k.strip() for k in args.workloads.split(",") if k.strip()] or None
+    unknown = sorted(set(keys or []) - set(FLOORS))
+    if unknown:
+        print(f"gradflow bench: unknown workload(s) {', '.join(unknown)}; "
+              f"known: {', '.join(FLOORS)}", file=sys.stderr)  # fmt: skip
+        return 2
+    result = run_benchmarks(keys, quick=args.quick, log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(markdown_table(result))
+    return 0

@@ -1,0 +1,302 @@
+"""Stages: one compiled layer (or fused layer pair) of a plan, owning its workspaces.
+
+A stage turns a layer's configuration and parameter views into kernel calls. All shape
+logic and allocation happen here, in Python, once per input shape (``resize``); the hot
+``forward``/``backward`` do nothing but pass preallocated arrays to kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..kernels import activation as act_k
+from ..kernels import conv as conv_k
+from ..kernels import dense as dense_k
+from ..kernels import loss as loss_k
+from ..kernels import pool as pool_k
+
+_EMPTY = {}
+
+
+def empty(dtype) -> np.ndarray:
+    """A zero-size array standing for 'no bias' in kernel signatures."""
+    key = np.dtype(dtype)
+    if key not in _EMPTY:
+        _EMPTY[key] = np.zeros(0, dtype=key)
+    return _EMPTY[key]
+
+
+class Stage:
+    """Base: ``resize(in_shape) -> out_shape``, ``forward(x, training)``, ``backward(dy)``."""
+
+    name = "stage"
+    need_dx = True
+    has_params = False
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+        self._cache: dict[tuple, dict] = {}
+        self.ws: dict = {}
+
+    def resize(self, in_shape: tuple) -> tuple:
+        if in_shape not in self._cache:
+            self._cache[in_shape] = self.allocate(in_shape)
+        self.ws = self._cache[in_shape]
+        return self.ws["out_shape"]
+
+    def allocate(self, in_shape: tuple) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def buf(self, shape) -> np.ndarray:
+        return np.zeros(shape, dtype=self.dtype)
+
+
+class Dense(Stage):
+    """Linear layer, optionally fused with the elementwise activation after it."""
+
+    has_params = True
+
+    def __init__(self, name, weight, bias, grad_w, grad_b, code, alpha, dtype):
+        super().__init__(dtype)
+        self.name = name
+        self.w, self.gw = weight, grad_w
+        self.b = bias if bias is not None else empty(dtype)
+        self.gb = grad_b if grad_b is not None else empty(dtype)
+        self.code, self.alpha = code, float(alpha)
+
+    def allocate(self, in_shape):
+        batch, n_in = in_shape
+        if n_in != self.w.shape[1]:
+            raise ValueError(f"{self.name}: expects inputs (B, {self.w.shape[1]}), got {in_shape}")
+        shape = (batch, self.w.shape[0])
+        z = self.buf(shape)
+        a = z if self.code == act_k.IDENTITY else self.buf(shape)
+        dz = self.buf(shape)
+        return {"out_shape": shape, "z": z, "a": a, "dz": dz, "dx": self.buf(in_shape)}
+
+    def forward(self, x, training):
+        ws = self.ws
+        self.x = x
+        dense_k.linear_forward(x, self.w, self.b, ws["z"], ws["a"], self.code, self.alpha)
+        return ws["a"]
+
+    def backward(self, da):
+        ws = self.ws
+        dz = da if self.code == act_k.IDENTITY else ws["dz"]
+        dense_k.linear_backward(
+            self.x, self.w, ws["z"], ws["a"], da, dz, self.gw, self.gb, ws["dx"],
+            self.code, self.alpha, self.need_dx,
+        )  # fmt: skip
+        return ws["dx"]
+
+
+class Activation(Stage):
+    """A standalone elementwise activation (one not directly after a Linear/Conv)."""
+
+    def __init__(self, name, code, alpha, dtype):
+        super().__init__(dtype)
+        self.name, self.code, self.alpha = name, code, float(alpha)
+
+    def allocate(self, in_shape):
+        return {"out_shape": in_shape, "a": self.buf(in_shape), "dz": self.buf(in_shape)}
+
+    def forward(self, x, training):
+        self.x = x
+        a = self.ws["a"]
+        act_k.forward(x.reshape(-1), a.reshape(-1), self.code, self.alpha)
+        return a
+
+    def backward(self, da):
+        dz = self.ws["dz"]
+        act_k.backward(
+            self.x.reshape(-1), self.ws["a"].reshape(-1), da.reshape(-1), dz.reshape(-1),
+            self.code, self.alpha,
+        )  # fmt: skip
+        return dz
+
+
+class Flatten(Stage):
+    name = "Flatten"
+
+    def allocate(self, in_shape):
+        return {"out_shape": (in_shape[0], int(np.prod(in_shape[1:])))}
+
+    def forward(self, x, training):
+        self.in_shape = x.shape
+        return x.reshape(self.ws["out_shape"])
+
+    def backward(self, dy):
+        return dy.reshape(self.in_shape)
+
+
+class Dropout(Stage):
+    """Inverted dropout; the mask is drawn from the layer's own generator, so the jit and
+    graph backends drop the same units for the same seed."""
+
+    def __init__(self, name, p, mc, rng, dtype):
+        super().__init__(dtype)
+        self.name, self.p, self.mc, self.rng = name, float(p), bool(mc), rng
+
+    def allocate(self, in_shape):
+        return {"out_shape": in_shape, "y": self.buf(in_shape), "mask": self.buf(in_shape)}
+
+    def forward(self, x, training):
+        self.active = self.p > 0.0 and (training or self.mc)
+        if not self.active:
+            return x
+        mask, y = self.ws["mask"], self.ws["y"]
+        keep = self.rng.random(x.shape) >= self.p
+        np.multiply(keep, 1.0 / (1.0 - self.p), out=mask, casting="unsafe")
+        np.multiply(x, mask, out=y)
+        return y
+
+    def backward(self, dy):
+        if not self.active:
+            return dy
+        return dy * self.ws["mask"]
+
+
+class Softmax(Stage):
+    """Softmax or log-softmax over the last axis of (B, K) (when not fused into a loss)."""
+
+    def __init__(self, name, log, dtype):
+        super().__init__(dtype)
+        self.name, self.log = name, log
+
+    def allocate(self, in_shape):
+        if len(in_shape) != 2:
+            raise ValueError(f"{self.name}: the jit backend supports (B, K) inputs, got {in_shape}")
+        return {"out_shape": in_shape, "p": self.buf(in_shape), "y": self.buf(in_shape)}
+
+    def forward(self, x, training):
+        p, y = self.ws["p"], self.ws["y"]
+        loss_k.softmax_rows(x, p)
+        if not self.log:
+            return p
+        np.log(p, out=y)
+        return y
+
+    def backward(self, dy):
+        p = self.ws["p"]
+        if self.log:  # ∂/∂z log softmax: dy − softmax · Σ dy
+            return dy - p * dy.sum(axis=1, keepdims=True)
+        return p * (dy - (dy * p).sum(axis=1, keepdims=True))
+
+
+class Conv(Stage):
+    """Conv1d/Conv2d (4-D internally; 1-D has height 1), fused with a following activation."""
+
+    has_params = True
+
+    def __init__(self, name, weight, bias, grad_w, grad_b, stride, padding, code, alpha, dtype):
+        super().__init__(dtype)
+        self.name = name
+        self.dims = weight.ndim - 2
+        o, c = weight.shape[:2]
+        k = weight.shape[2:]
+        self.kh, self.kw = (1, k[0]) if self.dims == 1 else k
+        self.sh, self.sw = (1, stride[0]) if self.dims == 1 else stride
+        self.ph, self.pw = (0, padding[0]) if self.dims == 1 else padding
+        self.w2 = weight.reshape(o, -1)
+        self.gw2 = grad_w.reshape(o, -1)
+        self.b = bias if bias is not None else empty(dtype)
+        self.gb = grad_b if grad_b is not None else empty(dtype)
+        self.channels, self.out_channels = c, o
+        self.code, self.alpha = code, float(alpha)
+
+    def allocate(self, in_shape):
+        if len(in_shape) != self.dims + 2 or in_shape[1] != self.channels:
+            want = "(B, C, L)" if self.dims == 1 else "(B, C, H, W)"
+            raise ValueError(
+                f"{self.name}: expects {want} inputs with C = {self.channels}, got {in_shape}"
+            )
+        b = in_shape[0]
+        h, w = (1, in_shape[2]) if self.dims == 1 else in_shape[2:]
+        oh = (h + 2 * self.ph - self.kh) // self.sh + 1
+        ow = (w + 2 * self.pw - self.kw) // self.sw + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(f"{self.name}: input {in_shape} is smaller than the kernel")
+        ckk = self.w2.shape[1]
+        o = self.out_channels
+        out_shape = (b, o, ow) if self.dims == 1 else (b, o, oh, ow)
+        z = self.buf((b, o, oh * ow))
+        return {
+            "out_shape": out_shape,
+            "in_shape": in_shape,
+            "in4": (b, self.channels, h, w),
+            "oh": oh,
+            "ow": ow,
+            "cols": self.buf((ckk, b * oh * ow)),
+            "z2": self.buf((o, b * oh * ow)),
+            "z": z,
+            "a": z if self.code == act_k.IDENTITY else self.buf(z.shape),
+            "dz2": self.buf((o, b * oh * ow)),
+            "dcols": self.buf((ckk, b * oh * ow)),
+            "dx": self.buf((b, self.channels, h, w)),
+        }
+
+    def forward(self, x, training):
+        ws = self.ws
+        x4 = x.reshape(ws["in4"])
+        conv_k.conv_forward(
+            x4, self.w2, self.b, ws["cols"], ws["z2"], ws["z"], ws["a"],
+            self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, ws["oh"], ws["ow"],
+            self.code, self.alpha,
+        )  # fmt: skip
+        return ws["a"].reshape(ws["out_shape"])
+
+    def backward(self, da):
+        ws = self.ws
+        conv_k.conv_backward(
+            ws["z"], ws["a"], da.reshape(ws["z"].shape), self.w2, ws["cols"], ws["dz2"],
+            self.gw2, self.gb, ws["dcols"], ws["dx"], self.kh, self.kw, self.sh, self.sw,
+            self.ph, self.pw, ws["oh"], ws["ow"], self.code, self.alpha, self.need_dx,
+        )  # fmt: skip
+        return ws["dx"].reshape(ws["in_shape"])
+
+
+class Pool(Stage):
+    """Max/Avg pooling 1-D or 2-D (stride defaults to the kernel, no padding)."""
+
+    def __init__(self, name, kind, dims, kernel, stride, dtype):
+        super().__init__(dtype)
+        self.name, self.kind, self.dims = name, kind, dims
+        self.kh, self.kw = (1, kernel[0]) if dims == 1 else kernel
+        self.sh, self.sw = (1, stride[0]) if dims == 1 else stride
+
+    def allocate(self, in_shape):
+        if len(in_shape) != self.dims + 2:
+            raise ValueError(f"{self.name}: expects {self.dims + 2}-D input, got {in_shape}")
+        b, c = in_shape[:2]
+        h, w = (1, in_shape[2]) if self.dims == 1 else in_shape[2:]
+        oh = (h - self.kh) // self.sh + 1
+        ow = (w - self.kw) // self.sw + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(f"{self.name}: input {in_shape} is smaller than the window")
+        out_shape = (b, c, ow) if self.dims == 1 else (b, c, oh, ow)
+        return {
+            "out_shape": out_shape,
+            "in_shape": in_shape,
+            "in4": (b, c, h, w),
+            "y": self.buf((b, c, oh, ow)),
+            "arg": np.zeros((b, c, oh, ow), dtype=np.int64),
+            "dx": self.buf((b, c, h, w)),
+        }
+
+    def forward(self, x, training):
+        ws = self.ws
+        x4 = x.reshape(ws["in4"])
+        if self.kind == "max":
+            pool_k.max_forward(x4, ws["y"], ws["arg"], self.kh, self.kw, self.sh, self.sw)
+        else:
+            pool_k.avg_forward(x4, ws["y"], self.kh, self.kw, self.sh, self.sw)
+        return ws["y"].reshape(ws["out_shape"])
+
+    def backward(self, dy):
+        ws = self.ws
+        dy4 = dy.reshape(ws["y"].shape)
+        if self.kind == "max":
+            pool_k.max_backward(dy4, ws["arg"], ws["dx"])
+        else:
+            pool_k.avg_backward(dy4, ws["dx"], self.kh, self.kw, self.sh, self.sw)
+        return ws["dx"].reshape(ws["in_shape"])

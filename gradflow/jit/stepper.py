@@ -1,0 +1,221 @@
+"""``JitStepper``: forward, loss, backward and the optimizer update over flat buffers."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+from ..kernels import update as update_k
+from .buffer import FlatParameters
+from .losses import LossHead
+from .plan import compile_plan
+
+
+def loss_name_of(loss: Any) -> tuple[str, dict]:
+    """The registry name of ``loss`` (a name, a function of ``LOSSES`` or a partial of one)."""
+    kwargs: dict = {}
+    if isinstance(loss, tuple):  # (name, keyword arguments)
+        loss, kwargs = loss[0], dict(loss[1])
+    if isinstance(loss, functools.partial):
+        kwargs = dict(loss.keywords or {})
+        loss = loss.func
+    if isinstance(loss, str):
+        return loss, kwargs
+    try:
+        from ..nn.losses import LOSSES
+
+        for name, fn in LOSSES.items():
+            if fn is loss:
+                return name, kwargs
+    except ImportError:  # pragma: no cover - losses live on another branch until merged
+        pass
+    return getattr(loss, "__name__", repr(loss)), kwargs
+
+
+class FlatOptimizer:
+    """Runs ``optimizer.rule`` (compiled) once per step over the flat buffers.
+
+    The optimizer object stays the owner of ``t``, ``hparams`` (so schedules that set
+    ``optimizer.lr`` act here too) and ``state`` (re-pointed to views of the flat state).
+    """
+
+    def __init__(self, optimizer, flat: FlatParameters):
+        self.opt = optimizer
+        self.flat = flat
+        order = []
+        for p in optimizer.params:
+            try:
+                order.append(flat.index(p))
+            except KeyError:
+                raise ValueError(
+                    "the optimizer holds a parameter that is not in the model; build it "
+                    "from model.parameters()"
+                ) from None
+        if sorted(order) != list(range(len(flat.params))):
+            raise ValueError(
+                "the jit backend updates all parameters at once: the optimizer must hold "
+                f"every model parameter exactly once ({len(order)} given, "
+                f"{len(flat.params)} in the model)"
+            )
+        self.rule = update_k.compile_rule(type(optimizer).rule, parallel=True)
+        self.states = []
+        for name in optimizer.state_names:
+            per_model_order = [None] * len(order)
+            for i, k in enumerate(order):
+                per_model_order[k] = optimizer.state[name][i]
+            flat_state = flat.flat_state(per_model_order)
+            for i, k in enumerate(order):  # the optimizer now sees views of the flat state
+                optimizer.state[name][i] = per_model_order[k]
+            self.states.append(flat_state)
+        self.uses_t = optimizer.uses_t
+        self.hparam_order = optimizer.hparam_order
+
+    def step(self) -> None:
+        opt = self.opt
+        opt.t += 1
+        hp = [opt.hparams[n] for n in self.hparam_order]
+        if self.uses_t:
+            self.rule(self.flat.data, self.flat.grad, *self.states, opt.t, *hp)
+        else:
+            self.rule(self.flat.data, self.flat.grad, *self.states, *hp)
+
+
+class JitStepper:
+    """The Stepper protocol of :mod:`gradflow.training` on numba kernels."""
+
+    def __init__(
+        self,
+        model,
+        loss: Any = "cross_entropy",
+        optimizer=None,
+        *,
+        dtype=None,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        max_norm: float | None = None,
+        clip_value: float | None = None,
+        clip_norm: float | None = None,
+        label_smoothing: float | None = None,
+        penalize_biases: bool = False,
+        regularizer=None,
+        loss_kwargs: dict | None = None,
+    ):
+        if regularizer is not None:  # gradflow.regularization.Regularizer, as the graph stepper
+            l1, l2 = regularizer.l1, regularizer.l2
+            max_norm = regularizer.max_norm
+            penalize_biases = regularizer.penalize_biases
+        if loss_kwargs:
+            loss = functools.partial(loss, **loss_kwargs) if callable(loss) else (loss, loss_kwargs)
+        named = model.named_parameters()
+        if not named:
+            raise ValueError("the model has no parameters to train")
+        self.model = model
+        self.dtype = np.dtype(dtype or named[0][1].data.dtype)
+        name, kwargs = loss_name_of(loss)
+        smoothing = (
+            label_smoothing if label_smoothing is not None else kwargs.get("label_smoothing", 0.0)
+        )
+        compile_plan(model, name, self.dtype)  # unsupported layers fail here, model untouched
+        self.flat = FlatParameters(named, self.dtype)
+        self.plan = compile_plan(model, name, self.dtype)  # now over views of the flat buffer
+        extra = {k: v for k, v in kwargs.items() if k != "label_smoothing"}
+        self.head = LossHead(self.plan.loss_name, self.dtype, smoothing, kwargs=extra)
+        self.optimizer = FlatOptimizer(optimizer, self.flat) if optimizer is not None else None
+        self.l1, self.l2 = float(l1), float(l2)
+        self.max_norm = max_norm
+        self.clip_value = (
+            clip_value if clip_value is not None else getattr(optimizer, "clip_value", None)
+        )
+        self.clip_norm = (
+            clip_norm if clip_norm is not None else getattr(optimizer, "clip_norm", None)
+        )
+        # weights (not biases / BatchNorm γ, β, unless asked) take the L1/L2 penalties;
+        # the max-norm constraint acts on weight rows
+        self.penalized = [
+            (self.flat.grad_of(p), p.data) for _, p in named if p.data.ndim >= 2 or penalize_biases
+        ]
+        self.weights = [p for _, p in named if p.data.ndim >= 2]
+        self._transforms = None
+
+    # --- the protocol ---------------------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool, stages=None) -> np.ndarray:
+        stages = self.plan.stages if stages is None else stages
+        shape = x.shape
+        for s in stages:
+            shape = s.resize(shape)
+        for s in stages:
+            x = s.forward(x, training)
+        return x
+
+    def train_batch(self, xb: np.ndarray, yb: np.ndarray) -> float:
+        """One step: forward, loss, backward, penalties/clipping, update. Returns the batch loss
+        (without the L1/L2 penalty, as the graph stepper)."""
+        if not self.model.training:
+            self.model.train()
+        x = np.ascontiguousarray(xb, dtype=self.dtype)
+        stages = self.plan.train_stages
+        out = self.forward(x, True, stages)
+        loss = self.head.value_and_grad(out, yb)
+        g = self.head.grad
+        for k in range(len(stages) - 1, self.plan.backward_stop - 1, -1):
+            g = stages[k].backward(g)
+        self._regularize()
+        if self.optimizer is not None:
+            self.optimizer.step()
+            if self.max_norm is not None:
+                self._apply_max_norm()
+        return loss
+
+    def predict(self, xb: np.ndarray) -> np.ndarray:
+        """The model's output in eval mode (copied: workspaces are reused)."""
+        self.model.eval()
+        x = np.ascontiguousarray(xb, dtype=self.dtype)
+        out = self.forward(x, False).copy()
+        self.model.train()
+        return out
+
+    # --- regularisation -----------------------------------------------------------------
+    def _rules(self):
+        if self._transforms is None:
+            from ..optim import rules
+
+            self._transforms = {
+                name: update_k.compile_rule(getattr(rules, name))
+                for name in (
+                    "add_penalty_grad", "clip_by_value", "sum_of_squares", "max_norm_rows",
+                )
+            }  # fmt: skip
+            self._transforms["clip_scale"] = rules.clip_scale
+        return self._transforms
+
+    def _regularize(self) -> None:
+        """Penalty gradients λ₁ sign(W) + 2λ₂ W (the rules'), then clipping (the optimizer's)."""
+        if self.l1 or self.l2:
+            r = self._rules()
+            for grad, data in self.penalized:
+                r["add_penalty_grad"](grad, data, self.l1, self.l2)
+        if self.clip_value is not None:
+            self._rules()["clip_by_value"](self.flat.grad, float(self.clip_value))
+        if self.clip_norm is not None:
+            r = self._rules()
+            norm = math.sqrt(float(r["sum_of_squares"](self.flat.grad)))
+            factor = r["clip_scale"](norm, float(self.clip_norm))
+            if factor != 1.0:
+                update_k.scale(self.flat.grad, factor)
+
+    def _apply_max_norm(self) -> None:
+        fn = self._rules()["max_norm_rows"]
+        for p in self.weights:
+            fn(p.data.reshape(p.data.shape[0], -1), float(self.max_norm))
+
+
+def make_stepper(model, loss: Any = "cross_entropy", optimizer=None, **settings: Any) -> JitStepper:
+    """A :class:`JitStepper` for ``model``; ``settings``: ``regularizer`` (a
+    :class:`gradflow.regularization.Regularizer`) or l1, l2, max_norm, penalize_biases;
+    clip_value, clip_norm (default: the optimizer's); dtype; loss_kwargs / label_smoothing.
+    Raises :class:`UnsupportedLayerError` naming the layer the backend cannot run, before
+    anything is compiled or trained."""
+    return JitStepper(model, loss, optimizer, **settings)

@@ -1,0 +1,323 @@
+"""RNN, LSTM and GRU over whole sequences: forward and backprop through time in one call.
+
+Layout inside the kernels is time-major, (T, B, ·), so every time step is a contiguous
+(B, ·) block for BLAS. The input projection x Wᵢₕᵀ (+ b) of ALL steps is one matmul before
+the time loop, and ∂L/∂Wᵢₕ, ∂L/∂Wₕₕ, ∂L/∂b are one matmul each after the backward loop
+(δ of every step is stored); only the recurrence h_{t−1} Wₕₕᵀ (forward) and δ_t Wₕₕ (backward)
+are per-step matmuls. Gate order as PyTorch: LSTM i, f, g, o; GRU r, z, n.
+
+Arguments named ``d_all`` carry ∂L/∂h_t for every step (T, B, H) (size 0 when the model only
+reads the last state); ``d_last`` carries ∂L/∂h_T (B, H).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Reassociation and fused multiply-adds in the per-step loops: they then vectorise. The float64
+# results still match the graph engine to 1e-6 (checked in tests/test_jit_layers.py).
+FAST = {"contract", "reassoc", "nsz", "arcp"}
+
+
+@njit(cache=True, inline="always")
+def fast_tanh(x):
+    """tanh by a rational approximation (Eigen's float kernel, |error| < 3e-7): pure
+    arithmetic, so the time-step loops vectorise. Used for float32 only; float64 keeps
+    ``math.tanh`` so the float64 checks against the graph engine stay at 1e-6."""
+    x = min(max(x, -7.90531110763549805), 7.90531110763549805)
+    x2 = x * x
+    p = x2 * -2.76076847742355e-16 + 2.00018790482477e-13
+    p = x2 * p + -8.60467152213735e-11
+    p = x2 * p + 5.12229709037114e-08
+    p = x2 * p + 1.48572235717979e-05
+    p = x2 * p + 6.37261928875436e-04
+    p = x2 * p + 4.89352455891786e-03
+    p = x * p
+    q = x2 * 1.19825839466702e-06 + 1.18534705686654e-04
+    q = x2 * q + 2.26843463243900e-03
+    q = x2 * q + 4.89352518554385e-03
+    return p / q
+
+
+@njit(cache=True, inline="always")
+def _tanh(x, fast):
+    if fast:
+        return fast_tanh(x)
+    return math.tanh(x)
+
+
+@njit(cache=True, inline="always")
+def _sigmoid(x, fast):
+    if fast:  # σ(x) = (1 + tanh(x/2))/2
+        return 0.5 + 0.5 * fast_tanh(0.5 * x)
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(cache=True)
+def to_time_major(x, xt):
+    """xt[t, b, :] = x[b, t, :]."""
+    nb, nt, ni = x.shape
+    for t in range(nt):
+        for b in range(nb):
+            for i in range(ni):
+                xt[t, b, i] = x[b, t, i]
+
+
+@njit(cache=True)
+def to_batch_major(xt, x):
+    """x[b, t, :] = xt[t, b, :]."""
+    nt, nb, ni = xt.shape
+    for t in range(nt):
+        for b in range(nb):
+            for i in range(ni):
+                x[b, t, i] = xt[t, b, i]
+
+
+@njit(cache=True)
+def _project(x, w_ih, b, xt, xw):
+    """xw (T·B, G) = xt Wᵢₕᵀ + b for all steps at once."""
+    nb, nt, ni = x.shape
+    to_time_major(x, xt)
+    g = w_ih.shape[0]
+    xw2 = xw.reshape(nt * nb, g)
+    np.dot(xt.reshape(nt * nb, ni), w_ih.T, xw2)
+    for r in range(nt * nb):
+        for j in range(g):
+            xw2[r, j] += b[j]
+
+
+@njit(cache=True)
+def _weight_grads(d, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx):
+    """∂Wᵢₕ = Σ_t δ_tᵀ x_t, ∂Wₕₕ = Σ_t δ_tᵀ h_{t−1}, ∂b = Σ δ, ∂x = δ Wᵢₕ (all steps at once).
+
+    ``d`` is (T, B, G) with the gate-input gradients that multiply the hidden state
+    (for GRU the caller passes its hidden-side δ separately)."""
+    nt, nb, g = d.shape
+    ni = xt.shape[2]
+    d2 = d.reshape(nt * nb, g)
+    np.dot(d2.T, xt.reshape(nt * nb, ni), dw_ih)
+    h = hs.shape[2]
+    np.dot(d2.T, hs[:nt].reshape(nt * nb, h), dw_hh)
+    for j in range(g):
+        db[j] = 0.0
+    for r in range(nt * nb):
+        for j in range(g):
+            db[j] += d2[r, j]
+    if need_dx:
+        np.dot(d2, w_ih, dxt.reshape(nt * nb, ni))
+        to_batch_major(dxt, dx)
+
+
+@njit(cache=True)
+def transpose_into(w, wt):
+    """wt = wᵀ as a C-contiguous copy: BLAS runs h Wₕₕᵀ about twice as fast on it."""
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            wt[j, i] = w[i, j]
+
+
+@njit(cache=True, fastmath=FAST)
+def rnn_forward(x, w_ih, w_hh, b, xt, xw, hs, tmp, w_t, relu, fast):
+    """h_t = f(x_t Wᵢₕᵀ + h_{t−1} Wₕₕᵀ + b), f = tanh (or ReLU); hs[0] = 0, hs[t+1] = h_t."""
+    nb, nt, ni = x.shape
+    nh = w_hh.shape[0]
+    _project(x, w_ih, b, xt, xw)
+    transpose_into(w_hh, w_t)
+    hs[0] = 0.0
+    m = nb * nh
+    xwf = xw.reshape(nt, m)
+    hsf = hs.reshape(nt + 1, m)
+    tmpf = tmp.reshape(m)
+    for t in range(nt):
+        np.dot(hs[t], w_t, tmp)
+        for k in range(m):
+            v = xwf[t, k] + tmpf[k]
+            if relu:
+                hsf[t + 1, k] = v if v > 0.0 else 0.0
+            else:
+                hsf[t + 1, k] = _tanh(v, fast)
+
+
+@njit(cache=True, fastmath=FAST)
+def rnn_backward(
+    xt, w_ih, w_hh, hs, d_all, d_last, delta, dh, dw_ih, dw_hh, db, dxt, dx, relu, need_dx
+):
+    """BPTT: δ_t = (∂L/∂h_t + δ_{t+1} Wₕₕ) ⊙ f'(·); weight gradients summed over steps."""
+    nt, nb, nh = delta.shape
+    dh[:] = d_last
+    for t in range(nt - 1, -1, -1):
+        if d_all.size > 0:
+            for i in range(nb):
+                for j in range(nh):
+                    dh[i, j] += d_all[t, i, j]
+        for i in range(nb):
+            for j in range(nh):
+                h = hs[t + 1, i, j]
+                if relu:
+                    delta[t, i, j] = dh[i, j] if h > 0.0 else 0.0
+                else:
+                    delta[t, i, j] = dh[i, j] * (1.0 - h * h)
+        np.dot(delta[t], w_hh, dh)
+    _weight_grads(delta, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx)
+
+
+@njit(cache=True, fastmath=FAST)
+def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
+    """i, f, g, o = σ, σ, tanh, σ of x_t Wᵢₕᵀ + h_{t−1} Wₕₕᵀ + b; c_t = f⊙c + i⊙g;
+    h_t = o⊙tanh(c_t). ``gates`` (T, B, 4H) keeps the activated gates for BPTT.
+
+    Each step runs three simple loops (pre-activations, gate nonlinearities per contiguous
+    gate block, cell update) rather than one loop touching eight arrays: they vectorise."""
+    nb, nt, ni = x.shape
+    nh = w_hh.shape[1]
+    g4 = 4 * nh
+    _project(x, w_ih, b, xt, xw)
+    transpose_into(w_hh, w_t)
+    hs[0] = 0.0
+    cs[0] = 0.0
+    for t in range(nt):
+        np.dot(hs[t], w_t, tmp)
+        gt = gates[t]
+        xwt = xw[t]
+        for i in range(nb):
+            for k in range(g4):
+                gt[i, k] = xwt[i, k] + tmp[i, k]
+            for k in range(2 * nh):
+                gt[i, k] = _sigmoid(gt[i, k], fast)
+            for k in range(2 * nh, 3 * nh):
+                gt[i, k] = _tanh(gt[i, k], fast)
+            for k in range(3 * nh, g4):
+                gt[i, k] = _sigmoid(gt[i, k], fast)
+        c_prev = cs[t]
+        c_new = cs[t + 1]
+        tc_t = tanh_c[t]
+        h_new = hs[t + 1]
+        for i in range(nb):
+            for j in range(nh):
+                c = gt[i, nh + j] * c_prev[i, j] + gt[i, j] * gt[i, 2 * nh + j]
+                c_new[i, j] = c
+            for j in range(nh):
+                tc = _tanh(c_new[i, j], fast)
+                tc_t[i, j] = tc
+                h_new[i, j] = gt[i, 3 * nh + j] * tc
+
+
+@njit(cache=True, fastmath=FAST)
+def lstm_backward(
+    xt, w_ih, w_hh, hs, cs, gates, tanh_c, d_all, d_last, d_cell, delta, dh, dc,
+    dw_ih, dw_hh, db, dxt, dx, need_dx,
+):  # fmt: skip
+    """BPTT through the LSTM cell; ``d_cell`` is ∂L/∂c_T (B, H) (size 0: none)."""
+    nt, nb, g4 = delta.shape
+    nh = g4 // 4
+    dh[:] = d_last
+    dc[:] = 0.0
+    if d_cell.size > 0:
+        dc[:] = d_cell
+    for t in range(nt - 1, -1, -1):
+        if d_all.size > 0:
+            for i in range(nb):
+                for j in range(nh):
+                    dh[i, j] += d_all[t, i, j]
+        for i in range(nb):
+            for j in range(nh):
+                gi = gates[t, i, j]
+                gf = gates[t, i, nh + j]
+                gg = gates[t, i, 2 * nh + j]
+                go = gates[t, i, 3 * nh + j]
+                tc = tanh_c[t, i, j]
+                d_h = dh[i, j]
+                d_c = dc[i, j] + d_h * go * (1.0 - tc * tc)
+                delta[t, i, j] = d_c * gg * gi * (1.0 - gi)
+                delta[t, i, nh + j] = d_c * cs[t, i, j] * gf * (1.0 - gf)
+                delta[t, i, 2 * nh + j] = d_c * gi * (1.0 - gg * gg)
+                delta[t, i, 3 * nh + j] = d_h * tc * go * (1.0 - go)
+                dc[i, j] = d_c * gf
+        np.dot(delta[t], w_hh, dh)
+    _weight_grads(delta, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx)
+
+
+@njit(cache=True, fastmath=FAST)
+def gru_forward(x, w_ih, w_hh, b_ih, b_hh, xt, xw, hs, gates, hn, tmp, w_t, fast):
+    """r = σ(x Wᵢᵣᵀ + bᵢᵣ + h Wₕᵣᵀ + bₕᵣ), z likewise, n = tanh(x Wᵢₙᵀ + bᵢₙ + r⊙(h Wₕₙᵀ + bₕₙ)),
+    h' = (1 − z)⊙n + z⊙h. Keeps r, z, n in ``gates`` and h Wₕₙᵀ + bₕₙ in ``hn``."""
+    nb, nt, ni = x.shape
+    nh = w_hh.shape[1]
+    _project(x, w_ih, b_ih, xt, xw)
+    transpose_into(w_hh, w_t)
+    hs[0] = 0.0
+    for t in range(nt):
+        np.dot(hs[t], w_t, tmp)
+        gt = gates[t]
+        xwt = xw[t]
+        hnt = hn[t]
+        h_prev = hs[t]
+        h_new = hs[t + 1]
+        for i in range(nb):
+            for k in range(2 * nh):
+                gt[i, k] = _sigmoid(xwt[i, k] + tmp[i, k] + b_hh[k], fast)
+            for j in range(nh):
+                hnt[i, j] = tmp[i, 2 * nh + j] + b_hh[2 * nh + j]
+            for j in range(nh):
+                gt[i, 2 * nh + j] = _tanh(xwt[i, 2 * nh + j] + gt[i, j] * hnt[i, j], fast)
+            for j in range(nh):
+                z = gt[i, nh + j]
+                h_new[i, j] = (1.0 - z) * gt[i, 2 * nh + j] + z * h_prev[i, j]
+
+
+@njit(cache=True, fastmath=FAST)
+def gru_backward(
+    xt, w_ih, w_hh, hs, gates, hn, d_all, d_last, delta_x, delta_h, dh, dh_prev,
+    dw_ih, dw_hh, db_ih, db_hh, dxt, dx, need_dx,
+):  # fmt: skip
+    """BPTT through the GRU cell: the input side and the hidden side of the n gate differ
+    (the hidden side is multiplied by r), so two δ arrays are kept."""
+    nt, nb, g3 = delta_x.shape
+    nh = g3 // 3
+    dh[:] = d_last
+    for t in range(nt - 1, -1, -1):
+        if d_all.size > 0:
+            for i in range(nb):
+                for j in range(nh):
+                    dh[i, j] += d_all[t, i, j]
+        for i in range(nb):
+            for j in range(nh):
+                r = gates[t, i, j]
+                z = gates[t, i, nh + j]
+                n = gates[t, i, 2 * nh + j]
+                d = dh[i, j]
+                dn = d * (1.0 - z) * (1.0 - n * n)
+                dz = d * (hs[t, i, j] - n) * z * (1.0 - z)
+                dr = dn * hn[t, i, j] * r * (1.0 - r)
+                delta_x[t, i, j] = dr
+                delta_x[t, i, nh + j] = dz
+                delta_x[t, i, 2 * nh + j] = dn
+                delta_h[t, i, j] = dr
+                delta_h[t, i, nh + j] = dz
+                delta_h[t, i, 2 * nh + j] = dn * r
+                dh_prev[i, j] = d * z
+        np.dot(delta_h[t], w_hh, dh)
+        for i in range(nb):
+            for j in range(nh):
+                dh[i, j] += dh_prev[i, j]
+    ni = xt.shape[2]
+    dx2 = delta_x.reshape(nt * nb, g3)
+    dh2 = delta_h.reshape(nt * nb, g3)
+    np.dot(dx2.T, xt.reshape(nt * nb, ni), dw_ih)
+    np.dot(dh2.T, hs[:nt].reshape(nt * nb, nh), dw_hh)
+    for j in range(g3):
+        db_ih[j] = 0.0
+        db_hh[j] = 0.0
+    for r in range(nt * nb):
+        for j in range(g3):
+            db_ih[j] += dx2[r, j]
+            db_hh[j] += dh2[r, j]
+    if need_dx:
+        np.dot(dx2, w_ih, dxt.reshape(nt * nb, ni))
+        to_batch_major(dxt, dx)

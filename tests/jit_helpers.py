@@ -1,0 +1,48 @@
+"""Shared helpers for the jit-backend tests: run a model through the graph engine and the
+jitted backend on the same data and compare outputs, losses and gradients."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+
+from gradflow import Tensor
+from gradflow.jit import make_stepper
+from gradflow.nn.losses import LOSSES
+
+if os.environ.get("NUMBA_DISABLE_JIT") == "1":  # kernels as plain Python: few, small examples
+    settings.register_profile(
+        "jit-as-python", deadline=None, max_examples=3, suppress_health_check=list(HealthCheck)
+    )
+    settings.load_profile("jit-as-python")
+
+TOL = {np.float64: dict(rtol=1e-6, atol=1e-9), np.float32: dict(rtol=1e-4, atol=1e-5)}
+
+
+def graph_reference(model, x, y, loss: str, **loss_kwargs):
+    """(loss value, {name: grad}, eval output) from the graph engine on a copy of ``model``."""
+    ref = copy.deepcopy(model)
+    ref.train()
+    value = LOSSES[loss](ref(Tensor(x)), y, **loss_kwargs)
+    value.backward()
+    grads = {n: np.array(p.grad, dtype=np.float64) for n, p in ref.named_parameters()}
+    ref.eval()
+    out = np.asarray(ref(Tensor(x)).data, dtype=np.float64)
+    return float(value.data), grads, out
+
+
+def assert_matches_graph(model, x, y, loss="cross_entropy", dtype=np.float64, **loss_kwargs):
+    """One jit forward/backward equals the graph engine's (loss, every gradient, eval output)."""
+    x = np.asarray(x, dtype=dtype)
+    want_loss, want_grads, want_out = graph_reference(model, x, y, loss, **loss_kwargs)
+    stepper = make_stepper(model, loss, None, dtype=dtype, **loss_kwargs)
+    got_loss = stepper.train_batch(x, y)
+    tol = TOL[dtype]
+    np.testing.assert_allclose(got_loss, want_loss, **tol)
+    for name, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, want_grads[name], err_msg=name, **tol)
+    np.testing.assert_allclose(stepper.predict(x), want_out, **tol)
+    return stepper

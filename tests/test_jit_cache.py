@@ -1,0 +1,121 @@
+"""numba's cache must never break an import: a read-only package directory with an
+unwritable home falls back to a temp dir. Also runs the kernel tests with numba switched off
+(``NUMBA_DISABLE_JIT=1``), so coverage sees the kernels' Python source."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from gradflow.kernels import cachedir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TRAIN_ONE_STEP = """
+import numpy as np
+from gradflow.jit import make_stepper
+from gradflow.nn import models
+from gradflow.optim.optimizers import Adam
+import gradflow.kernels as k
+m = models.mlp([3, 4, 2], seed=0)
+s = make_stepper(m, "cross_entropy", Adam(m.parameters(), lr=0.1))
+loss = s.train_batch(np.ones((2, 3)), np.array([0, 1]))
+assert np.isfinite(loss)
+print("CACHE", k.CACHE_DIR)
+"""
+
+
+def _clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "XDG_"))}
+    env.update(extra)
+    return env
+
+
+def _read_only(tree: Path) -> None:
+    for path in [tree, *tree.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def test_read_only_package_and_unwritable_home_still_import_and_train(tmp_path):
+    """Without the guard numba raises "no locator available" at import. File modes make the
+    copies read-only; since root ignores modes, every ``__pycache__`` is also a plain file and
+    HOME lies below a file, so no directory can be created there even by root."""
+    site = tmp_path / "site"
+    shutil.copytree(
+        ROOT / "gradflow", site / "gradflow", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for package in [site / "gradflow", *(site / "gradflow").rglob("*")]:
+        if package.is_dir():
+            (package / "__pycache__").write_text("not a directory")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, so nothing can be created below it")
+    home = blocker / "home"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    _read_only(site)
+    try:
+        env = _clean_env(PYTHONPATH=str(site), HOME=str(home), TMPDIR=str(temp))
+        run = subprocess.run(
+            [sys.executable, "-c", TRAIN_ONE_STEP],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        used = run.stdout.split("CACHE", 1)[1].strip()
+        assert used.startswith(str(temp)), used
+        assert any(Path(used).rglob("*.nbi")), "kernels were cached in the fallback directory"
+    finally:
+        for path in [site, *site.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def test_choose_cache_dir_order(monkeypatch, tmp_path):
+    """Package dir writable: numba's default. Else XDG/home cache, else the temp dir."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cachedir.choose_cache_dir(tmp_path / "pkg") is None
+    writable = {str(tmp_path / "xdg" / "gradflow" / "numba")}
+    monkeypatch.setattr(cachedir, "_writable", lambda d: str(d) in writable)
+    assert cachedir.choose_cache_dir(tmp_path / "ro") == tmp_path / "xdg" / "gradflow" / "numba"
+    writable.clear()
+    assert cachedir.choose_cache_dir(tmp_path / "ro") is None  # nothing writable: numba decides
+
+
+def test_user_setting_wins(monkeypatch):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/chosen")
+    assert cachedir.ensure_cache_dir() == "/somewhere/chosen"
+
+
+def test_kernels_without_jit():
+    """The layer tests (small shapes, few examples) with numba's compiler switched off."""
+    env = _clean_env(NUMBA_DISABLE_JIT="1", HYPOTHESIS_PROFILE="gradflow")
+    tests = ROOT / "tests"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            "--hypothesis-seed=0",
+            str(tests / "test_jit_layers.py"),
+            str(tests / "test_jit_training.py"),
+            "-k",
+            "not fit_with",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

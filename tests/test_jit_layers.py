@@ -1,0 +1,281 @@
+"""Every layer the jit backend supports gives the graph engine's outputs and gradients
+(float64 to 1e-6, float32 to 1e-4) for hypothesis-chosen shapes, including edge cases:
+batch of 1, odd sizes, padding larger than half the kernel, sequences of length 1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jit_helpers import assert_matches_graph
+
+from gradflow import nn
+from gradflow.jit import UnsupportedLayerError, make_stepper
+from gradflow.nn import models
+
+DTYPES = [np.float64, np.float32]
+ACTIVATIONS = [
+    nn.ReLU,
+    lambda: nn.LeakyReLU(0.1),
+    lambda: nn.ELU(0.7),
+    nn.SELU,
+    nn.GELU,
+    nn.GELUApprox,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+    lambda: nn.Swish(1.5),
+    nn.SiLU,
+    nn.Mish,
+    nn.Identity,
+]
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("make_act", ACTIVATIONS)
+@given(
+    batch=st.integers(1, 5),
+    n_in=st.integers(1, 6),
+    hidden=st.integers(1, 7),
+    seed=st.integers(0, 99),
+)
+def test_linear_with_every_activation(make_act, dtype, batch, n_in, hidden, seed):
+    """Linear → activation (fused in one kernel) → Linear, softmax cross-entropy."""
+    r = _rng(seed)
+    model = nn.Sequential(
+        nn.Linear(n_in, hidden, seed=seed), make_act(), nn.Linear(hidden, 3, seed=seed + 1)
+    )
+    assert_matches_graph(model, r.normal(size=(batch, n_in)), r.integers(0, 3, batch), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_standalone_activation_and_no_bias(dtype):
+    """An activation that does not follow a Linear runs as its own kernel; bias=False works."""
+    r = _rng(0)
+    model = nn.Sequential(nn.Tanh(), nn.Linear(4, 3, bias=False, seed=1), nn.Sigmoid(), nn.Mish())
+    assert_matches_graph(model, r.normal(size=(3, 4)), r.normal(size=(3, 3)), "mse", dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(
+    batch=st.integers(1, 3),
+    c_in=st.integers(1, 3),
+    c_out=st.integers(1, 3),
+    size=st.integers(3, 9),
+    k=st.integers(1, 4),
+    stride=st.integers(1, 3),
+    padding=st.integers(0, 3),
+    seed=st.integers(0, 99),
+)
+def test_conv2d(dtype, batch, c_in, c_out, size, k, stride, padding, seed):
+    """Conv2d with stride and padding (also padding > kernel/2), then ReLU, Flatten, Linear."""
+    if size + 2 * padding < k:
+        return
+    r = _rng(seed)
+    conv = nn.Conv2d(c_in, c_out, k, stride=stride, padding=padding, seed=seed)
+    out = (size + 2 * padding - k) // stride + 1
+    model = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.Linear(c_out * out * out, 2, seed=seed))
+    x = r.normal(size=(batch, c_in, size, size))
+    assert_matches_graph(model, x, r.integers(0, 2, batch), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(
+    batch=st.integers(1, 3),
+    c_in=st.integers(1, 3),
+    length=st.integers(2, 11),
+    k=st.integers(1, 4),
+    stride=st.integers(1, 2),
+    padding=st.integers(0, 3),
+    seed=st.integers(0, 99),
+)
+def test_conv1d(dtype, batch, c_in, length, k, stride, padding, seed):
+    if length + 2 * padding < k:
+        return
+    r = _rng(seed)
+    out = (length + 2 * padding - k) // stride + 1
+    model = nn.Sequential(
+        nn.Conv1d(c_in, 2, k, stride=stride, padding=padding, seed=seed),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(2 * out, 2, seed=seed),
+    )
+    assert_matches_graph(
+        model, r.normal(size=(batch, c_in, length)), r.integers(0, 2, batch), dtype=dtype
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pool", [nn.MaxPool2d, nn.AvgPool2d])
+@given(
+    size=st.integers(2, 8), k=st.integers(1, 3), stride=st.integers(1, 3), seed=st.integers(0, 99)
+)
+def test_pool2d(dtype, pool, size, k, stride, seed):
+    """Pooling, also with overlapping windows (stride < kernel)."""
+    if size < k:
+        return
+    r = _rng(seed)
+    out = (size - k) // stride + 1
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 1, seed=seed),
+        pool(k, stride=stride),
+        nn.Flatten(),
+        nn.Linear(2 * out * out, 2, seed=seed),
+    )
+    assert_matches_graph(model, r.normal(size=(2, 1, size, size)), r.integers(0, 2, 2), dtype=dtype)
+
+
+@pytest.mark.parametrize("pool", [nn.MaxPool1d, nn.AvgPool1d])
+@given(length=st.integers(2, 9), k=st.integers(1, 3), seed=st.integers(0, 99))
+def test_pool1d(pool, length, k, seed):
+    if length < k:
+        return
+    r = _rng(seed)
+    model = nn.Sequential(
+        nn.Conv1d(2, 2, 1, seed=seed),
+        pool(k),
+        nn.Flatten(),
+        nn.Linear(2 * (length // k), 2, seed=seed),
+    )
+    assert_matches_graph(model, r.normal(size=(3, 2, length)), r.integers(0, 2, 3))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@given(
+    batch=st.integers(1, 4),
+    steps=st.integers(1, 6),
+    n_in=st.integers(1, 4),
+    hidden=st.integers(1, 6),
+    seed=st.integers(0, 99),
+)
+def test_recurrent_sequence_models(dtype, kind, batch, steps, n_in, hidden, seed):
+    """RNN/LSTM/GRU over whole sequences (BPTT in one kernel), head on the last state."""
+    r = _rng(seed)
+    model = models.SequenceModel(kind, n_in, hidden, 2, seed=seed)
+    x = r.normal(size=(batch, steps, n_in))
+    assert_matches_graph(model, x, r.integers(0, 2, batch), dtype=dtype)
+
+
+def test_relu_rnn():
+    r = _rng(3)
+    model = models.SequenceModel("rnn", 2, 4, 1, seed=3)
+    model.recurrent.nonlinearity = "relu"
+    assert_matches_graph(model, r.normal(size=(3, 5, 2)), r.normal(size=(3, 1)), "mse")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(batch=st.integers(2, 5), features=st.integers(1, 5), seed=st.integers(0, 99))
+def test_batchnorm1d_and_residual(dtype, batch, features, seed):
+    r = _rng(seed)
+    model = nn.Sequential(
+        nn.Linear(3, features, seed=seed),
+        nn.BatchNorm1d(features),
+        nn.ReLU(),
+        nn.Residual(nn.Sequential(nn.Linear(features, features, seed=seed + 1), nn.Tanh())),
+        nn.Linear(features, 2, seed=seed + 2),
+    )
+    stepper = assert_matches_graph(
+        model, r.normal(size=(batch, 3)), r.integers(0, 2, batch), dtype=dtype
+    )
+    assert stepper is not None
+
+
+def test_batchnorm_running_statistics_match_graph():
+    """The running averages the jit kernel updates equal the graph layer's."""
+    import copy
+
+    from gradflow import Tensor
+
+    r = _rng(5)
+    x = r.normal(size=(4, 2, 3, 3))
+    bn = nn.BatchNorm2d(2)
+    model = nn.Sequential(bn, nn.Flatten(), nn.Linear(18, 2, seed=1))
+    ref = copy.deepcopy(model)
+    ref(Tensor(x))
+    make_stepper(model, "cross_entropy", None).train_batch(x, np.array([0, 1, 1, 0]))
+    np.testing.assert_allclose(bn.running_mean, ref.layers[0].running_mean, rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, ref.layers[0].running_var, rtol=1e-12)
+
+
+def test_batchnorm2d_conv():
+    r = _rng(1)
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, seed=1),
+        nn.BatchNorm2d(2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(18, 1, seed=2),
+    )
+    assert_matches_graph(model, r.normal(size=(3, 1, 5, 5)), r.normal(size=(3, 1)), "mse")
+
+
+def test_dropout_draws_the_same_masks_as_the_graph_layer():
+    r = _rng(2)
+    model = nn.Sequential(
+        nn.Linear(5, 8, seed=1), nn.ReLU(), nn.Dropout(0.4, seed=7), nn.Linear(8, 3, seed=2)
+    )
+    assert_matches_graph(model, r.normal(size=(6, 5)), r.integers(0, 3, 6))
+
+
+@pytest.mark.parametrize(
+    "loss,last,target",
+    [
+        ("mse", None, "real"),
+        ("mae", None, "real"),
+        ("rmse", None, "real"),
+        ("sse", None, "real"),
+        ("bce", nn.Sigmoid, "binary"),
+        ("bce_logits", None, "binary"),
+        ("cross_entropy", None, "class"),
+        ("nll", nn.LogSoftmax, "class"),
+        ("kl_div", nn.LogSoftmax, "dist"),
+        ("hinge", None, "sign"),
+        ("hinge", None, "class"),
+        ("gaussian_nll", None, "half"),
+        ("cross_entropy", nn.Softmax, "class"),
+    ],
+)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_loss(loss, last, target, dtype):
+    """Every loss of gradflow.nn.losses (fused with Sigmoid / LogSoftmax where possible)."""
+    r = _rng(4)
+    outputs = 1 if target == "sign" else 4  # binary hinge: one score per example
+    layers = [nn.Linear(3, outputs, seed=3)] + ([last()] if last else [])
+    targets = {
+        "real": r.normal(size=(5, 4)),
+        "binary": r.integers(0, 2, (5, 4)).astype(float),
+        "class": r.integers(0, 4, 5),
+        "dist": r.dirichlet(np.ones(4), 5),
+        "sign": np.where(r.random((5, 1)) > 0.5, 1.0, -1.0),
+        "half": r.normal(size=(5, 2)),
+    }[target]
+    assert_matches_graph(nn.Sequential(*layers), r.normal(size=(5, 3)), targets, loss, dtype=dtype)
+
+
+def test_cross_entropy_label_smoothing():
+    r = _rng(6)
+    model = nn.Sequential(nn.Linear(3, 4, seed=3))
+    assert_matches_graph(
+        model, r.normal(size=(5, 3)), r.integers(0, 4, 5), "cross_entropy", label_smoothing=0.1
+    )
+
+
+def test_unsupported_layer_fails_before_training_naming_the_layer():
+    model = nn.Sequential(nn.Linear(3, 4), nn.PReLU(), nn.Linear(4, 2))
+    before = [p.data for p in model.parameters()]
+    with pytest.raises(UnsupportedLayerError, match=r"PReLU at 1"):
+        make_stepper(model, "cross_entropy", None)
+    assert all(a is p.data for a, p in zip(before, model.parameters()))  # model untouched
+
+
+def test_shape_errors_name_the_layer():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    stepper = make_stepper(model, "cross_entropy", None)
+    with pytest.raises(ValueError, match=r"Linear at 0: expects inputs \(B, 3\), got \(2, 5\)"):
+        stepper.train_batch(np.zeros((2, 5)), np.array([0, 1]))
