@@ -15,6 +15,7 @@ matches its source and executes without error.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import tempfile
@@ -72,7 +73,14 @@ def notebook_from_source(path: Path) -> nbformat.NotebookNode:
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = CELL_TIMEOUT) -> None:
-    """Run every cell in order in a python3 kernel started in ``cwd`` (raises on error)."""
+    """Run every cell in order in a python3 kernel started in ``cwd`` (raises on error).
+
+    The kernel inherits this process's environment. Unless told otherwise it runs numba
+    single-threaded: the tutorials' batches are tiny, and on a busy 2-core machine numba's
+    worker threads fight other processes for the cores and make the jit backend many times
+    slower than one thread.
+    """
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     client = NotebookClient(
         nb,
         timeout=timeout,

@@ -75,6 +75,7 @@ def test_notebook_executes_without_error(path, tmp_path, monkeypatch):
             cell.outputs = []
     # the kernel must find this venv's executables (graphviz-pure's dot) first
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "1")  # as docs/build_notebooks.py: tiny batches
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
