@@ -57,6 +57,19 @@ def test_notebook_matches_its_source_and_has_outputs(path):
     assert images, f"{path.name} shows no picture"
 
 
+def test_percent_format_parsing():
+    text = "# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n\n# %%\nprint(x)\n"
+    assert _builder().parse_cells(text) == [
+        ("markdown", "# Title\n\ntext"),
+        ("code", "x = 1"),
+        ("code", "print(x)"),
+    ]
+    with pytest.raises(ValueError, match="must start with '# '"):
+        _builder().parse_cells("# %% [markdown]\n#no space\n")
+    with pytest.raises(ValueError, match="before the first"):
+        _builder().parse_cells("x = 1\n# %%\n")
+
+
 def test_index_lists_every_notebook():
     index = (DOCS / "index.md").read_text(encoding="utf-8")
     for nb in NOTEBOOKS:
