@@ -108,6 +108,15 @@ for op in plots.activation_ops():
 Markdown("\n".join(rows))
 
 # %% [markdown]
+# A few activations of the course are not separate ops:
+#
+# * the **step** of the McCulloch-Pitts perceptron has derivative 0 wherever it is defined,
+#   so gradient descent cannot train it — the reason smooth activations replaced it;
+# * **identity** (no activation) is used on regression outputs;
+# * **PReLU** and **RReLU** are the leaky ReLU with a learned $\alpha$
+#   (`gradflow.nn.PReLU`) or a random one during training (`gradflow.nn.RReLU`);
+# * **SiLU** is swish with $\beta = 1$; **softmax** acts on a whole vector (notebook 4).
+#
 # Are the derivatives right? `gradcheck` compares the engine's gradient with the central
 # finite difference $\big(f(x+\varepsilon) - f(x-\varepsilon)\big)/2\varepsilon$. We check
 # every activation at a few points away from the kink at 0.
