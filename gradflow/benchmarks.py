@@ -225,6 +225,33 @@ def run_gradflow(w: Workload, x, y, backend: str, limit: int | None) -> Timing:
 
 
 def run_torch(w: Workload, x, y, limit: int | None) -> Timing:
+    """PyTorch eager in a fresh process on the same machine, so neither library's thread
+    pool (both use OpenMP) runs while the other is being timed."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from gradflow.benchmarks import torch_in_this_process as f; "
+        f"print(json.dumps(f({w.key!r}, {limit!r})))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if run.returncode != 0:
+        raise RuntimeError(f"torch baseline for {w.key} failed:\n{run.stderr[-2000:]}")
+    median, first, steps = json.loads(run.stdout.strip().splitlines()[-1])
+    return Timing(median, first, steps)
+
+
+def torch_in_this_process(key: str, limit: int | None) -> tuple[float, float, int]:
+    """The torch side of :func:`run_torch` (imports no numba kernel)."""
+    w = WORKLOADS[key]
+    x, y = w.data()
+    t = _torch_timing(w, x, y, limit)
+    return t.median_s, t.first_s, t.steps
+
+
+def _torch_timing(w: Workload, x, y, limit: int | None) -> Timing:
     import torch
 
     torch.set_num_threads(THREADS)

@@ -279,3 +279,21 @@ def test_shape_errors_name_the_layer():
     stepper = make_stepper(model, "cross_entropy", None)
     with pytest.raises(ValueError, match=r"Linear at 0: expects inputs \(B, 3\), got \(2, 5\)"):
         stepper.train_batch(np.zeros((2, 5)), np.array([0, 1]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", [2, 3, 5])
+def test_two_thread_linear_kernels(monkeypatch, dtype, batch):
+    """Large layers split rows over two threads; force the split on small odd shapes."""
+    from gradflow.jit import stages
+
+    monkeypatch.setattr(stages, "LARGE_MACS", 1)
+    monkeypatch.setattr(stages, "LARGE_WEIGHTS", 1)
+    r = _rng(batch)
+    model = nn.Sequential(
+        nn.Linear(5, 7, seed=1), nn.Tanh(), nn.Linear(7, 3, seed=2), nn.ReLU(), nn.Linear(3, 4)
+    )
+    stepper = assert_matches_graph(
+        model, r.normal(size=(batch, 5)), r.integers(0, 4, batch), dtype=dtype
+    )
+    assert all(isinstance(s, stages.Dense) for s in stepper.plan.train_stages)

@@ -3,7 +3,6 @@ graph backend's learning checks reach the same floors on held-out digits."""
 
 import pytest
 
-from gradflow import nn
 from gradflow.metrics import accuracy
 from gradflow.optim import Adam, OneCycle
 from gradflow.training import fit, predict
@@ -14,8 +13,6 @@ pytestmark = pytest.mark.slow
 
 def train_recipe_jit(model: str, dataset: str, seed: int = 0):
     exp = prepare(model, dataset, seed)
-    if hasattr(exp.model, "body"):  # the recipe's flattening wrapper, as layers the jit can read
-        exp.model = nn.Sequential(nn.Flatten(), exp.model.body)
     d = exp.defaults
     opt = Adam(exp.model.parameters(), lr=d["lr"])
     steps = d["epochs"] * -(-len(exp.train[1]) // d["batch_size"])

@@ -57,8 +57,14 @@ def _assert_same(out, rtol=1e-6):
             np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-9)
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_every_optimizer_follows_the_graph_backend(name):
+def test_every_optimizer_follows_the_graph_backend(monkeypatch, name, compiled):
+    """Small buffers run the rule through numpy, large ones its parallel numba compile:
+    force each path and compare with the graph backend."""
+    from gradflow.kernels import update
+
+    monkeypatch.setattr(update, "PARALLEL_FROM", 1 if compiled else 1 << 60)
     model = models.mlp([4, 6, 3], "tanh", seed=1)
     batches = _batches(0, 5, (4,), 3)
     out = _trajectories(model, lambda ps: OPTIMIZERS[name](ps, lr=0.05), batches)
@@ -186,3 +192,15 @@ def test_fit_with_the_jit_backend_matches_the_graph_backend():
         histories[backend] = h
     for key in ("train_loss", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(histories["jit"][key], histories["graph"][key], rtol=1e-6)
+
+
+@pytest.mark.parametrize("recipe", ["mlp", "rnn"])
+def test_training_recipes_wrappers_follow_the_graph_backend(recipe):
+    """The recipes' input adapters (flatten for an MLP, image rows for an RNN) are read as
+    reshapes, so `gradflow train --backend jit` runs every recipe model."""
+    from gradflow.training.recipes import prepare
+
+    exp = prepare(recipe, "digits", 0)
+    x, y = exp.train
+    batches = [(x[k : k + 8], y[k : k + 8]) for k in range(0, 8 * STEPS, 8)]
+    _assert_same(_trajectories(exp.model, lambda ps: Adam(ps, lr=0.01), batches, loss=exp.loss))

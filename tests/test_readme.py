@@ -2,6 +2,10 @@
 
 import pathlib
 import re
+import subprocess
+import sys
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -20,3 +24,19 @@ def test_quick_start_has_exactly_two_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_commands()[1] in ci
+
+
+def python_blocks():
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```python\n(.+?)\n```", text, flags=re.S)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", range(len(python_blocks())))
+def test_every_readme_python_example_runs(k, tmp_path):
+    """Each example runs as written in a fresh interpreter and folder, so the README can't rot."""
+    script = tmp_path / "example.py"
+    script.write_text(python_blocks()[k])
+    r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]

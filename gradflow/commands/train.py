@@ -64,6 +64,12 @@ def run(args) -> int:
 
 
 def train(args) -> dict:
+    """The JSON-ready report of one training run (see :func:`run_training`)."""
+    return run_training(args)[0]
+
+
+def run_training(args):
+    """Train as the command line asked; return (report dict, the Experiment with its model)."""
     import numpy as np
 
     from ..optim import make_optimizer
@@ -161,7 +167,7 @@ def train(args) -> dict:
         y_train, y_test = exp.train[1], exp.test[1]
         final["baseline_test_loss"] = float(np.mean((y_test - y_train.mean(axis=0)) ** 2))
     final.update({"epochs_run": len(history), "seconds": seconds})
-    return {"final": final, "history": history.epochs, "config": config}
+    return {"final": final, "history": history.epochs, "config": config}, exp
 
 
 def _class_metrics(stepper, X, y) -> dict:

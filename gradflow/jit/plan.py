@@ -34,6 +34,21 @@ class Plan:
     backward_stop: int = 0
 
 
+#: wrappers of :mod:`gradflow.training.recipes` that only reshape the input of ``.body``:
+#: (B, ...) → (B, features) for an MLP, (B, 1, H, W) → (B, H, W) rows for an RNN
+RESHAPING_WRAPPERS = {
+    "_Flattening": lambda s: (s[0], int(np.prod(s[1:], dtype=np.int64))),
+    "_Rows": lambda s: (s[0], s[2], s[3]),
+}
+
+
+class ReshapeInput:
+    """Marks the input reshape of a wrapper in :data:`RESHAPING_WRAPPERS`."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+
 class LastState:
     """Marks a recurrent layer whose last hidden state (not the whole sequence) goes on."""
 
@@ -48,6 +63,10 @@ def flatten_layers(model, prefix: str = "") -> list[tuple[str, object]]:
     layer (last state) then its head; ``Autoencoder`` is its encoder then its decoder.
     """
     kind = type(model).__name__
+    if kind in RESHAPING_WRAPPERS:  # the training recipes' input adapters around a model
+        return [(f"{prefix}{kind}", ReshapeInput(kind))] + flatten_layers(
+            model.body, f"{prefix}body."
+        )
     if kind == "SequenceModel":
         return [(f"{prefix}recurrent", LastState(model.recurrent)), (f"{prefix}head", model.head)]
     if kind == "Autoencoder":
@@ -98,7 +117,8 @@ def build_stages(layers: list[tuple[str, object]], dtype, fuse_last: bool = True
     while i < len(layers):
         path, layer = layers[i]
         kind = type(layer).__name__
-        shown = type(layer.layer).__name__ if kind == "LastState" else kind
+        shown = {"LastState": lambda: type(layer.layer).__name__,
+                 "ReshapeInput": lambda: layer.kind}.get(kind, lambda: kind)()  # fmt: skip
         label = f"{shown} at {path}"
         nxt = activation_code(layers[i + 1][1]) if i + 1 < len(layers) else None
         last_pair = i + 2 == len(layers)
@@ -141,6 +161,8 @@ def _stage(label, layer, kind, code, alpha, dtype):
         return stages.Pool(label, kind[:3].lower(), dims, k, s, dtype)
     if kind == "Flatten":
         return stages.Flatten(dtype)
+    if kind == "ReshapeInput":
+        return stages.Reshape(label, RESHAPING_WRAPPERS[layer.kind], dtype)
     if kind == "Dropout":
         cfg = layer.config()
         rng = getattr(layer, "_rng", None) or np.random.default_rng()
@@ -175,11 +197,13 @@ def compile_plan(model, loss_name: str, dtype) -> Plan:
     last = type(layers[-1][1]).__name__ if layers else ""
     fuse_sigmoid = loss_name == "bce" and last == "Sigmoid"
     all_stages = build_stages(layers, dtype, fuse_last=not fuse_sigmoid)
-    plan = Plan(stages=all_stages, train_stages=all_stages, loss_name=loss_name)
+    train_stages, tail = all_stages, []  # tail: run in prediction only (fused into the loss)
     if fuse_sigmoid:  # σ then BCE  ->  BCE on logits
-        plan.train_stages, plan.loss_name = all_stages[:-1], "bce_logits"
+        train_stages, tail, loss_name = all_stages[:-1], all_stages[-1:], "bce_logits"
     elif loss_name == "nll" and last == "LogSoftmax":  # log-softmax then NLL -> softmax CE
-        plan.train_stages, plan.loss_name = all_stages[:-1], "nll_fused"
+        train_stages, tail, loss_name = all_stages[:-1], all_stages[-1:], "nll_fused"
+    train_stages = stages.merge_dense_runs(train_stages)
+    plan = Plan(stages=train_stages + tail, train_stages=train_stages, loss_name=loss_name)
     # backprop stops at the first stage with parameters: nothing before it needs ∂L/∂x
     plan.backward_stop = len(plan.train_stages)
     for k, stage in enumerate(plan.train_stages):

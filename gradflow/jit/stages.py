@@ -38,8 +38,13 @@ class Stage:
         self._cache: dict[tuple, dict] = {}
         self.ws: dict = {}
 
+    #: workspaces kept per input shape (the training batch, the last batch, predictions…)
+    MAX_SHAPES = 8
+
     def resize(self, in_shape: tuple) -> tuple:
         if in_shape not in self._cache:
+            if len(self._cache) >= self.MAX_SHAPES:  # forget the oldest shape's workspaces
+                self._cache.pop(next(iter(self._cache)))
             self._cache[in_shape] = self.allocate(in_shape)
         self.ws = self._cache[in_shape]
         return self.ws["out_shape"]
@@ -63,6 +68,7 @@ class Dense(Stage):
         self.b = bias if bias is not None else empty(dtype)
         self.gb = grad_b if grad_b is not None else empty(dtype)
         self.code, self.alpha = code, float(alpha)
+        self.large = weight.size >= LARGE_WEIGHTS
 
     def allocate(self, in_shape):
         batch, n_in = in_shape
@@ -72,22 +78,112 @@ class Dense(Stage):
         z = self.buf(shape)
         a = z if self.code == act_k.IDENTITY else self.buf(shape)
         dz = self.buf(shape)
-        return {"out_shape": shape, "z": z, "a": a, "dz": dz, "dx": self.buf(in_shape)}
+        split = self.large and is_large(batch, *self.w.shape)
+        return {
+            "out_shape": shape, "z": z, "a": a, "dz": dz, "dx": self.buf(in_shape),
+            "split": split, "dz_t": self.buf((shape[1], batch)) if split else None,
+        }  # fmt: skip
 
     def forward(self, x, training):
         ws = self.ws
         self.x = x
-        dense_k.linear_forward(x, self.w, self.b, ws["z"], ws["a"], self.code, self.alpha)
+        forward = dense_k.linear_forward_split if ws["split"] else dense_k.linear_forward
+        forward(x, self.w, self.b, ws["z"], ws["a"], self.code, self.alpha)
         return ws["a"]
 
     def backward(self, da):
         ws = self.ws
         dz = da if self.code == act_k.IDENTITY else ws["dz"]
+        if ws["split"]:
+            dense_k.linear_backward_split(
+                self.x, self.w, ws["z"], ws["a"], da, dz, ws["dz_t"], self.gw, self.gb,
+                ws["dx"], self.code, self.alpha, self.need_dx,
+            )  # fmt: skip
+            return ws["dx"]
         dense_k.linear_backward(
             self.x, self.w, ws["z"], ws["a"], da, dz, self.gw, self.gb, ws["dx"],
             self.code, self.alpha, self.need_dx,
         )  # fmt: skip
         return ws["dx"]
+
+
+class DenseStack(Stage):
+    """Consecutive :class:`Dense` stages run by one kernel call each way (an MLP is then one
+    dispatch forward and one backward, instead of one per layer)."""
+
+    has_params = True
+
+    def __init__(self, layers: list[Dense], dtype):
+        super().__init__(dtype)
+        self.layers = layers
+        self.name = layers[0].name
+        self.ws = {}
+        self.w = tuple(d.w for d in layers)
+        self.b = tuple(d.b for d in layers)
+        self.gw = tuple(d.gw for d in layers)
+        self.gb = tuple(d.gb for d in layers)
+        self.codes = np.array([d.code for d in layers], dtype=np.int64)
+        self.alphas = np.array([d.alpha for d in layers], dtype=np.float64)
+
+    def allocate(self, in_shape):
+        shape = in_shape
+        per = []
+        for d in self.layers:
+            shape = d.resize(shape)
+            per.append(d.ws)
+        return {
+            "out_shape": shape,
+            "z": tuple(w["z"] for w in per),
+            "a": tuple(w["a"] for w in per),
+            "dz": tuple(w["dz"] for w in per),
+            "dx": tuple(w["dx"] for w in per),
+        }
+
+    def forward(self, x, training):
+        ws = self.ws
+        self.x = x
+        dense_k.stack_forward(x, self.w, self.b, ws["z"], ws["a"], self.codes, self.alphas)
+        return ws["a"][-1]
+
+    def backward(self, da):
+        ws = self.ws
+        dense_k.stack_backward(
+            self.x, self.w, ws["z"], ws["a"], da, ws["dz"], self.gw, self.gb, ws["dx"],
+            self.codes, self.alphas, self.need_dx,
+        )  # fmt: skip
+        return ws["dx"][0]
+
+
+#: multiply-adds per product above which a Linear layer splits its rows over two threads:
+#: at 4 M a BLAS call takes ~0.1 ms, far more than waking the second thread
+LARGE_MACS = 1 << 22
+#: weights from which a layer may be large (decided before the batch size is known)
+LARGE_WEIGHTS = 1 << 15
+
+
+def is_large(batch: int, n_out: int, n_in: int) -> bool:
+    """Is one product of this layer worth two threads?"""
+    import numba
+
+    return batch >= 2 and batch * n_out * n_in >= LARGE_MACS and numba.get_num_threads() >= 2
+
+
+def merge_dense_runs(stages: list) -> list:
+    """Replace each run of ≥ 2 consecutive small :class:`Dense` stages with a
+    :class:`DenseStack` (large layers keep their own, two-thread kernels)."""
+    out, run = [], []
+    for s in stages + [None]:
+        if isinstance(s, Dense) and not s.large:
+            run.append(s)
+            continue
+        if len(run) >= 2:
+            out.append(DenseStack(run, run[0].dtype))
+        else:
+            out.extend(run)
+        run = []
+        if s is not None:
+            out.append(s)
+    return out
 
 
 class Activation(Stage):
@@ -127,6 +223,23 @@ class Flatten(Stage):
 
     def backward(self, dy):
         return dy.reshape(self.in_shape)
+
+
+class Reshape(Stage):
+    """A view with another shape (batch axis kept); ``rule(in_shape) -> out_shape``."""
+
+    def __init__(self, name, rule, dtype):
+        super().__init__(dtype)
+        self.name, self.rule = name, rule
+
+    def allocate(self, in_shape):
+        return {"out_shape": tuple(self.rule(in_shape)), "in_shape": in_shape}
+
+    def forward(self, x, training):
+        return x.reshape(self.ws["out_shape"])
+
+    def backward(self, dy):
+        return dy.reshape(self.ws["in_shape"])
 
 
 class Dropout(Stage):
@@ -226,12 +339,13 @@ class Conv(Stage):
             "in4": (b, self.channels, h, w),
             "oh": oh,
             "ow": ow,
-            "cols": self.buf((ckk, b * oh * ow)),
-            "z2": self.buf((o, b * oh * ow)),
+            "cols": self.buf((b, ckk, oh * ow)),
             "z": z,
             "a": z if self.code == act_k.IDENTITY else self.buf(z.shape),
-            "dz2": self.buf((o, b * oh * ow)),
-            "dcols": self.buf((ckk, b * oh * ow)),
+            "dz": self.buf(z.shape),
+            "dcols": self.buf((2, ckk, oh * ow)),
+            "parts": self.buf((2, o, ckk)),
+            "tmp": self.buf((2, o, ckk)),
             "dx": self.buf((b, self.channels, h, w)),
         }
 
@@ -239,7 +353,7 @@ class Conv(Stage):
         ws = self.ws
         x4 = x.reshape(ws["in4"])
         conv_k.conv_forward(
-            x4, self.w2, self.b, ws["cols"], ws["z2"], ws["z"], ws["a"],
+            x4, self.w2, self.b, ws["cols"], ws["z"], ws["a"],
             self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, ws["oh"], ws["ow"],
             self.code, self.alpha,
         )  # fmt: skip
@@ -248,9 +362,10 @@ class Conv(Stage):
     def backward(self, da):
         ws = self.ws
         conv_k.conv_backward(
-            ws["z"], ws["a"], da.reshape(ws["z"].shape), self.w2, ws["cols"], ws["dz2"],
-            self.gw2, self.gb, ws["dcols"], ws["dx"], self.kh, self.kw, self.sh, self.sw,
-            self.ph, self.pw, ws["oh"], ws["ow"], self.code, self.alpha, self.need_dx,
+            ws["z"], ws["a"], da.reshape(ws["z"].shape), ws["dz"], self.w2, ws["cols"],
+            self.gw2, self.gb, ws["dcols"], ws["parts"], ws["tmp"], ws["dx"], self.kh, self.kw,
+            self.sh, self.sw, self.ph, self.pw, ws["oh"], ws["ow"], self.code, self.alpha,
+            self.need_dx,
         )  # fmt: skip
         return ws["dx"].reshape(ws["in_shape"])
 

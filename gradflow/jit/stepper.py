@@ -60,7 +60,7 @@ class FlatOptimizer:
                 f"every model parameter exactly once ({len(order)} given, "
                 f"{len(flat.params)} in the model)"
             )
-        self.rule = update_k.compile_rule(type(optimizer).rule, parallel=True)
+        self.rule = update_k.rule_for(type(optimizer).rule, flat.data.size)
         self.states = []
         for name in optimizer.state_names:
             per_model_order = [None] * len(order)

@@ -38,7 +38,7 @@ _SELU_A = SELU_ALPHA
 _SELU_L = SELU_SCALE
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sigmoid(x):
     if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -46,12 +46,12 @@ def _sigmoid(x):
     return e / (1.0 + e)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _softplus(x):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def apply(code, x, alpha):
     """f(x) for one scalar."""
     if code == RELU:
@@ -80,7 +80,7 @@ def apply(code, x, alpha):
     return x * math.tanh(_softplus(x))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def derivative(code, x, y, alpha):
     """f'(x) for one scalar, given y = f(x) (cheaper for sigmoid/tanh)."""
     if code == RELU:
@@ -112,28 +112,28 @@ def derivative(code, x, y, alpha):
     return t + x * (1.0 - t * t) * _sigmoid(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def forward(z, a, code, alpha):
     """a = f(z) elementwise over flat (1-D) arrays."""
     for i in range(z.size):
         a[i] = apply(code, z[i], alpha)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def backward(z, a, da, dz, code, alpha):
     """dz = da ⊙ f'(z) elementwise over flat arrays (``dz`` may alias ``da``)."""
     for i in range(z.size):
         dz[i] = da[i] * derivative(code, z[i], a[i], alpha)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def forward_parallel(z, a, code, alpha):
     """As :func:`forward`, split over threads (for large conv feature maps)."""
     for i in prange(z.size):
         a[i] = apply(code, z[i], alpha)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def backward_parallel(z, a, da, dz, code, alpha):
     for i in prange(z.size):
         dz[i] = da[i] * derivative(code, z[i], a[i], alpha)

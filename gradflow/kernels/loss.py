@@ -12,7 +12,7 @@ import math
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_cross_entropy(logits, targets, grad, smoothing):
     """L = −(1/B) Σ_b Σ_k t_bk log softmax(z_b)_k, t = (1−ε)·onehot + ε/K; grad = (p − t)/B."""
     n, k = logits.shape
@@ -41,7 +41,7 @@ def softmax_cross_entropy(logits, targets, grad, smoothing):
     return total * inv_n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def nll(logp, targets, grad):
     """L = −(1/B) Σ_b logp[b, y_b] on log-probabilities."""
     n = logp.shape[0]
@@ -53,7 +53,7 @@ def nll(logp, targets, grad):
     return total / n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sigmoid_bce(logits, targets, grad):
     """BCE on logits, stable: max(z,0) − z t + log(1 + e^{−|z|}); grad = (σ(z) − t)/N."""
     z = logits.ravel()
@@ -73,7 +73,7 @@ def sigmoid_bce(logits, targets, grad):
     return total / n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def bce(probs, targets, grad, eps):
     """BCE on probabilities (clipped to [eps, 1 − eps]): −mean(t log p + (1−t) log(1−p))."""
     p = probs.ravel()
@@ -88,7 +88,7 @@ def bce(probs, targets, grad, eps):
     return total / n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def squared_error(pred, targets, grad, scale):
     """L = scale · Σ (p − t)²; grad = 2·scale·(p − t). scale = 1/N (MSE) or 1/B (SSE)."""
     p = pred.ravel()
@@ -102,7 +102,7 @@ def squared_error(pred, targets, grad, scale):
     return total * scale
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def absolute_error(pred, targets, grad):
     """MAE: mean |p − t|; sign(0) = 0 as the op table's abs."""
     p = pred.ravel()
@@ -117,7 +117,7 @@ def absolute_error(pred, targets, grad):
     return total / n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def hinge(scores, targets, grad):
     """Max-margin loss, labels ±1: mean max(0, 1 − t·s)."""
     s = scores.ravel()
@@ -135,7 +135,7 @@ def hinge(scores, targets, grad):
     return total / n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def kl_div(logq, p, grad):
     """KL(p ‖ q) with q given as log-probabilities (PyTorch's kl_div): Σ p (log p − log q) / B."""
     n = logq.shape[0]
@@ -150,7 +150,7 @@ def kl_div(logq, p, grad):
     return total / n
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_rows(z, out):
     """Row-wise softmax (for predictions and Softmax layers)."""
     n, k = z.shape

@@ -12,7 +12,7 @@ import math
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def forward_train(x, gamma, beta, y, xhat, inv_std, running_mean, running_var, eps, momentum):
     nb, nc, ns = x.shape
     n = nb * ns
@@ -39,7 +39,7 @@ def forward_train(x, gamma, beta, y, xhat, inv_std, running_mean, running_var, e
         running_var[c] = (1.0 - momentum) * running_var[c] + momentum * var * n / (n - 1)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def forward_eval(x, gamma, beta, y, running_mean, running_var, eps):
     nb, nc, ns = x.shape
     for c in prange(nc):
@@ -49,7 +49,7 @@ def forward_eval(x, gamma, beta, y, running_mean, running_var, eps):
                 y[b, c, k] = gamma[c] * (x[b, c, k] - running_mean[c]) * istd + beta[c]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
     nb, nc, ns = dy.shape
     n = nb * ns

@@ -10,7 +10,7 @@ from __future__ import annotations
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def max_forward(x, y, argmax, kh, kw, sh, sw):
     nb, nc, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
@@ -33,7 +33,7 @@ def max_forward(x, y, argmax, kh, kw, sh, sw):
                 argmax[b, c, i, j] = arg
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def max_backward(dy, argmax, dx):
     nb, nc, h, w = dx.shape
     oh, ow = dy.shape[2], dy.shape[3]
@@ -49,7 +49,7 @@ def max_backward(dy, argmax, dx):
                 dx[b, c, k // w, k % w] += dy[b, c, i, j]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def avg_forward(x, y, kh, kw, sh, sw):
     nb, nc, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
@@ -66,7 +66,7 @@ def avg_forward(x, y, kh, kw, sh, sw):
                 y[b, c, i, j] = s * inv
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def avg_backward(dy, dx, kh, kw, sh, sw):
     nb, nc, h, w = dx.shape
     oh, ow = dy.shape[2], dy.shape[3]

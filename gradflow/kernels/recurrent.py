@@ -15,14 +15,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 # Reassociation and fused multiply-adds in the per-step loops: they then vectorise. The float64
 # results still match the graph engine to 1e-6 (checked in tests/test_jit_layers.py).
 FAST = {"contract", "reassoc", "nsz", "arcp"}
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def fast_tanh(x):
     """tanh by a rational approximation (Eigen's float kernel, |error| < 3e-7): pure
     arithmetic, so the time-step loops vectorise. Used for float32 only; float64 keeps
@@ -42,14 +42,14 @@ def fast_tanh(x):
     return p / q
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _tanh(x, fast):
     if fast:
         return fast_tanh(x)
     return math.tanh(x)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _sigmoid(x, fast):
     if fast:  # σ(x) = (1 + tanh(x/2))/2
         return 0.5 + 0.5 * fast_tanh(0.5 * x)
@@ -59,7 +59,7 @@ def _sigmoid(x, fast):
     return e / (1.0 + e)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def to_time_major(x, xt):
     """xt[t, b, :] = x[b, t, :]."""
     nb, nt, ni = x.shape
@@ -69,7 +69,7 @@ def to_time_major(x, xt):
                 xt[t, b, i] = x[b, t, i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def to_batch_major(xt, x):
     """x[b, t, :] = xt[t, b, :]."""
     nt, nb, ni = xt.shape
@@ -79,7 +79,7 @@ def to_batch_major(xt, x):
                 x[b, t, i] = xt[t, b, i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _project(x, w_ih, b, xt, xw):
     """xw (T·B, G) = xt Wᵢₕᵀ + b for all steps at once."""
     nb, nt, ni = x.shape
@@ -92,7 +92,23 @@ def _project(x, w_ih, b, xt, xw):
             xw2[r, j] += b[j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", parallel=True)
+def tn_product(a, b, out):
+    """out = aᵀ b over the T·B rows, the two halves of the rows on two threads (each its own
+    partial product, summed after: no shared writes)."""
+    n = a.shape[0]
+    half = n // 2
+    parts = np.empty((2, out.shape[0], out.shape[1]), dtype=out.dtype)
+    for part in prange(2):
+        lo = part * half
+        hi = half if part == 0 else n
+        np.dot(a[lo:hi].T, b[lo:hi], parts[part])
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = parts[0, i, j] + parts[1, i, j]
+
+
+@njit(cache=True, error_model="numpy")
 def _weight_grads(d, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx):
     """∂Wᵢₕ = Σ_t δ_tᵀ x_t, ∂Wₕₕ = Σ_t δ_tᵀ h_{t−1}, ∂b = Σ δ, ∂x = δ Wᵢₕ (all steps at once).
 
@@ -101,9 +117,9 @@ def _weight_grads(d, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx):
     nt, nb, g = d.shape
     ni = xt.shape[2]
     d2 = d.reshape(nt * nb, g)
-    np.dot(d2.T, xt.reshape(nt * nb, ni), dw_ih)
+    tn_product(d2, xt.reshape(nt * nb, ni), dw_ih)
     h = hs.shape[2]
-    np.dot(d2.T, hs[:nt].reshape(nt * nb, h), dw_hh)
+    tn_product(d2, hs[:nt].reshape(nt * nb, h), dw_hh)
     for j in range(g):
         db[j] = 0.0
     for r in range(nt * nb):
@@ -114,7 +130,7 @@ def _weight_grads(d, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx):
         to_batch_major(dxt, dx)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def transpose_into(w, wt):
     """wt = wᵀ as a C-contiguous copy: BLAS runs h Wₕₕᵀ about twice as fast on it."""
     for i in range(w.shape[0]):
@@ -122,7 +138,7 @@ def transpose_into(w, wt):
             wt[j, i] = w[i, j]
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, error_model="numpy", fastmath=FAST)
 def rnn_forward(x, w_ih, w_hh, b, xt, xw, hs, tmp, w_t, relu, fast):
     """h_t = f(x_t Wᵢₕᵀ + h_{t−1} Wₕₕᵀ + b), f = tanh (or ReLU); hs[0] = 0, hs[t+1] = h_t."""
     nb, nt, ni = x.shape
@@ -144,7 +160,7 @@ def rnn_forward(x, w_ih, w_hh, b, xt, xw, hs, tmp, w_t, relu, fast):
                 hsf[t + 1, k] = _tanh(v, fast)
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, error_model="numpy", fastmath=FAST)
 def rnn_backward(
     xt, w_ih, w_hh, hs, d_all, d_last, delta, dh, dw_ih, dw_hh, db, dxt, dx, relu, need_dx
 ):
@@ -167,25 +183,24 @@ def rnn_backward(
     _weight_grads(delta, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx)
 
 
-@njit(cache=True, fastmath=FAST)
-def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
-    """i, f, g, o = σ, σ, tanh, σ of x_t Wᵢₕᵀ + h_{t−1} Wₕₕᵀ + b; c_t = f⊙c + i⊙g;
-    h_t = o⊙tanh(c_t). ``gates`` (T, B, 4H) keeps the activated gates for BPTT.
+@njit(cache=True, error_model="numpy")
+def _halves(part, n):
+    """Rows [lo, hi) of the batch handled by thread ``part`` (of two)."""
+    half = n // 2
+    return part * half, (half if part == 0 else n)
 
-    Each step runs three simple loops (pre-activations, gate nonlinearities per contiguous
-    gate block, cell update) rather than one loop touching eight arrays: they vectorise."""
-    nb, nt, ni = x.shape
-    nh = w_hh.shape[1]
+
+@njit(cache=True, error_model="numpy", fastmath=FAST)
+def _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
+    """The forward time loop for batch rows [lo, hi): each sequence is independent."""
+    nt = xw.shape[0]
+    nh = w_t.shape[0]
     g4 = 4 * nh
-    _project(x, w_ih, b, xt, xw)
-    transpose_into(w_hh, w_t)
-    hs[0] = 0.0
-    cs[0] = 0.0
     for t in range(nt):
-        np.dot(hs[t], w_t, tmp)
+        np.dot(hs[t][lo:hi], w_t, tmp[lo:hi])
         gt = gates[t]
         xwt = xw[t]
-        for i in range(nb):
+        for i in range(lo, hi):
             for k in range(g4):
                 gt[i, k] = xwt[i, k] + tmp[i, k]
             for k in range(2 * nh):
@@ -198,52 +213,87 @@ def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast
         c_new = cs[t + 1]
         tc_t = tanh_c[t]
         h_new = hs[t + 1]
-        for i in range(nb):
+        for i in range(lo, hi):
             for j in range(nh):
-                c = gt[i, nh + j] * c_prev[i, j] + gt[i, j] * gt[i, 2 * nh + j]
-                c_new[i, j] = c
+                c_new[i, j] = gt[i, nh + j] * c_prev[i, j] + gt[i, j] * gt[i, 2 * nh + j]
             for j in range(nh):
                 tc = _tanh(c_new[i, j], fast)
                 tc_t[i, j] = tc
                 h_new[i, j] = gt[i, 3 * nh + j] * tc
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, error_model="numpy", parallel=True)
+def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
+    """i, f, g, o = σ, σ, tanh, σ of x_t Wᵢₕᵀ + h_{t−1} Wₕₕᵀ + b; c_t = f⊙c + i⊙g;
+    h_t = o⊙tanh(c_t). ``gates`` (T, B, 4H) keeps the activated gates for BPTT.
+
+    The two halves of the batch run their whole time loops on two threads (sequences are
+    independent: one thread hand-off per pass, not one per step). Each step runs simple loops
+    (pre-activations, gate nonlinearities per contiguous gate block, cell update): they
+    vectorise."""
+    _project(x, w_ih, b, xt, xw)
+    transpose_into(w_hh, w_t)
+    hs[0] = 0.0
+    cs[0] = 0.0
+    nb = x.shape[0]
+    for part in prange(2):
+        lo, hi = _halves(part, nb)
+        if hi > lo:
+            _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast)
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST)
+def _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, delta, dh, dc):
+    """The backward time loop for batch rows [lo, hi)."""
+    nt, nb, g4 = delta.shape
+    nh = g4 // 4
+    for i in range(lo, hi):
+        for j in range(nh):
+            dh[i, j] = d_last[i, j]
+            dc[i, j] = d_cell[i, j] if d_cell.size > 0 else 0.0
+    for t in range(nt - 1, -1, -1):
+        if d_all.size > 0:
+            for i in range(lo, hi):
+                for j in range(nh):
+                    dh[i, j] += d_all[t, i, j]
+        gt = gates[t]
+        dt = delta[t]
+        tct = tanh_c[t]
+        c_prev = cs[t]
+        for i in range(lo, hi):
+            for j in range(nh):
+                gi = gt[i, j]
+                gf = gt[i, nh + j]
+                gg = gt[i, 2 * nh + j]
+                go = gt[i, 3 * nh + j]
+                tc = tct[i, j]
+                d_h = dh[i, j]
+                d_c = dc[i, j] + d_h * go * (1.0 - tc * tc)
+                dt[i, j] = d_c * gg * gi * (1.0 - gi)
+                dt[i, nh + j] = d_c * c_prev[i, j] * gf * (1.0 - gf)
+                dt[i, 2 * nh + j] = d_c * gi * (1.0 - gg * gg)
+                dt[i, 3 * nh + j] = d_h * tc * go * (1.0 - go)
+                dc[i, j] = d_c * gf
+        np.dot(dt[lo:hi], w_hh, dh[lo:hi])
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
 def lstm_backward(
     xt, w_ih, w_hh, hs, cs, gates, tanh_c, d_all, d_last, d_cell, delta, dh, dc,
     dw_ih, dw_hh, db, dxt, dx, need_dx,
 ):  # fmt: skip
-    """BPTT through the LSTM cell; ``d_cell`` is ∂L/∂c_T (B, H) (size 0: none)."""
-    nt, nb, g4 = delta.shape
-    nh = g4 // 4
-    dh[:] = d_last
-    dc[:] = 0.0
-    if d_cell.size > 0:
-        dc[:] = d_cell
-    for t in range(nt - 1, -1, -1):
-        if d_all.size > 0:
-            for i in range(nb):
-                for j in range(nh):
-                    dh[i, j] += d_all[t, i, j]
-        for i in range(nb):
-            for j in range(nh):
-                gi = gates[t, i, j]
-                gf = gates[t, i, nh + j]
-                gg = gates[t, i, 2 * nh + j]
-                go = gates[t, i, 3 * nh + j]
-                tc = tanh_c[t, i, j]
-                d_h = dh[i, j]
-                d_c = dc[i, j] + d_h * go * (1.0 - tc * tc)
-                delta[t, i, j] = d_c * gg * gi * (1.0 - gi)
-                delta[t, i, nh + j] = d_c * cs[t, i, j] * gf * (1.0 - gf)
-                delta[t, i, 2 * nh + j] = d_c * gi * (1.0 - gg * gg)
-                delta[t, i, 3 * nh + j] = d_h * tc * go * (1.0 - go)
-                dc[i, j] = d_c * gf
-        np.dot(delta[t], w_hh, dh)
+    """BPTT through the LSTM cell; ``d_cell`` is ∂L/∂c_T (B, H) (size 0: none). The batch
+    halves run on two threads, then the weight gradients are summed over all steps."""
+    nb = delta.shape[1]
+    for part in prange(2):
+        lo, hi = _halves(part, nb)
+        if hi > lo:
+            _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, delta,
+                             dh, dc)  # fmt: skip
     _weight_grads(delta, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx)
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, error_model="numpy", fastmath=FAST)
 def gru_forward(x, w_ih, w_hh, b_ih, b_hh, xt, xw, hs, gates, hn, tmp, w_t, fast):
     """r = σ(x Wᵢᵣᵀ + bᵢᵣ + h Wₕᵣᵀ + bₕᵣ), z likewise, n = tanh(x Wᵢₙᵀ + bᵢₙ + r⊙(h Wₕₙᵀ + bₕₙ)),
     h' = (1 − z)⊙n + z⊙h. Keeps r, z, n in ``gates`` and h Wₕₙᵀ + bₕₙ in ``hn``."""
@@ -271,7 +321,7 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, xt, xw, hs, gates, hn, tmp, w_t, fast
                 h_new[i, j] = (1.0 - z) * gt[i, 2 * nh + j] + z * h_prev[i, j]
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, error_model="numpy", fastmath=FAST)
 def gru_backward(
     xt, w_ih, w_hh, hs, gates, hn, d_all, d_last, delta_x, delta_h, dh, dh_prev,
     dw_ih, dw_hh, db_ih, db_hh, dxt, dx, need_dx,
@@ -309,8 +359,8 @@ def gru_backward(
     ni = xt.shape[2]
     dx2 = delta_x.reshape(nt * nb, g3)
     dh2 = delta_h.reshape(nt * nb, g3)
-    np.dot(dx2.T, xt.reshape(nt * nb, ni), dw_ih)
-    np.dot(dh2.T, hs[:nt].reshape(nt * nb, nh), dw_hh)
+    tn_product(dx2, xt.reshape(nt * nb, ni), dw_ih)
+    tn_product(dh2, hs[:nt].reshape(nt * nb, nh), dw_hh)
     for j in range(g3):
         db_ih[j] = 0.0
         db_hh[j] = 0.0

@@ -25,8 +25,9 @@ def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
     helpers. The rule's code itself is untouched.
 
     ``parallel=True`` is for the optimizer rules: elementwise array expressions, independent
-    per entry, which numba fuses into one multi-threaded loop (4–5× faster than the serial
-    compile for Adam over 17k parameters).
+    per entry, which numba then fuses into one vectorised multi-threaded loop. Serially
+    compiled, each expression is its own scalar loop: Adam over 17k float32 parameters takes
+    165 µs serial, 48 µs parallel (numpy: 37 µs).
     """
     if isinstance(rule, CPUDispatcher):
         return rule
@@ -46,8 +47,26 @@ def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
         rule.__qualname__,
         rule.__doc__,
     )
+    # the two variants must not share numba's on-disk index (it is keyed by signature only)
+    bound.__qualname__ += "__parallel" if parallel else ""
     _COMPILED[key] = njit(cache=True, parallel=parallel)(bound)
     return _COMPILED[key]
+
+
+#: flat buffers from this size update with the rule compiled ``parallel=True``
+PARALLEL_FROM = 1 << 16
+
+
+def rule_for(rule: Callable, size: int) -> Callable:
+    """The fastest way to run ``rule`` once over a flat buffer of ``size`` entries.
+
+    Measured for float32 Adam (µs per update): 17k entries — numpy 37, numba serial 165,
+    numba parallel 48–140 (waking the second thread dominates); 235k entries — numpy 1890,
+    parallel 1620 (momentum: 98 vs 60). So small buffers call the rule itself — the same
+    Python function, vectorised by numpy over the whole buffer in one call — and large ones
+    its ``parallel=True`` compile. Either way nothing is restated.
+    """
+    return compile_rule(rule, parallel=True) if size >= PARALLEL_FROM else rule
 
 
 @njit(cache=True)

@@ -1,0 +1,24 @@
+"""``gradflow bench`` runs and reports in the documented format (no timing is asserted)."""
+
+import json
+
+from gradflow.benchmarks import markdown_table
+from gradflow.cli import main
+
+
+def test_bench_json_last_line(capsys):
+    assert main(["bench", "--json", "--quick", "--workloads", "W1,W5"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["machine"]["peak_gflops"] > 0
+    w1 = result["workloads"]["W1"]
+    for key in ("gradflow_ms", "torch_ms", "speedup", "first_step_s", "graph_ms"):
+        assert key in w1
+    assert w1["gradflow_ms"] > 0 and w1["first_step_s"] > 0
+    assert result["workloads"]["W5"]["gradflow_ms"] > 0
+    table = markdown_table(result)
+    assert table.splitlines()[0].startswith("| workload |") and "W1 mlp_digits" in table
+
+
+def test_bench_rejects_unknown_workloads(capsys):
+    assert main(["bench", "--workloads", "W9"]) == 2
+    assert "unknown workload" in capsys.readouterr().err
