@@ -92,10 +92,16 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = CELL_TIMEOUT) -
 
 
 def _stable(nb: nbformat.NotebookNode) -> None:
-    """Drop per-run noise (cell ids stay, they are random but written once per build)."""
+    """Drop per-run noise so a rebuild only changes what really changed: numbered cell ids,
+    no execution metadata, and no ``text/plain`` beside a picture (it holds a memory address,
+    e.g. ``<visual.graph.Drawing at 0x7f...>``, and nobody reads it under the image)."""
     for k, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{k:02d}"
         cell.get("metadata", {}).pop("execution", None)
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if {"image/png", "image/svg+xml"} & set(data):
+                data.pop("text/plain", None)
 
 
 def build(path: Path) -> Path:
