@@ -11,7 +11,7 @@
 from pathlib import Path
 
 import numpy as np
-from IPython.display import SVG, FileLink
+from IPython.display import SVG, Markdown
 
 import visual
 from gradflow import Tensor, Value, backward_steps, forward_steps, scope
@@ -72,7 +72,7 @@ visual.draw_graph(
 # %%
 player = visual.write_player(loss, "seed002_player.html")
 print(f"wrote {player} ({player.stat().st_size // 1024} KiB)")
-FileLink("seed002_player.html")
+Markdown(f"[Open the step player]({player.name}) (a file next to this notebook)")
 
 # %% [markdown]
 # The same frames as SVG files, one per step (`visual.write_frames`), are handy for slides.
