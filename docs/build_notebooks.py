@@ -86,6 +86,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = CELL_TIMEOUT) -
         timeout=timeout,
         kernel_name="python3",
         record_timing=False,
+        coalesce_streams=True,  # one output block per cell, however the prints were flushed
         resources={"metadata": {"path": str(cwd)}},
     )
     client.execute()
