@@ -4,35 +4,20 @@ on held-out data with the ``gradflow train`` recipes on the graph backend."""
 import numpy as np
 import pytest
 
+from gradflow.cli import build_parser
+from gradflow.commands.train import run_training
 from gradflow.metrics import accuracy
-from gradflow.optim import Adam, OneCycle
-from gradflow.training import fit, predict
-from gradflow.training.recipes import prepare
+from gradflow.training import predict
 
 pytestmark = pytest.mark.slow
 
 
-def train_recipe(model: str, dataset: str, seed: int = 0):
-    exp = prepare(model, dataset, seed)
-    d = exp.defaults
-    opt = Adam(exp.model.parameters(), lr=d["lr"])
-    steps = d["epochs"] * -(-len(exp.train[1]) // d["batch_size"])
-    callbacks = (
-        [OneCycle(opt, max_lr=d["lr"], total_steps=steps)] if d["schedule"] == "onecycle" else []
-    )
-    hist = fit(
-        exp.model,
-        exp.train,
-        exp.val,
-        loss=exp.loss,
-        optimizer=opt,
-        epochs=d["epochs"],
-        batch_size=d["batch_size"],
-        callbacks=callbacks,
-        seed=seed,
-        progress=False,
-    )
-    return exp, hist
+def train_recipe(model: str, dataset: str, seed: int = 0, backend: str = "graph"):
+    """Exactly what `gradflow train --model MODEL --dataset DATASET` runs."""
+    args = build_parser().parse_args(["train", "--model", model, "--dataset", dataset, "--seed",
+                                      str(seed), "--backend", backend, "--quiet"])  # fmt: skip
+    report, exp = run_training(args)
+    return exp, report["history"]
 
 
 def test_mlp_on_digits_reaches_95_percent_held_out():

@@ -1,0 +1,201 @@
+# %% [markdown]
+# # 7. Regularization and double descent
+#
+# A network with more parameters than training examples can memorise them: training loss
+# near 0, validation loss climbing. Seeds 001, 002 and 004 list the remedies; here we try the
+# main ones on one small problem (200 training digits, a wide MLP), then look at a surprise of
+# modern deep learning, *double descent*: make the model even bigger and the test error can
+# fall again.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from gradflow import Tensor, fit, no_grad
+from gradflow.data import Standardizer, load_digits
+from gradflow.metrics import accuracy
+from gradflow.nn import Dropout, Linear, ReLU, mlp
+from gradflow.regularization import Regularizer
+from gradflow.training import EarlyStopping, predict
+from visual import plots
+
+# %% [markdown]
+# ## An overfitting set-up
+#
+# 200 training digits, 300 for validation, the rest for testing; an MLP 64-128-128-10
+# (≈ 26 000 parameters for 200 examples).
+
+# %%
+X, y = load_digits()
+rng = np.random.default_rng(0)
+order = rng.permutation(len(X))
+train, val, test = order[:200], order[200:500], order[500:]
+scaler = Standardizer().fit(X[train])
+X_train, X_val, X_test = (scaler.transform(X[i]) for i in (train, val, test))
+y_train, y_val, y_test = y[train], y[val], y[test]
+
+
+def train(model, epochs=40, **kwargs):
+    history = fit(
+        model, (X_train, y_train), (X_val, y_val),
+        optimizer="adam", lr=3e-3, epochs=epochs, batch_size=32, seed=0, progress=False, **kwargs,
+    )  # fmt: skip
+    model.eval()
+    test_accuracy = accuracy(y_test, predict(model, X_test))
+    return history, test_accuracy
+
+
+baseline = mlp([64, 128, 128, 10], seed=0)
+history, test_acc = train(baseline)
+print(f"no regularization: test accuracy {test_acc:.3f}")
+plots.plot_history(history.epochs, path=None)
+
+# %% [markdown]
+# The training data are memorised (training accuracy 1, training loss near 0) long before
+# the validation loss stops falling; from about epoch 20 on the validation loss no longer
+# improves. That gap between training and validation is overfitting.
+#
+# ## L2 and L1 penalties
+#
+# Add a penalty on the weights (not the biases) to the loss:
+# $L + \lambda_2\sum w^2$ (L2, "weight decay") or $L + \lambda_1\sum |w|$ (L1). Their
+# gradients are $2\lambda_2 w$ (shrink every weight in proportion) and $\lambda_1
+# \operatorname{sign}(w)$ (a constant pull towards 0, which makes many weights exactly small:
+# sparsity). gradflow's `Regularizer` adds these gradients after backprop:
+
+# %%
+w = Tensor(np.array([[0.5, -2.0], [0.0, 1.0]]), requires_grad=True)
+w.grad = np.zeros((2, 2))
+Regularizer(l1=0.1, l2=0.01).add_penalty_grads([w])
+print("λ₁ sign(w) + 2λ₂ w =\n", w.grad)
+assert np.allclose(w.grad, 0.1 * np.sign(w.data) + 2 * 0.01 * w.data)
+
+# %%
+results = {"none": (history, test_acc, baseline)}
+for name, reg in (
+    ("L2 (λ₂ = 3e-3)", Regularizer(l2=3e-3)),
+    ("L1 (λ₁ = 3e-4)", Regularizer(l1=3e-4)),
+):
+    model = mlp([64, 128, 128, 10], seed=0)
+    h, acc = train(model, regularizer=reg)
+    results[name] = (h, acc, model)
+    print(f"{name}: test accuracy {acc:.3f}")
+
+fig, ax = plt.subplots(figsize=(6, 3.3))
+for name, (_, _, model) in results.items():
+    weights = model.parameters()[0].data.ravel()
+    ax.hist(weights, bins=80, range=(-0.4, 0.4), histtype="step", label=name)
+ax.set_title("First-layer weights after training")
+ax.set_yscale("log")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## Dropout
+#
+# During training each hidden unit is switched off with probability $p$; the survivors are
+# scaled by $1/(1-p)$ (*inverted* dropout) so the expected activation is unchanged and the
+# network needs no change at test time (`model.eval()` turns dropout off). Every batch trains
+# a different thinned network: an implicit ensemble.
+
+# %%
+drop = Dropout(0.5, seed=0)
+ones = Tensor(np.ones((1, 10)))
+print(
+    "training:",
+    drop(ones).data,
+    " mean of many masks:",
+    np.mean([drop(ones).data.mean() for _ in range(500)]).round(3),
+)
+drop.eval()
+print("eval    :", drop(ones).data)
+
+model = mlp([64, 128, 128, 10], dropout=0.5, seed=0)
+h, acc = train(model)
+results["dropout 0.5"] = (h, acc, model)
+print(f"dropout 0.5: test accuracy {acc:.3f}")
+
+# %% [markdown]
+# ## Early stopping
+#
+# Watch the validation loss and stop when it has not improved for `patience` epochs, keeping
+# the weights of the best epoch. It costs nothing and saves training time.
+
+# %%
+stopper = EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True)
+model = mlp([64, 128, 128, 10], seed=0)
+h, acc = train(model, callbacks=[stopper])
+results["early stopping"] = (h, acc, model)
+print(
+    f"stopped after epoch {len(h.epochs)}, best epoch {stopper.best_epoch}: test accuracy {acc:.3f}"
+)
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 3.5))
+for name, (h, acc, _) in results.items():
+    ax.plot(
+        [e["epoch"] for e in h.epochs],
+        [e["val_loss"] for e in h.epochs],
+        label=f"{name} (test acc {acc:.3f})",
+    )
+ax.set_xlabel("epoch")
+ax.set_ylabel("validation loss")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# On a problem this small the differences are a few test examples in a hundred; the
+# validation curves show the mechanism better: the penalties keep the validation loss
+# falling after the unregularised run has flattened out, dropout learns slower but keeps
+# improving, and early stopping keeps the best epoch at a fraction of the training time.
+
+# %% [markdown]
+# ## Double descent
+#
+# Classical wisdom (the bias-variance trade-off) says test error is U-shaped in model size.
+# Seed 001 (Prince, ch. 8) shows what happens past the point where the model can fit the
+# training data exactly (the *interpolation threshold*, parameters ≈ training examples): the
+# test error peaks there and then falls *again*, often below the first minimum.
+#
+# A cheap experiment that shows it: a two-layer network whose first layer is random and
+# frozen (a `Linear` layer + ReLU with $n$ hidden units) and whose output layer is fitted by
+# least squares on 100 training digits. Past the threshold ($n > 100$) many output weights fit
+# the data exactly; we take the one of minimum norm (`np.linalg.pinv`), which is also where
+# gradient descent started from zero converges. We vary $n$ and average three random first
+# layers.
+
+# %%
+n_train = 100
+Xs_train, ys_train = X_train[:n_train], y_train[:n_train]
+targets = np.eye(10)[ys_train]
+
+
+def random_features_errors(width: int, seed: int) -> tuple[float, float]:
+    hidden = Linear(64, width, init="lecun_normal", seed=seed)
+    relu = ReLU()
+    with no_grad():
+        F_train = relu(hidden(Tensor(Xs_train))).data
+        F_test = relu(hidden(Tensor(X_test))).data
+    head = np.linalg.pinv(F_train) @ targets  # the minimum-norm least-squares output layer
+    train_error = np.mean((F_train @ head).argmax(1) != ys_train)
+    test_error = np.mean((F_test @ head).argmax(1) != y_test)
+    return train_error, test_error
+
+
+widths = [10, 20, 40, 60, 80, 90, 100, 110, 125, 150, 200, 400, 800, 2000]
+errors = np.array([[random_features_errors(n, s) for s in range(3)] for n in widths]).mean(axis=1)
+for n, (tr_err, te_err) in zip(widths, errors):
+    print(f"hidden units {n:5d}: train error {tr_err:.2f}  test error {te_err:.3f}")
+plots.plot_double_descent(
+    widths, errors[:, 1], path=None, train_errors=errors[:, 0], threshold=n_train
+)
+
+# %% [markdown]
+# The test error falls, rises to a peak at $n = 100$ (exactly as many hidden units as training
+# examples: one solution fits, and it is wild), then falls again as the minimum-norm solution
+# among ever more interpolating ones becomes smoother. Training error is 0 from the threshold
+# on. Deep networks trained with SGD show the same shape in model size, and also in epochs.
+#
+# **Exercises:** `l1_l2_penalty`, `inverted_dropout`, `batchnorm`.
+#
+# **Next:** [8. Convolutional networks](08_cnns.ipynb).
