@@ -84,7 +84,7 @@ class Recurrent(Stage):
                               self.fast)  # fmt: skip
         if self.last:
             return ws["hs"][-1]
-        rec_k.to_batch_major(ws["hs"][1:], ws["out"])
+        rec_k.swap_batch_time(ws["hs"][1:], ws["out"])
         return ws["out"]
 
     def backward(self, dy):
@@ -92,7 +92,7 @@ class Recurrent(Stage):
         if self.last:
             d_all, d_last = self.none, dy
         else:
-            rec_k.to_time_major(dy, ws["d_all"])
+            rec_k.swap_batch_time(dy, ws["d_all"])
             d_all, d_last = ws["d_all"], ws["zeros_h"]
         if self.kind == "RNN":
             rec_k.rnn_backward(ws["xt"], self.w_ih, self.w_hh, ws["hs"], d_all, d_last,

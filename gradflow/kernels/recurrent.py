@@ -70,30 +70,20 @@ def _sigmoid(x, fast):
 
 
 @njit(cache=True, error_model="numpy")
-def to_time_major(x, xt):
-    """xt[t, b, :] = x[b, t, :]."""
-    nb, nt, ni = x.shape
-    for t in range(nt):
-        for b in range(nb):
-            for i in range(ni):
-                xt[t, b, i] = x[b, t, i]
-
-
-@njit(cache=True, error_model="numpy")
-def to_batch_major(xt, x):
-    """x[b, t, :] = xt[t, b, :]."""
-    nt, nb, ni = xt.shape
-    for t in range(nt):
-        for b in range(nb):
-            for i in range(ni):
-                x[b, t, i] = xt[t, b, i]
+def swap_batch_time(src, dst):
+    """dst[j, i, :] = src[i, j, :]: (B, T, ·) to time-major (T, B, ·) and back again."""
+    n0, n1, ni = src.shape
+    for i in range(n0):
+        for j in range(n1):
+            for k in range(ni):
+                dst[j, i, k] = src[i, j, k]
 
 
 @njit(cache=True, error_model="numpy")
 def _project(x, w_ih, b, xt, xw):
     """xw (T·B, G) = xt Wᵢₕᵀ + b for all steps at once."""
     nb, nt, ni = x.shape
-    to_time_major(x, xt)
+    swap_batch_time(x, xt)
     g = w_ih.shape[0]
     xw2 = xw.reshape(nt * nb, g)
     np.dot(xt.reshape(nt * nb, ni), w_ih.T, xw2)
@@ -137,7 +127,7 @@ def _weight_grads(d, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx):
             db[j] += d2[r, j]
     if need_dx:
         np.dot(d2, w_ih, dxt.reshape(nt * nb, ni))
-        to_batch_major(dxt, dx)
+        swap_batch_time(dxt, dx)
 
 
 @njit(cache=True, error_model="numpy")
@@ -396,4 +386,4 @@ def gru_backward(
             db_hh[j] += dh2[r, j]
     if need_dx:
         np.dot(dx2, w_ih, dxt.reshape(nt * nb, ni))
-        to_batch_major(dxt, dx)
+        swap_batch_time(dxt, dx)
