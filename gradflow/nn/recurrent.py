@@ -143,17 +143,23 @@ def _check_sequence(layer: _Cell, x: Tensor) -> None:
         )
 
 
+def _unroll(cell, x: Tensor, h0: Tensor | None):
+    """Apply ``cell.step`` along time; (all hidden states (B, T, H), last h). Backprop through
+    time is the graph engine walking back through these T steps."""
+    _check_sequence(cell, x)
+    h, hs = h0, []
+    for t in range(x.shape[1]):
+        h = cell.step(x[:, t, :], h)
+        hs.append(h)
+    return stack(hs, axis=1), h
+
+
 class RNN(RNNCell):
     """``RNN(input_size, hidden_size, nonlinearity="tanh")`` over (B, T, I); returns
     (all hidden states (B, T, H), last h (B, H))."""
 
     def forward(self, x: Tensor, h0: Tensor | None = None):
-        _check_sequence(self, x)
-        h, hs = h0, []
-        for t in range(x.shape[1]):
-            h = self.step(x[:, t, :], h)
-            hs.append(h)
-        return stack(hs, axis=1), h
+        return _unroll(self, x, h0)
 
 
 class LSTM(LSTMCell):
@@ -172,9 +178,4 @@ class GRU(GRUCell):
     """``GRU(input_size, hidden_size)`` over (B, T, I); returns (all h (B, T, H), h_T)."""
 
     def forward(self, x: Tensor, h0: Tensor | None = None):
-        _check_sequence(self, x)
-        h, hs = h0, []
-        for t in range(x.shape[1]):
-            h = self.step(x[:, t, :], h)
-            hs.append(h)
-        return stack(hs, axis=1), h
+        return _unroll(self, x, h0)
