@@ -354,7 +354,7 @@ class Conv(Stage):
             "a": z if self.code == act_k.IDENTITY else self.buf(z.shape),
             "dz": self.buf(z.shape),
             "dcols": self.buf((2, ckk, oh * ow)),
-            "parts": self.buf((2, o, ckk)),
+            "parts": self.buf((2, o, ckk + 1)),
             "tmp": self.buf((2, o, ckk)),
             "dx": self.buf((b, self.channels, h, w)),
         }

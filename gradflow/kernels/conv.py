@@ -133,6 +133,17 @@ def conv_forward(x, w2, b, cols, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code, alp
             bias_activation_rows(z[s], a[s], b, code, alpha)
 
 
+@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
+def _row_sum(v):
+    """Σ v: reassociation lets LLVM keep several partial sums in vector registers (a plain
+    ``acc += v[p]`` loop is one dependent add per element: the bias gradient of LeNet's
+    first layer took 0.1 ms that way)."""
+    acc = 0.0
+    for p in range(v.size):
+        acc += v[p]
+    return acc
+
+
 @njit(cache=True, error_model="numpy", parallel=True)
 def conv_backward(
     z, a, da, dz, w2, cols, dw2, db, dcols, parts, tmp, dx, kh, kw, sh, sw, ph, pw, oh, ow,
@@ -140,8 +151,10 @@ def conv_backward(
 ):  # fmt: skip
     """δ = ∂L/∂a ⊙ f'(z); ∂L/∂W = Σ_b δ[b] cols[b]ᵀ; ∂L/∂b = Σ δ; ∂L/∂x[b] = col2im(Wᵀ δ[b]).
 
-    ``parts``/``tmp`` (2, O, C·kh·kw) and ``dcols`` (2, C·kh·kw, OH·OW) are per-thread."""
+    ``parts`` (2, O, C·kh·kw + 1), ``tmp`` (2, O, C·kh·kw) and ``dcols`` (2, C·kh·kw, OH·OW) are per-thread;
+    the last column of ``parts`` collects the bias gradient."""
     nb, no, per = z.shape
+    ckk = w2.shape[1]
     for part in prange(2):
         lo, hi = _chunk(part, nb)
         parts[part] = 0.0
@@ -151,15 +164,13 @@ def conv_backward(
             else:
                 delta_of(z[s], a[s], da[s], dz[s], code, alpha)
             np.dot(dz[s], cols[s].T, tmp[part])
-            parts[part] += tmp[part]
+            parts[part, :, :ckk] += tmp[part]
+            for o in range(no):
+                parts[part, o, ckk] += _row_sum(dz[s, o])
             if need_dx:
                 np.dot(w2.T, dz[s], dcols[part])
                 col2im_one(dcols[part], dx[s], kh, kw, sh, sw, ph, pw, oh, ow)
-    dw2[:] = parts[0] + parts[1]
+    dw2[:] = parts[0, :, :ckk] + parts[1, :, :ckk]
     if db.size > 0:
         for o in range(no):
-            acc = 0.0
-            for s in range(nb):
-                for p in range(per):
-                    acc += dz[s, o, p]
-            db[o] = acc
+            db[o] = parts[0, o, ckk] + parts[1, o, ckk]
