@@ -127,6 +127,12 @@ def build_stages(layers: list[tuple[str, object]], dtype, fuse_last: bool = True
         stage = _stage(label, layer, kind, code, alpha, dtype)
         out.extend(stage if isinstance(stage, list) else [stage])
         i += 2 if fuse else 1
+        if kind in ("Conv1d", "Conv2d") and i < len(layers):  # conv → max pool: one kernel
+            pool_path, pool = layers[i]
+            if type(pool).__name__ == f"MaxPool{kind[-2:]}":
+                stage.fuse_max_pool(_stage(f"{type(pool).__name__} at {pool_path}", pool,
+                                           type(pool).__name__, 0, 0.0, dtype))  # fmt: skip
+                i += 1
     return out
 
 
