@@ -175,7 +175,9 @@ def is_large(batch: int, n_out: int, n_in: int) -> bool:
     """Is one product of this layer worth two threads?"""
     import numba
 
-    return batch >= 2 and batch * n_out * n_in >= LARGE_MACS and numba.get_num_threads() >= 2
+    # numba's configured maximum, not the current count: the thread governor may run a step
+    # on one thread, and a layer's kernels must not change with that
+    return batch >= 2 and batch * n_out * n_in >= LARGE_MACS and numba.config.NUMBA_NUM_THREADS >= 2
 
 
 def merge_dense_runs(stages: list) -> list:
