@@ -220,6 +220,14 @@ def test_slope_layers_first_in_the_model():
     assert not stepper.plan.train_stages[0].need_dx
 
 
+def test_prelu_channel_misfit_names_the_layer_and_both_shapes():
+    model = nn.Sequential(nn.Linear(3, 4), nn.PReLU(5), nn.Linear(4, 2))
+    stepper = make_stepper(model, "cross_entropy", None)
+    message = r"PReLU at 1: 5 slopes .* \(B, 5, \.\.\.\), got \(2, 4\)"
+    with pytest.raises(ValueError, match=message):
+        stepper.train_batch(np.zeros((2, 3)), np.array([0, 1]))
+
+
 # --- training: the same loss trajectory -------------------------------------------------------
 
 

@@ -29,16 +29,15 @@ class PReLU(Stage):
         self.num = self.alpha.shape[0]
 
     def allocate(self, in_shape):
-        size = int(np.prod(in_shape, dtype=np.int64))
         if self.num == 1:  # one slope for every value
-            shape3 = (1, 1, size)
+            shape3 = (1, 1, int(np.prod(in_shape, dtype=np.int64)))
         elif len(in_shape) < 2 or in_shape[1] != self.num:
             raise ValueError(
                 f"{self.name}: {self.num} slopes (one per channel) need input "
                 f"(B, {self.num}, ...), got {in_shape}"
             )
         else:
-            shape3 = (in_shape[0], self.num, size // (in_shape[0] * self.num))
+            shape3 = (in_shape[0], self.num, int(np.prod(in_shape[2:], dtype=np.int64)))
         return {
             "out_shape": in_shape,
             "shape3": shape3,
