@@ -109,6 +109,7 @@ def test_kernels_without_jit():
             "--hypothesis-seed=0",
             str(tests / "test_jit_layers.py"),
             str(tests / "test_jit_training.py"),
+            str(tests / "test_jit_slope_layers.py"),
             "-k",
             "not fit_with",
         ],

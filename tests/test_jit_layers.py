@@ -331,9 +331,9 @@ def test_cross_entropy_label_smoothing():
 
 
 def test_unsupported_layer_fails_before_training_naming_the_layer():
-    model = nn.Sequential(nn.Linear(3, 4), nn.PReLU(), nn.Linear(4, 2))
+    model = nn.Sequential(nn.Linear(3, 4), nn.SelfAttention(4, seed=0), nn.Linear(4, 2))
     before = [p.data for p in model.parameters()]
-    with pytest.raises(UnsupportedLayerError, match=r"PReLU at 1"):
+    with pytest.raises(UnsupportedLayerError, match=r"SelfAttention at 1"):
         make_stepper(model, "cross_entropy", None)
     assert all(a is p.data for a, p in zip(before, model.parameters()))  # model untouched
 
