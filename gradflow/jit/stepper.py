@@ -12,7 +12,7 @@ from ..kernels import update as update_k
 from .buffer import FlatParameters
 from .losses import LossHead
 from .plan import compile_plan
-from .stages import DenseStack
+from .stages import DenseStack, Flatten, Reshape
 from .threads import ThreadGovernor
 
 
@@ -143,9 +143,15 @@ class JitStepper:
         self.weights = [p for _, p in named if p.data.ndim >= 2]
         self._transforms = None
         self.threads = ThreadGovernor(_max_threads(threads), adaptive=threads == "auto")
-        #: the whole trained part of the plan is one Linear stack (train_batch's fast path)
-        self._one_stack = len(self.plan.train_stages) == 1 and isinstance(
-            self.plan.train_stages[0], DenseStack
+        #: the trained part of the plan is one Linear stack, after views only (Reshape,
+        #: Flatten): train_batch's fast path, one kernel call for the whole MLP
+        views = 0
+        while views < len(self.plan.train_stages) and isinstance(
+            self.plan.train_stages[views], (Reshape, Flatten)
+        ):
+            views += 1
+        self._one_stack = views == len(self.plan.train_stages) - 1 and isinstance(
+            self.plan.train_stages[-1], DenseStack
         )
 
     # --- the protocol ---------------------------------------------------------------------
@@ -170,7 +176,10 @@ class JitStepper:
         x = np.ascontiguousarray(xb, dtype=self.dtype)
         stages = self.plan.train_stages
         if self._one_stack and self.head.fuses_softmax(yb):  # an MLP: one kernel call
-            stack = stages[0]
+            *views, stack = stages
+            for view in views:
+                view.resize(x.shape)
+                x = view.forward(x, True)
             shape = stack.resize(x.shape)
             t = self.head.targets(yb, shape)
             loss = float(
