@@ -1,8 +1,9 @@
 """The op table: every primitive op of gradflow, declared once.
 
 Each :class:`Op` holds what every other part of the library needs to know about it:
-its name, display symbol and LaTeX template, the forward computation, its local partial
-derivatives (elementwise ops) or vector-Jacobian products (tensor ops), and its SymPy form.
+its name, display symbol, LaTeX and plain-text templates, the forward computation, its
+local partial derivatives (elementwise ops) or vector-Jacobian products (tensor ops), and its
+SymPy form.
 The backward pass (:mod:`gradflow.graph`), the step-by-step trace (:mod:`gradflow.steps`),
 graph labels (:mod:`visual`), the symbolic checks (:mod:`gradflow.symbolic`) and the op
 reference in the docs all read these records; none of them repeats per-op knowledge.
@@ -30,9 +31,10 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -40,6 +42,9 @@ from .lazy import sympy as sp
 from .numerics import SELU_ALPHA, SELU_SCALE
 
 # --------------------------------------------------------------------------- the record
+
+TextStyle = Literal["symbol", "name"]
+TEXT_STYLES: tuple[str, ...] = get_args(TextStyle)
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,8 +64,14 @@ class Op:
     vjp_text: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     doc: str = ""
+    # The op applied to its arguments as plain text: {0}, {1}, ... (or {args}, all of them),
+    # {symbol}, and {param} for a parameter. See format_text for where each one is used.
+    text: str = ""  # graph labels: "{0} × {1}", "−{0}", "{0}ᵀ"; "" means "{symbol}({args})"
+    name_text: str = ""  # step tables, only where they differ from text: pow's "{0} ^ {n}"
 
     def __post_init__(self):
+        for template in (self.text, self.name_text):
+            _check_text_template(self, template)
         if self.locals is None and self.local is not None:
             local = self.local
             object.__setattr__(
@@ -90,6 +101,47 @@ class Op:
             return self.latex.format(args=", ".join(args), **p)
         return self.latex.format(*args, **p)
 
+    def format_text(
+        self,
+        args: Sequence[str],
+        params: Mapping[str, Any] | None = None,
+        style: TextStyle = "symbol",
+    ) -> str:
+        """The op applied to argument names as plain text, in one of two styles.
+
+        ``"symbol"``, for graph labels, where space is short and the maths notation reads
+        best: the ``text`` template (``w × x``, ``x^2``, ``Aᵀ``), else the symbol as a
+        function (``ReLU(z)``, ``Σ(A)``).
+
+        ``"name"``, for step tables, which a student reads and searches by op name: a call
+        with the parameters the node was given (``leaky_relu(z, alpha=0.1)``,
+        ``sum(A, axis=1, keepdims=False)``, ``matmul(A, B)``). Elementwise operators keep
+        their ``text`` notation (``w × x``, ``−x``), or ``name_text`` where it differs
+        (``x ^ 2``).
+
+        ``params`` are the node's own parameters. A template field falls back to the op's
+        default; the call form lists only the given parameters that are short enough to
+        read inline (no arrays, see :func:`short_param`).
+        """
+        if style not in TEXT_STYLES:
+            raise ValueError(f"{self.name}: text style must be one of {TEXT_STYLES}, got {style!r}")
+        if self.arity is not None and len(args) != self.arity:
+            raise ValueError(
+                f"{self.name} takes {self.arity} argument(s), got {len(args)}: {list(args)}"
+            )
+        if style == "symbol":
+            template = self.text or "{symbol}({args})"
+        else:
+            template = self.name_text or (self.text if self.elementwise else "")
+        if not template:
+            return self._call_text(args, params or {})
+        fields = {**self.params, **(params or {})}
+        return template.format(*args, args=", ".join(args), symbol=self.symbol, **fields)
+
+    def _call_text(self, args: Sequence[str], params: Mapping[str, Any]) -> str:
+        shown = [f"{k}={v}" for k, v in params.items() if k in self.params and short_param(v)]
+        return f"{self.name}({', '.join([*args, *shown])})"
+
     def derivative_expr(self, i: int, names: tuple, params: tuple = ()) -> Any:
         """SymPy expression of ∂op/∂(input i); ``names`` holds a symbol name or a number
         (a constant input) per argument."""
@@ -105,6 +157,43 @@ class Op:
         if not self.elementwise:
             return self.derivative_text(i, names, params)
         return sp.latex(self.derivative_expr(i, names, _freeze(params)))
+
+
+def short_param(v: Any) -> bool:
+    """A parameter value short enough to print inline in a formula (``alpha=0.1``,
+    ``shape=(3, 2)``); arrays and long indices are left out rather than flood a table."""
+    return v is not None and not isinstance(v, np.ndarray) and len(repr(v)) < 24
+
+
+_TEXT_FIELDS = ("args", "symbol")
+
+
+def _check_text_template(op: Op, template: str) -> None:
+    """Refuse a text template that could not be rendered, when the op is declared rather
+    than when a student first draws a graph that uses it."""
+    where = f"op {op.name!r}: text template {template!r}"
+    clash = set(_TEXT_FIELDS) & set(op.params)
+    if clash:
+        raise ValueError(f"op {op.name!r}: parameter name(s) {sorted(clash)} are reserved")
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if spec or conversion:
+            raise ValueError(f"{where}: no conversion or format spec allowed in {{{name}}}")
+        if name.isdigit():
+            if op.arity is not None and int(name) >= op.arity:
+                raise ValueError(
+                    f"{where} uses argument {name}, but the op takes {op.arity} argument(s)"
+                )
+        elif name not in (*_TEXT_FIELDS, *op.params):
+            raise ValueError(
+                f"{where} uses {{{name}}}: not an argument number, 'args', 'symbol' or one "
+                f"of the op's parameters {list(op.params)}"
+            )
 
 
 @functools.cache
@@ -153,7 +242,9 @@ def register(op: Op) -> Op:
     return op
 
 
-def elementwise(name, symbol, latex, forward, derivs, sympy, params=None, doc=""):
+def elementwise(
+    name, symbol, latex, forward, derivs, sympy, params=None, doc="", text="", name_text=""
+):
     """Declare an elementwise op from its forward and one derivative per input.
 
     Each derivative is ``d(xp, out, *xs, **params)``; ``out`` lets ops such as tanh and
@@ -180,11 +271,15 @@ def elementwise(name, symbol, latex, forward, derivs, sympy, params=None, doc=""
             locals=locals_,
             params=dict(params or {}),
             doc=doc,
+            text=text,
+            name_text=name_text,
         )
     )
 
 
-def tensor_op(name, symbol, latex, forward, vjp, sympy, vjp_text, arity=1, params=None, doc=""):
+def tensor_op(
+    name, symbol, latex, forward, vjp, sympy, vjp_text, arity=1, params=None, doc="", text=""
+):
     """Declare a tensor op from its forward and its vector-Jacobian product."""
     return register(
         Op(
@@ -199,6 +294,7 @@ def tensor_op(name, symbol, latex, forward, vjp, sympy, vjp_text, arity=1, param
             vjp_text=tuple(vjp_text),
             params=dict(params or {}),
             doc=doc,
+            text=text,
         )
     )
 
@@ -230,7 +326,14 @@ ONE = lambda xp, out, *xs, **p: 1.0  # noqa: E731
 MINUS_ONE = lambda xp, out, *xs, **p: -1.0  # noqa: E731
 
 ADD = elementwise(
-    "add", "+", "{0} + {1}", lambda xp, a, b: a + b, (ONE, ONE), lambda a, b: a + b, doc="a + b"
+    "add",
+    "+",
+    "{0} + {1}",
+    lambda xp, a, b: a + b,
+    (ONE, ONE),
+    lambda a, b: a + b,
+    doc="a + b",
+    text="{0} + {1}",
 )
 SUB = elementwise(
     "sub",
@@ -240,6 +343,7 @@ SUB = elementwise(
     (ONE, MINUS_ONE),
     lambda a, b: a - b,
     doc="a − b",
+    text="{0} − {1}",
 )
 MUL = elementwise(
     "mul",
@@ -249,6 +353,7 @@ MUL = elementwise(
     (lambda xp, o, a, b: b, lambda xp, o, a, b: a),
     lambda a, b: a * b,
     doc="a · b",
+    text="{0} × {1}",
 )
 DIV = elementwise(
     "div",
@@ -258,8 +363,11 @@ DIV = elementwise(
     (lambda xp, o, a, b: 1.0 / b, lambda xp, o, a, b: -a / (b * b)),
     lambda a, b: a / b,
     doc="a / b",
+    text="{0} ÷ {1}",
 )
-NEG = elementwise("neg", "−", "-{0}", lambda xp, a: -a, (MINUS_ONE,), lambda a: -a, doc="−a")
+NEG = elementwise(
+    "neg", "−", "-{0}", lambda xp, a: -a, (MINUS_ONE,), lambda a: -a, doc="−a", text="−{0}"
+)
 POW = elementwise(
     "pow",
     "^",
@@ -269,6 +377,8 @@ POW = elementwise(
     lambda a, n: a**n,
     params={"n": 2},
     doc="a^n, constant exponent n",
+    text="{0}^{n}",
+    name_text="{0} ^ {n}",
 )
 POWV = elementwise(
     "powv",
@@ -278,6 +388,7 @@ POWV = elementwise(
     (lambda xp, o, a, b: b * xp.pow(a, b - 1), lambda xp, o, a, b: o * xp.log(a)),
     lambda a, b: a**b,
     doc="a^b, variable exponent (needs a > 0 for ∂/∂b)",
+    text="{0} ^ {1}",
 )
 EXP = elementwise(
     "exp",
@@ -568,6 +679,7 @@ MATMUL = tensor_op(
     ("g @ Bᵀ", "Aᵀ @ g"),
     arity=2,
     doc="matrix product A @ B (numpy matmul rules, batched)",
+    text="{0} @ {1}",
 )
 
 
@@ -659,6 +771,7 @@ TRANSPOSE = tensor_op(
     ("transpose(g)",),
     params={"axes": None},
     doc="transpose / permute axes",
+    text="{0}ᵀ",
 )
 
 

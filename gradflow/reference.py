@@ -27,8 +27,16 @@ def _formula(op: Op) -> str:
     return f"${op.format_latex(args)}$"
 
 
+def _text(op: Op) -> str:
+    """How a graph label and a step table write the op (one entry when they agree)."""
+    args = list(_ARGS[: op.arity]) if op.arity else ["x1", "x2", "x3"]
+    label, step = op.format_text(args, op.params), op.format_text(args, op.params, "name")
+    return f"`{label}`" if label == step else f"`{label}` / `{step}`"
+
+
 def markdown() -> str:
-    """Every op: name, kind, parameters, formula and derivative (LaTeX), and its doc line."""
+    """Every op: name, kind, parameters, formula (LaTeX), how graph labels and step tables
+    write it, its derivative (LaTeX) or VJP rule, and its doc line."""
     lines = [
         "# Op reference",
         "",
@@ -38,12 +46,12 @@ def markdown() -> str:
         "Kink convention: at exactly 0 the ReLU family takes the derivative of its x ≤ 0 "
         "branch (ReLU'(0) = 0); max/min give a tie to the first argument.",
         "",
-        "| op | kind | parameters | formula | derivative / VJP | notes |",
-        "|---|---|---|---|---|---|",
+        "| op | kind | parameters | formula | text: graph / steps | derivative / VJP | notes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for op in OPS.values():
         kind = "elementwise" if op.elementwise else "tensor"
         params = ", ".join(f"{k}={v}" for k, v in op.params.items()) or "—"
-        cells = [f"`{op.name}`", kind, params, _formula(op), _derivatives(op), op.doc]
+        cells = [f"`{op.name}`", kind, params, _formula(op), _text(op), _derivatives(op), op.doc]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .graph import Node, backprop, display_names, topological_order
+from .ops import short_param
 
 
 def _num(x: Any) -> Any:
@@ -185,24 +186,11 @@ class BackwardSteps(Steps):
 
 
 def node_formula(node: Node, names: dict[int, str]) -> str:
-    """``op(inputs)`` in plain text, e.g. ``relu(z1)`` or ``w111 × x``."""
-    op = node.op
-    if op is None:
+    """``op(inputs)`` as a step table shows it, e.g. ``relu(z1)`` or ``w111 × x``; the
+    op table holds the notation (:meth:`gradflow.ops.Op.format_text`, style ``"name"``)."""
+    if node.op is None:
         return "given"
-    args = [names[id(i)] for i in node.inputs]
-    shown = {k: v for k, v in node.params.items() if k in op.params and _short(v)}
-    extra = ", ".join(f"{k}={v}" for k, v in shown.items())
-    if op.arity == 2 and len(op.symbol) <= 2 and op.elementwise:
-        return f"{args[0]} {op.symbol} {args[1]}"
-    if op.name == "pow":
-        return f"{args[0]} ^ {node.params['n']}"
-    if op.name == "neg":
-        return f"−{args[0]}"
-    return f"{op.name}({', '.join(args + ([extra] if extra else []))})"
-
-
-def _short(v: Any) -> bool:
-    return v is not None and not isinstance(v, np.ndarray) and len(repr(v)) < 24
+    return node.op.format_text([names[id(i)] for i in node.inputs], node.params, "name")
 
 
 def forward_steps(out: Node) -> ForwardSteps:
@@ -262,7 +250,7 @@ def backward_steps(loss: Node, grad: Any = None) -> BackwardSteps:
 
 
 def _text_params(node: Node) -> dict:
-    return {k: v for k, v in node.params.items() if _short(v)} if node.op.elementwise else {}
+    return {k: v for k, v in node.params.items() if short_param(v)} if node.op.elementwise else {}
 
 
 def _formula_args(node: Node, names: dict[int, str]) -> tuple:

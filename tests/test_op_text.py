@@ -7,6 +7,8 @@ one, so its graph label and step-table formula are checked the moment it is decl
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import gradflow as gf
 from gradflow import OPS, Tensor, Value
@@ -176,3 +178,80 @@ def test_forward_steps_and_graph_boxes_show_these_texts():
 def test_a_leaf_is_given():
     leaf = v("x")
     assert node_formula(leaf, {id(leaf): "x"}) == "given"
+
+
+# --------------------------------------------------------------- the renderer itself
+
+# display names are user labels: any text at all, braces included
+arg_names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=6)
+
+
+@pytest.mark.parametrize("op", list(OPS.values()), ids=lambda o: o.name)
+@given(data=st.data())
+def test_every_argument_appears_verbatim_and_in_order(op, data):
+    arity = op.arity or data.draw(st.integers(1, 4))
+    args = data.draw(st.lists(arg_names, min_size=arity, max_size=arity))
+    for style in ("symbol", "name"):
+        text = op.format_text(args, op.params, style)
+        at = 0
+        for a in args:
+            found = text.find(a, at)
+            assert found >= 0, (op.name, style, args, text)
+            at = found + len(a)
+
+
+@pytest.mark.parametrize("op", list(OPS.values()), ids=lambda o: o.name)
+def test_tensor_ops_read_as_calls_in_step_tables(op):
+    text = op.format_text(["a", "b", "c"][: op.arity or 2], {}, "name")
+    if not op.elementwise:
+        assert text.startswith(f"{op.name}(")
+
+
+def test_call_form_lists_only_given_short_parameters():
+    relu, leaky, where = OPS["relu"], OPS["leaky_relu"], OPS["where"]
+    assert relu.format_text(["z"], {}, "name") == "relu(z)"
+    assert leaky.format_text(["z"], {}, "name") == "leaky_relu(z)"
+    assert leaky.format_text(["z"], {"alpha": 0.2}, "name") == "leaky_relu(z, alpha=0.2)"
+    assert where.format_text(["a", "b"], {"cond": np.ones(3, bool)}, "name") == "where(a, b)"
+
+
+def test_template_fields_fall_back_to_the_default_parameters():
+    assert OPS["pow"].format_text(["x"], {}, "symbol") == "x^2"
+    assert OPS["pow"].format_text(["x"], {}, "name") == "x ^ 2"
+
+
+def test_unknown_style_is_refused():
+    with pytest.raises(ValueError, match="style"):
+        OPS["add"].format_text(["a", "b"], {}, "latex")
+
+
+def test_wrong_number_of_arguments_names_the_op():
+    with pytest.raises(ValueError, match=r"add.*2 argument.*got 1"):
+        OPS["add"].format_text(["a"], {}, "symbol")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{0} + {2}", "argument 2"),
+        ("{0}^{m}", r"uses \{m\}"),
+        ("{0}^{n!r}", "conversion"),
+        ("{0} + {1", "template"),
+    ],
+)
+def test_a_bad_text_template_fails_when_the_op_is_declared(text, message):
+    pow_op = OPS["pow"]
+    with pytest.raises(ValueError, match=message) as err:
+        gf.ops.Op(
+            "pow_bad",
+            pow_op.symbol,
+            pow_op.latex,
+            1,
+            True,
+            pow_op.forward,
+            pow_op.sympy,
+            local=pow_op.local,
+            params={"n": 2},
+            text=text,
+        )
+    assert "pow_bad" in str(err.value)

@@ -54,18 +54,9 @@ def summarize(data: Any) -> str:
 
 
 def op_text(node: Node, names: dict[int, str]) -> str:
-    """The op applied to its inputs with the op table's symbol: ``w × x``, ``ReLU(z)``."""
-    op = node.op
-    args = [names[id(i)] for i in node.inputs]
-    if op.arity == 2 and len(op.symbol) <= 2 and (op.elementwise or op.symbol == "@"):
-        return f"{args[0]} {op.symbol} {args[1]}"
-    if op.name == "pow":
-        return f"{args[0]}^{node.params.get('n', op.params.get('n'))}"
-    if op.name == "neg":
-        return f"−{args[0]}"
-    if op.name == "transpose":
-        return f"{args[0]}ᵀ"
-    return f"{op.symbol}({', '.join(args)})"
+    """The op applied to its inputs with the op table's symbol: ``w × x``, ``ReLU(z)``
+    (:meth:`gradflow.ops.Op.format_text`, style ``"symbol"``)."""
+    return node.op.format_text([names[id(i)] for i in node.inputs], node.params, "symbol")
 
 
 class Drawing(graphviz.Digraph):

@@ -88,7 +88,7 @@ def plot_activations(path: PathLike = "activations.png", x_range: float = 4.0) -
     x = np.linspace(-x_range, x_range, 801)
     for ax, op in zip(axes, ops):
         y, dy = activation_curve(op, x)
-        ax.plot(x, y, label=f"{op.symbol}(x)")
+        ax.plot(x, y, label=op.format_text(["x"]))
         ax.plot(x, dy, "--", label="derivative")
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(0, color="grey", lw=0.5)
