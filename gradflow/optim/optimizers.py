@@ -3,8 +3,11 @@
 An optimizer holds the parameters, a dict of float hyperparameters (``hparams``), one state
 array per parameter for each state name (``state``) and the step counter ``t``. ``step()``
 clips the gradients (by value, then by global norm, if asked), increments ``t`` and calls
-``rule(p, g, *state, [t], *hparams)`` per parameter. The argument order is read from the
-rule's signature, so a backend that owns one flat buffer can call the same rule the same way.
+``rule(p, g, *state, [t], *hparams)`` per parameter, on flat (1-D) views of the parameter and
+its state. The argument order is read from the rule's signature, so a backend that owns one
+flat buffer can call the same rule the same way; both run the rule compiled by
+:func:`gradflow.kernels.update.rule_for` (numba is imported on the first step, not with
+gradflow).
 """
 
 from __future__ import annotations
@@ -16,6 +19,20 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from . import rules
+
+
+def _compiled(transform: Callable) -> Callable:
+    """A gradient transform of :mod:`.rules`, compiled (imports numba on first use)."""
+    from ..kernels import update
+
+    return update.compile_rule(transform)
+
+
+def _rule_for(rule: Callable, size: int) -> Callable:
+    """The same compile of ``rule`` the jit backend would run over ``size`` entries."""
+    from ..kernels import update
+
+    return update.rule_for(rule, size)
 
 
 class Optimizer:
@@ -52,8 +69,10 @@ class Optimizer:
         self.clip_value = clip_value
         self.clip_norm = clip_norm
         self.t = 0
+        # C order whatever the parameter's layout: the rules update flat views of the state
         self.state: dict[str, list[np.ndarray]] = {
-            name: [np.zeros_like(p.data) for p in self.params] for name in self.state_names
+            name: [np.zeros(p.data.shape, p.data.dtype) for p in self.params]
+            for name in self.state_names
         }
         names = list(inspect.signature(type(self).rule).parameters)
         self.uses_t = "t" in names
@@ -78,11 +97,14 @@ class Optimizer:
             p._g = None
 
     def clip_gradients(self, grads: list[np.ndarray]) -> float:
-        """Clip in place by value, then by global norm; returns the global norm before it."""
+        """Clip flat gradients in place by value, then by global norm; returns the global
+        norm before it."""
         if self.clip_value is not None:
+            clip = _compiled(rules.clip_by_value)
             for g in grads:
-                rules.clip_by_value(g, self.clip_value)
-        norm = math.sqrt(sum(rules.sum_of_squares(g) for g in grads))
+                clip(g, float(self.clip_value))
+        sum_of_squares = _compiled(rules.sum_of_squares)
+        norm = math.sqrt(sum(float(sum_of_squares(g)) for g in grads))
         if self.clip_norm is not None:
             scale = rules.clip_scale(norm, self.clip_norm)
             if scale != 1.0:
@@ -93,17 +115,39 @@ class Optimizer:
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
         active = [i for i, p in enumerate(self.params) if p.grad is not None]
-        grads = [np.array(self.params[i].grad, dtype=self.params[i].data.dtype) for i in active]
+        grads = [self._flat_grad(i) for i in active]
         if self.clip_value is not None or self.clip_norm is not None:
             self.clip_gradients(grads)
         self.t += 1
         hp = [self.hparams[n] for n in self.hparam_order]
+        t = (self.t,) if self.uses_t else ()
         for i, g in zip(active, grads):
-            state = [self.state[name][i] for name in self.state_names]
-            if self.uses_t:
-                type(self).rule(self.params[i].data, g, *state, self.t, *hp)
-            else:
-                type(self).rule(self.params[i].data, g, *state, *hp)
+            p = self._flat_data(i)
+            state = [self.state[name][i].reshape(-1) for name in self.state_names]
+            _rule_for(type(self).rule, p.size)(p, g, *state, *t, *hp)
+
+    def _flat_grad(self, i: int) -> np.ndarray:
+        """A flat copy of parameter ``i``'s gradient in its dtype (clipping must not touch
+        ``.grad``); a gradient of another shape is an error here, not a stray write."""
+        p = self.params[i]
+        if np.shape(p.grad) != p.data.shape:
+            raise ValueError(
+                f"{type(self).__name__}.step: parameter {i} has shape {p.data.shape} but its "
+                f"gradient has shape {np.shape(p.grad)}"
+            )
+        return np.array(p.grad, dtype=p.data.dtype, order="C").reshape(-1)
+
+    def _flat_data(self, i: int) -> np.ndarray:
+        """A flat view of parameter ``i``, so the rule updates ``p.data`` itself.
+
+        Parameters are C-contiguous unless a user assigned e.g. a transpose to ``.data``;
+        such a parameter gets a C-ordered copy of its values once (same shape and values,
+        and its ``.data`` from then on), instead of ``reshape`` silently updating a copy.
+        """
+        p = self.params[i]
+        if not p.data.flags.c_contiguous:
+            p.data = np.ascontiguousarray(p.data)
+        return p.data.reshape(-1)
 
     # --- checkpoints -------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
