@@ -74,6 +74,7 @@ class Optimizer:
             name: [np.zeros(p.data.shape, p.data.dtype) for p in self.params]
             for name in self.state_names
         }
+        self._kernels: list[Callable] | None = None  # the compiled rule per parameter
         names = list(inspect.signature(type(self).rule).parameters)
         self.uses_t = "t" in names
         #: hyperparameter names in the order the rule takes them (after p, g, state, t)
@@ -115,27 +116,32 @@ class Optimizer:
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
         active = [i for i, p in enumerate(self.params) if p.grad is not None]
-        grads = [self._flat_grad(i) for i in active]
-        if self.clip_value is not None or self.clip_norm is not None:
+        clipping = self.clip_value is not None or self.clip_norm is not None
+        grads = [self._flat_grad(i, copy=clipping) for i in active]
+        if clipping:
             self.clip_gradients(grads)
         self.t += 1
         hp = [self.hparams[n] for n in self.hparam_order]
         t = (self.t,) if self.uses_t else ()
+        if self._kernels is None:  # compiled (or loaded from numba's cache) on the first step
+            self._kernels = [_rule_for(type(self).rule, p.data.size) for p in self.params]
         for i, g in zip(active, grads):
-            p = self._flat_data(i)
             state = [self.state[name][i].reshape(-1) for name in self.state_names]
-            _rule_for(type(self).rule, p.size)(p, g, *state, *t, *hp)
+            self._kernels[i](self._flat_data(i), g, *state, *t, *hp)
 
-    def _flat_grad(self, i: int) -> np.ndarray:
-        """A flat copy of parameter ``i``'s gradient in its dtype (clipping must not touch
-        ``.grad``); a gradient of another shape is an error here, not a stray write."""
+    def _flat_grad(self, i: int, copy: bool) -> np.ndarray:
+        """Parameter ``i``'s gradient, flat, C-ordered, in the parameter's dtype. The rules
+        only read it; a ``copy`` is for clipping, which must not change ``.grad``. A gradient
+        of another shape is an error here rather than a read past its end in the loop."""
         p = self.params[i]
         if np.shape(p.grad) != p.data.shape:
             raise ValueError(
                 f"{type(self).__name__}.step: parameter {i} has shape {p.data.shape} but its "
                 f"gradient has shape {np.shape(p.grad)}"
             )
-        return np.array(p.grad, dtype=p.data.dtype, order="C").reshape(-1)
+        if copy:
+            return np.array(p.grad, dtype=p.data.dtype, order="C").reshape(-1)
+        return np.ascontiguousarray(p.grad, dtype=p.data.dtype).reshape(-1)
 
     def _flat_data(self, i: int) -> np.ndarray:
         """A flat view of parameter ``i``, so the rule updates ``p.data`` itself.
