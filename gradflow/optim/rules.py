@@ -138,8 +138,10 @@ def nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
         d = g[i] + weight_decay * p[i]  # g + λφ
         m[i] = beta1 * m[i] + (1.0 - beta1) * d
         v[i] = beta2 * v[i] + (1.0 - beta2) * d * d
-        p[i] -= lr * (beta1 * m[i] / bc1 + (1.0 - beta1) * d / bc1) / (
-            math.sqrt(v[i] * vhat_scale) + eps
+        p[i] -= (
+            lr
+            * (beta1 * m[i] / bc1 + (1.0 - beta1) * d / bc1)
+            / (math.sqrt(v[i] * vhat_scale) + eps)
         )
 
 
@@ -170,7 +172,7 @@ def sum_of_squares(g):
     """‖g‖² of one array; the global norm is the root of the sum over all parameters."""
     total = 0.0
     flat = g.ravel()
-    for i in range(flat.size):
+    for i in prange(flat.size):  # a sum: numba's parallel compile reduces per thread
         total += flat[i] * flat[i]
     return total
 
