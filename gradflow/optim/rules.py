@@ -108,8 +108,8 @@ def rmsprop(p, g, s, lr, rho, eps, weight_decay):
 def adam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
     """Adam: m ← βm + (1−β)g; v ← γv + (1−γ)g²; m̂ = m/(1−βᵗ); v̂ = v/(1−γᵗ);
     φ ← φ − α m̂/(√v̂ + ε)."""
-    mhat_scale = 1.0 / (1.0 - beta1**t)
-    vhat_scale = 1.0 / (1.0 - beta2**t)
+    mhat_scale = 1.0 / (1.0 - beta1**t)  # m̂ = m · mhat_scale
+    vhat_scale = 1.0 / (1.0 - beta2**t)  # v̂ = v · vhat_scale
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λφ
         m[i] = beta1 * m[i] + (1.0 - beta1) * d
@@ -120,8 +120,8 @@ def adam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
 def adamw(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
     """AdamW: decoupled weight decay φ ← (1 − αλ)φ, then an Adam step on the raw gradient."""
     decay = 1.0 - lr * weight_decay
-    mhat_scale = 1.0 / (1.0 - beta1**t)
-    vhat_scale = 1.0 / (1.0 - beta2**t)
+    mhat_scale = 1.0 / (1.0 - beta1**t)  # m̂ = m · mhat_scale
+    vhat_scale = 1.0 / (1.0 - beta2**t)  # v̂ = v · vhat_scale
     for i in prange(p.size):
         p[i] *= decay
         m[i] = beta1 * m[i] + (1.0 - beta1) * g[i]
