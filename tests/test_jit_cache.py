@@ -110,6 +110,7 @@ def test_kernels_without_jit():
             "--hypothesis-seed=0",
             str(tests / "test_jit_layers.py"),
             str(tests / "test_jit_training.py"),
+            str(tests / "test_jit_slope_layers.py"),
             str(tests / "test_optim_rules.py"),
             str(tests / "test_optim.py"),
             "-k",

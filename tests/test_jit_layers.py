@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from jit_helpers import assert_matches_graph
 
 from gradflow import nn
-from gradflow.jit import UnsupportedLayerError, make_stepper
+from gradflow.jit import UnsupportedLayerError, make_stepper, stages
 from gradflow.nn import models
 
 DTYPES = [np.float64, np.float32]
@@ -118,18 +118,78 @@ def test_conv1d(dtype, batch, c_in, length, k, stride, padding, seed):
 @example(size=8, k=2, stride=2, seed=0)  # the max-pool kernel's written-out 2×2 path
 @example(size=5, k=2, stride=2, seed=3)  # … with a leftover row and column
 def test_pool2d(dtype, pool, size, k, stride, seed):
-    """Pooling, also with overlapping windows (stride < kernel)."""
+    """Pooling as a stage of its own (after a standalone activation, so it is not fused into
+    the convolution), also with overlapping windows (stride < kernel)."""
     if size < k:
         return
     r = _rng(seed)
     out = (size - k) // stride + 1
     model = nn.Sequential(
         nn.Conv2d(1, 2, 1, seed=seed),
+        nn.Sigmoid(),
+        nn.Tanh(),
         pool(k, stride=stride),
         nn.Flatten(),
         nn.Linear(2 * out * out, 2, seed=seed),
     )
-    assert_matches_graph(model, r.normal(size=(2, 1, size, size)), r.integers(0, 2, 2), dtype=dtype)
+    x = r.normal(size=(2, 1, size, size))
+    stepper = assert_matches_graph(model, x, r.integers(0, 2, 2), dtype=dtype)
+    assert any(isinstance(s, stages.Pool) for s in stepper.plan.train_stages)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh, None])
+@given(
+    batch=st.integers(1, 5),
+    size=st.integers(3, 9),
+    k=st.integers(1, 3),
+    padding=st.integers(0, 2),
+    pool_k=st.integers(1, 3),
+    pool_stride=st.integers(1, 3),
+    seed=st.integers(0, 99),
+)
+@example(batch=3, size=8, k=3, padding=1, pool_k=2, pool_stride=2, seed=0)  # written-out 2×2
+def test_conv_then_max_pool_run_as_one_kernel(
+    dtype, act, batch, size, k, padding, pool_k, pool_stride, seed
+):
+    """Conv2d [→ activation] → MaxPool2d is one fused stage and still gives the graph's
+    outputs and gradients (odd batches, overlapping and leftover windows, padding)."""
+    conv_out = size + 2 * padding - k + 1
+    if conv_out < pool_k:
+        return
+    r = _rng(seed)
+    out = (conv_out - pool_k) // pool_stride + 1
+    # a 1×1 convolution first, so the fused stage must also return ∂L/∂x (col2im path)
+    layers = [nn.Conv2d(2, 2, 1, seed=seed + 1), nn.Conv2d(2, 3, k, padding=padding, seed=seed)]
+    layers += [act()] if act else []
+    layers += [nn.MaxPool2d(pool_k, stride=pool_stride), nn.Flatten()]
+    model = nn.Sequential(*layers, nn.Linear(3 * out * out, 2, seed=seed))
+    x = r.normal(size=(batch, 2, size, size))
+    stepper = assert_matches_graph(model, x, r.integers(0, 2, batch), dtype=dtype)
+    fused = stepper.plan.train_stages[1]
+    assert isinstance(fused, stages.Conv) and fused.pool == (
+        pool_k,
+        pool_k,
+        pool_stride,
+        pool_stride,
+    )
+    assert not any(isinstance(s, stages.Pool) for s in stepper.plan.train_stages)
+
+
+@given(length=st.integers(3, 12), k=st.integers(1, 3), pool_k=st.integers(1, 3),
+       seed=st.integers(0, 99))  # fmt: skip
+def test_conv1d_then_max_pool_fused(length, k, pool_k, seed):
+    """The same fusion for Conv1d → ReLU → MaxPool1d."""
+    if length - k + 1 < pool_k:
+        return
+    r = _rng(seed)
+    out = (length - k + 1) // pool_k
+    model = nn.Sequential(
+        nn.Conv1d(1, 1, 1, seed=seed + 1), nn.Conv1d(1, 2, k, seed=seed), nn.ReLU(),
+        nn.MaxPool1d(pool_k), nn.Flatten(), nn.Linear(2 * out, 2, seed=seed),
+    )  # fmt: skip
+    stepper = assert_matches_graph(model, r.normal(size=(3, 1, length)), r.integers(0, 2, 3))
+    assert stepper.plan.train_stages[1].pool == (1, pool_k, 1, pool_k)
 
 
 @pytest.mark.parametrize("pool", [nn.MaxPool1d, nn.AvgPool1d])
@@ -140,6 +200,8 @@ def test_pool1d(pool, length, k, seed):
     r = _rng(seed)
     model = nn.Sequential(
         nn.Conv1d(2, 2, 1, seed=seed),
+        nn.Sigmoid(),
+        nn.Tanh(),
         pool(k),
         nn.Flatten(),
         nn.Linear(2 * (length // k), 2, seed=seed),
@@ -269,9 +331,9 @@ def test_cross_entropy_label_smoothing():
 
 
 def test_unsupported_layer_fails_before_training_naming_the_layer():
-    model = nn.Sequential(nn.Linear(3, 4), nn.PReLU(), nn.Linear(4, 2))
+    model = nn.Sequential(nn.Linear(3, 4), nn.SelfAttention(4, seed=0), nn.Linear(4, 2))
     before = [p.data for p in model.parameters()]
-    with pytest.raises(UnsupportedLayerError, match=r"PReLU at 1"):
+    with pytest.raises(UnsupportedLayerError, match=r"SelfAttention at 1"):
         make_stepper(model, "cross_entropy", None)
     assert all(a is p.data for a, p in zip(before, model.parameters()))  # model untouched
 

@@ -238,3 +238,13 @@ def test_training_recipes_wrappers_follow_the_graph_backend(recipe):
     x, y = exp.train
     batches = [(x[k : k + 8], y[k : k + 8]) for k in range(0, 8 * STEPS, 8)]
     _assert_same(_trajectories(exp.model, lambda ps: Adam(ps, lr=0.01), batches, loss=exp.loss))
+
+
+@pytest.mark.parametrize("view", [lambda: nn.Reshape(-1), nn.Flatten])
+def test_an_mlp_after_a_view_trains_in_one_kernel_call_like_the_graph(view):
+    """Images into an MLP (the mlp recipe's Reshape(-1), or Flatten): the one-call fast path
+    is taken, and the trajectory is the graph backend's."""
+    model = nn.Sequential(view(), nn.Linear(12, 7, seed=1), nn.ReLU(), nn.Linear(7, 3, seed=2))
+    stepper = make_stepper(copy.deepcopy(model), "cross_entropy", None)
+    assert stepper._one_stack
+    _assert_same(_trajectories(model, lambda p: Adam(p, lr=0.05), _batches(3, 5, (1, 3, 4), 3)))

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import GradflowError
+from ..errors import GradflowError, ShapeError
 from ..kernels import activation as act_k
+from ..nn.shape import per_sample_shape
 from . import stages
 
 
@@ -34,21 +35,6 @@ class Plan:
     backward_stop: int = 0
 
 
-#: wrappers of :mod:`gradflow.training.recipes` that only reshape the input of ``.body``:
-#: (B, ...) → (B, features) for an MLP, (B, 1, H, W) → (B, H, W) rows for an RNN
-RESHAPING_WRAPPERS = {
-    "_Flattening": lambda s: (s[0], int(np.prod(s[1:], dtype=np.int64))),
-    "_Rows": lambda s: (s[0], s[2], s[3]),
-}
-
-
-class ReshapeInput:
-    """Marks the input reshape of a wrapper in :data:`RESHAPING_WRAPPERS`."""
-
-    def __init__(self, kind):
-        self.kind = kind
-
-
 class LastState:
     """Marks a recurrent layer whose last hidden state (not the whole sequence) goes on."""
 
@@ -63,10 +49,6 @@ def flatten_layers(model, prefix: str = "") -> list[tuple[str, object]]:
     layer (last state) then its head; ``Autoencoder`` is its encoder then its decoder.
     """
     kind = type(model).__name__
-    if kind in RESHAPING_WRAPPERS:  # the training recipes' input adapters around a model
-        return [(f"{prefix}{kind}", ReshapeInput(kind))] + flatten_layers(
-            model.body, f"{prefix}body."
-        )
     if kind == "SequenceModel":
         return [(f"{prefix}recurrent", LastState(model.recurrent)), (f"{prefix}head", model.head)]
     if kind == "Autoencoder":
@@ -117,8 +99,7 @@ def build_stages(layers: list[tuple[str, object]], dtype, fuse_last: bool = True
     while i < len(layers):
         path, layer = layers[i]
         kind = type(layer).__name__
-        shown = {"LastState": lambda: type(layer.layer).__name__,
-                 "ReshapeInput": lambda: layer.kind}.get(kind, lambda: kind)()  # fmt: skip
+        shown = type(layer.layer).__name__ if kind == "LastState" else kind
         label = f"{shown} at {path}"
         nxt = activation_code(layers[i + 1][1]) if i + 1 < len(layers) else None
         last_pair = i + 2 == len(layers)
@@ -127,6 +108,12 @@ def build_stages(layers: list[tuple[str, object]], dtype, fuse_last: bool = True
         stage = _stage(label, layer, kind, code, alpha, dtype)
         out.extend(stage if isinstance(stage, list) else [stage])
         i += 2 if fuse else 1
+        if kind in ("Conv1d", "Conv2d") and i < len(layers):  # conv → max pool: one kernel
+            pool_path, pool = layers[i]
+            if type(pool).__name__ == f"MaxPool{kind[-2:]}":
+                stage.fuse_max_pool(_stage(f"{type(pool).__name__} at {pool_path}", pool,
+                                           type(pool).__name__, 0, 0.0, dtype))  # fmt: skip
+                i += 1
     return out
 
 
@@ -161,8 +148,8 @@ def _stage(label, layer, kind, code, alpha, dtype):
         return stages.Pool(label, kind[:3].lower(), dims, k, s, dtype)
     if kind == "Flatten":
         return stages.Flatten(dtype)
-    if kind == "ReshapeInput":
-        return stages.Reshape(label, RESHAPING_WRAPPERS[layer.kind], dtype)
+    if kind == "Reshape":
+        return stages.Reshape(label, _reshape_rule(label, layer.config()["shape"]), dtype)
     if kind == "Dropout":
         cfg = layer.config()
         rng = getattr(layer, "_rng", None) or np.random.default_rng()
@@ -184,11 +171,26 @@ def _stage(label, layer, kind, code, alpha, dtype):
     )
 
 
-def _extra_stage(label, layer, kind, dtype):
-    """Stages defined in other modules (recurrent, normalisation, residual)."""
-    from . import extra_stages
+def _reshape_rule(label: str, shape):
+    """in_shape -> out_shape of a ``Reshape`` layer; a misfit names the layer's place."""
+    shape = tuple(shape)
 
-    return extra_stages.build(label, layer, kind, dtype)
+    def rule(in_shape):
+        try:
+            return per_sample_shape(in_shape, shape)
+        except ShapeError as e:
+            raise ShapeError(f"{label}: {e}") from None
+
+    return rule
+
+
+def _extra_stage(label, layer, kind, dtype):
+    """Stages defined in other modules (recurrent, normalisation, residual; activations with
+    a learned or random slope)."""
+    from . import extra_stages, slope_stages
+
+    found = extra_stages.build(label, layer, kind, dtype)
+    return found if found is not None else slope_stages.build(label, layer, kind, dtype)
 
 
 def compile_plan(model, loss_name: str, dtype) -> Plan:

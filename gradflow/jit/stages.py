@@ -175,7 +175,9 @@ def is_large(batch: int, n_out: int, n_in: int) -> bool:
     """Is one product of this layer worth two threads?"""
     import numba
 
-    return batch >= 2 and batch * n_out * n_in >= LARGE_MACS and numba.get_num_threads() >= 2
+    # numba's configured maximum, not the current count: the thread governor may run a step
+    # on one thread, and a layer's kernels must not change with that
+    return batch >= 2 and batch * n_out * n_in >= LARGE_MACS and numba.config.NUMBA_NUM_THREADS >= 2
 
 
 def merge_dense_runs(stages: list) -> list:
@@ -326,6 +328,12 @@ class Conv(Stage):
         self.gb = grad_b if grad_b is not None else empty(dtype)
         self.channels, self.out_channels = c, o
         self.code, self.alpha = code, float(alpha)
+        self.pool: tuple[int, int, int, int] | None = None
+
+    def fuse_max_pool(self, pool: Pool) -> None:
+        """Run the max pooling ``pool`` that follows this layer inside its kernels."""
+        self.pool = (pool.kh, pool.kw, pool.sh, pool.sw)
+        self.name = f"{self.name} + {pool.name}"
 
     def allocate(self, in_shape):
         if len(in_shape) != self.dims + 2 or in_shape[1] != self.channels:
@@ -343,7 +351,19 @@ class Conv(Stage):
         o = self.out_channels
         out_shape = (b, o, ow) if self.dims == 1 else (b, o, oh, ow)
         z = self.buf((b, o, oh * ow))
-        return {
+        pooled = {}
+        if self.pool is not None:
+            qh, qw, th, tw = self.pool
+            poh, pow_ = (oh - qh) // th + 1, (ow - qw) // tw + 1
+            if poh < 1 or pow_ < 1:
+                raise ValueError(f"{self.name}: the pooling window is larger than {out_shape}")
+            out_shape = (b, o, pow_) if self.dims == 1 else (b, o, poh, pow_)
+            pooled = {
+                "y": self.buf((b, o, poh, pow_)),
+                "arg": np.zeros((b, o, poh, pow_), dtype=np.int64),
+                "up": self.buf((2, o, oh * ow)),
+            }
+        return pooled | {
             "out_shape": out_shape,
             "in_shape": in_shape,
             "in4": (b, self.channels, h, w),
@@ -354,7 +374,7 @@ class Conv(Stage):
             "a": z if self.code == act_k.IDENTITY else self.buf(z.shape),
             "dz": self.buf(z.shape),
             "dcols": self.buf((2, ckk, oh * ow)),
-            "parts": self.buf((2, o, ckk)),
+            "parts": self.buf((2, o, ckk + 1)),
             "tmp": self.buf((2, o, ckk)),
             "dx": self.buf((b, self.channels, h, w)),
         }
@@ -362,15 +382,28 @@ class Conv(Stage):
     def forward(self, x, training):
         ws = self.ws
         x4 = x.reshape(ws["in4"])
+        geometry = (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, ws["oh"], ws["ow"])
+        if self.pool is not None:
+            conv_k.conv_pool_forward(
+                x4, self.w2, self.b, ws["cols"], ws["z"], ws["a"], ws["y"], ws["arg"],
+                *geometry, self.code, self.alpha, *self.pool,
+            )  # fmt: skip
+            return ws["y"].reshape(ws["out_shape"])
         conv_k.conv_forward(
-            x4, self.w2, self.b, ws["cols"], ws["z"], ws["a"],
-            self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, ws["oh"], ws["ow"],
-            self.code, self.alpha,
-        )  # fmt: skip
+            x4, self.w2, self.b, ws["cols"], ws["z"], ws["a"], *geometry, self.code, self.alpha
+        )
         return ws["a"].reshape(ws["out_shape"])
 
     def backward(self, da):
         ws = self.ws
+        if self.pool is not None:
+            conv_k.conv_pool_backward(
+                ws["z"], ws["a"], da.reshape(ws["y"].shape), ws["arg"], ws["up"], ws["dz"], self.w2,
+                ws["cols"], self.gw2, self.gb, ws["dcols"], ws["parts"], ws["tmp"], ws["dx"],
+                self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, ws["oh"], ws["ow"],
+                self.code, self.alpha, self.need_dx,
+            )  # fmt: skip
+            return ws["dx"].reshape(ws["in_shape"])
         conv_k.conv_backward(
             ws["z"], ws["a"], da.reshape(ws["z"].shape), ws["dz"], self.w2, ws["cols"],
             self.gw2, self.gb, ws["dcols"], ws["parts"], ws["tmp"], ws["dx"], self.kh, self.kw,

@@ -12,7 +12,8 @@ from ..kernels import update as update_k
 from .buffer import FlatParameters
 from .losses import LossHead
 from .plan import compile_plan
-from .stages import DenseStack
+from .stages import DenseStack, Flatten, Reshape
+from .threads import ThreadGovernor
 
 
 def loss_name_of(loss: Any) -> tuple[str, dict]:
@@ -103,6 +104,7 @@ class JitStepper:
         penalize_biases: bool = False,
         regularizer=None,
         loss_kwargs: dict | None = None,
+        threads: int | str = "auto",
     ):
         if regularizer is not None:  # gradflow.regularization.Regularizer, as the graph stepper
             l1, l2 = regularizer.l1, regularizer.l2
@@ -142,9 +144,16 @@ class JitStepper:
         ]
         self.weights = [p for _, p in named if p.data.ndim >= 2]
         self._transforms = None
-        #: the whole trained part of the plan is one Linear stack (train_batch's fast path)
-        self._one_stack = len(self.plan.train_stages) == 1 and isinstance(
-            self.plan.train_stages[0], DenseStack
+        self.threads = ThreadGovernor(_max_threads(threads), adaptive=threads == "auto")
+        #: the trained part of the plan is one Linear stack, after views only (Reshape,
+        #: Flatten): train_batch's fast path, one kernel call for the whole MLP
+        views = 0
+        while views < len(self.plan.train_stages) and isinstance(
+            self.plan.train_stages[views], (Reshape, Flatten)
+        ):
+            views += 1
+        self._one_stack = views == len(self.plan.train_stages) - 1 and isinstance(
+            self.plan.train_stages[-1], DenseStack
         )
 
     # --- the protocol ---------------------------------------------------------------------
@@ -159,13 +168,20 @@ class JitStepper:
 
     def train_batch(self, xb: np.ndarray, yb: np.ndarray) -> float:
         """One step: forward, loss, backward, penalties/clipping, update. Returns the batch loss
-        (without the L1/L2 penalty, as the graph stepper)."""
+        (without the L1/L2 penalty, as the graph stepper). Runs on the thread count the
+        :class:`~gradflow.jit.threads.ThreadGovernor` measures to be faster."""
+        return self.threads.run(lambda: self._train_batch(xb, yb), len(xb))
+
+    def _train_batch(self, xb: np.ndarray, yb: np.ndarray) -> float:
         if not self.model.training:
             self.model.train()
         x = np.ascontiguousarray(xb, dtype=self.dtype)
         stages = self.plan.train_stages
         if self._one_stack and self.head.fuses_softmax(yb):  # an MLP: one kernel call
-            stack = stages[0]
+            *views, stack = stages
+            for view in views:
+                view.resize(x.shape)
+                x = view.forward(x, True)
             shape = stack.resize(x.shape)
             t = self.head.targets(yb, shape)
             loss = float(
@@ -227,10 +243,23 @@ class JitStepper:
             fn(p.data.reshape(p.data.shape[0], -1), float(self.max_norm))
 
 
+def _max_threads(threads: int | str) -> int:
+    """The most threads the kernels may use: numba's count (``NUMBA_NUM_THREADS``) for
+    ``"auto"``, else the given number (at least 1, at most numba's)."""
+    import numba
+
+    if threads == "auto":
+        return numba.get_num_threads()
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be 'auto' or a positive int, got {threads!r}")
+    return min(threads, numba.config.NUMBA_NUM_THREADS)
+
+
 def make_stepper(model, loss: Any = "cross_entropy", optimizer=None, **settings: Any) -> JitStepper:
     """A :class:`JitStepper` for ``model``; ``settings``: ``regularizer`` (a
     :class:`gradflow.regularization.Regularizer`) or l1, l2, max_norm, penalize_biases;
-    clip_value, clip_norm (default: the optimizer's); dtype; loss_kwargs / label_smoothing.
+    clip_value, clip_norm (default: the optimizer's); dtype; loss_kwargs / label_smoothing;
+    threads ("auto": 1 or numba's count, whichever measures faster; or a fixed number).
     Raises :class:`UnsupportedLayerError` naming the layer the backend cannot run, before
     anything is compiled or trained."""
     return JitStepper(model, loss, optimizer, **settings)

@@ -3,11 +3,12 @@
 Kernels are plain functions over preallocated arrays (shape logic and allocation live in
 :mod:`gradflow.jit`). Importing this package first makes sure numba has a writable cache
 directory (see :mod:`gradflow.kernels.cachedir`), so ``cache=True`` never breaks an import.
-Families: ``activation``, ``dense``, ``conv``, ``pool``, ``norm``, ``recurrent``, ``loss``,
-``update``. Kernels compile with ``error_model="numpy"``: a division by zero gives inf/nan as
-in numpy (and the graph engine) instead of raising, and — the reason — loops containing a
-division vectorise (numba's Python error model adds a zero check per division that stops
-LLVM from vectorising: the fast tanh loop runs 7× faster without it).
+Families: ``activation``, ``parametric`` (learned or random slopes), ``dense``, ``conv``,
+``pool``, ``norm``, ``recurrent``, ``loss``, ``update``. Kernels compile with
+``error_model="numpy"``: a division by zero gives inf/nan as in numpy (and the graph engine)
+instead of raising, and — the reason — loops containing a division vectorise (numba's Python
+error model adds a zero check per division that stops LLVM from vectorising: the fast tanh
+loop runs 7× faster without it).
 """
 
 import os

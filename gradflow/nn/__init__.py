@@ -46,6 +46,7 @@ from .pool import (
 )
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .residual import Residual
+from .shape import Reshape
 
 __all__ = [
     "ACTIVATIONS",
@@ -82,6 +83,7 @@ __all__ = [
     "RNNCell",
     "RReLU",
     "ReLU",
+    "Reshape",
     "Residual",
     "SelfAttention",
     "SequenceModel",

@@ -82,7 +82,9 @@ def _scale(model: str, dataset: str, train, val, test):
 
 def _build(model: str, dataset: str, X: np.ndarray, n_out: int, hidden: int, seed: int):
     if model == "mlp":
-        return _Flattening(nn.mlp([int(np.prod(X.shape[1:])), hidden, n_out], seed=seed))
+        # Reshape(-1): images and sequences become feature vectors, so an MLP takes any data
+        mlp = nn.mlp([int(np.prod(X.shape[1:])), hidden, n_out], seed=seed)
+        return nn.Sequential(nn.Reshape(-1), *mlp.layers)
     if model == "cnn":
         if X.ndim == 4:
             return nn.cnn(X.shape[1:], n_out, channels=(8, 16), hidden=hidden, seed=seed)
@@ -90,35 +92,16 @@ def _build(model: str, dataset: str, X: np.ndarray, n_out: int, hidden: int, see
             return _cnn1d(X.shape[1:], n_out, hidden, seed)
         raise ValueError(f"--model cnn needs image or signal data (digits, signals), not {dataset}")
     if X.ndim == 4 and X.shape[1] == 1:  # digits as a sequence of 8 rows of 8 pixels
-        return _Rows(nn.models.SequenceModel(model, X.shape[3], hidden, n_out, seed=seed))
+        rows, width = X.shape[2], X.shape[3]
+        return nn.Sequential(
+            nn.Reshape(rows, width), nn.models.SequenceModel(model, width, hidden, n_out, seed=seed)
+        )
     if X.ndim != 3 or dataset == "signals":
         raise ValueError(
             f"--model {model} needs sequence data ({', '.join(SEQUENCE_DATA)} or digits as rows), "
             f"not {dataset}"
         )
     return nn.models.SequenceModel(model, X.shape[2], hidden, n_out, seed=seed)
-
-
-class _Flattening(nn.Module):
-    """(B, ...) → (B, features) before an MLP, so the MLP also takes images and sequences."""
-
-    def __init__(self, body):
-        super().__init__()
-        self.body = body
-
-    def forward(self, x):
-        return self.body(x.reshape(x.shape[0], -1))
-
-
-class _Rows(nn.Module):
-    """(B, 1, H, W) images read as sequences of H rows of W pixels."""
-
-    def __init__(self, body):
-        super().__init__()
-        self.body = body
-
-    def forward(self, x):
-        return self.body(x.reshape(x.shape[0], x.shape[2], x.shape[3]))
 
 
 def _cnn1d(shape, n_out, hidden, seed):

@@ -1,0 +1,112 @@
+"""The thread governor: one thread or two give bit-identical training, and the governor
+picks whichever is faster, probing the other less and less often while it loses."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from gradflow import nn
+from gradflow.jit import make_stepper, stages
+from gradflow.jit.threads import ThreadGovernor
+from gradflow.nn.models import SequenceModel
+from gradflow.optim.optimizers import Adam
+
+two_threads = pytest.mark.skipif(
+    numba.config.NUMBA_NUM_THREADS < 2, reason="needs numba with at least 2 threads"
+)
+
+
+class FakeMachine:
+    """A clock that a step advances by ``cost[threads in use] × samples``."""
+
+    def __init__(self, cost):
+        self.cost, self.now, self.used = dict(cost), 0.0, []
+
+    def clock(self):
+        return self.now
+
+    def step(self, samples):
+        threads = numba.get_num_threads()
+        self.used.append(threads)
+        self.now += self.cost[threads] * samples
+        return threads
+
+
+@two_threads
+def test_governor_keeps_the_faster_count_and_backs_off_its_probes():
+    machine = FakeMachine({2: 1.0, 1: 1.6})
+    gov = ThreadGovernor(2, period=8, probe=3, clock=machine.clock)
+    for _ in range(400):
+        gov.run(lambda: machine.step(32), 32)
+    assert gov.current == 2 and gov.switches == []
+    probes = machine.used.count(1)
+    assert 0 < probes <= 3 * 6  # periods 8, 16, 32, 64, 128, 256: at most six probes
+    assert gov.period > 8
+
+
+@two_threads
+def test_governor_moves_to_one_thread_under_load_and_back_when_it_ends():
+    machine = FakeMachine({2: 1.0, 1: 1.6})
+    gov = ThreadGovernor(2, period=8, probe=3, max_period=64, clock=machine.clock)
+    for _ in range(100):
+        gov.run(lambda: machine.step(16), 16)
+    machine.cost[2] = 6.0  # a busy neighbour: the second thread wakes late
+    for _ in range(200):
+        gov.run(lambda: machine.step(16), 16)
+    assert gov.current == 1
+    assert machine.used[-1] == 1
+    machine.cost[2] = 1.0
+    for _ in range(300):
+        gov.run(lambda: machine.step(16), 16)
+    assert gov.current == 2
+    assert [t for _, t in gov.switches] == [1, 2]
+
+
+@two_threads
+def test_governor_restores_the_callers_thread_count():
+    before = numba.get_num_threads()
+    gov = ThreadGovernor(2, adaptive=False)
+    assert gov.run(numba.get_num_threads, 1) == 2
+    assert numba.get_num_threads() == before
+    assert ThreadGovernor(1).run(numba.get_num_threads, 1) == 1
+
+
+def _lenet_like(seed):
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 3, seed=seed), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 3, seed=seed + 1), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
+        nn.Linear(4, 8, seed=seed + 2), nn.ReLU(), nn.Linear(8, 3, seed=seed + 3),
+    )  # fmt: skip
+
+
+@two_threads
+@pytest.mark.parametrize(
+    "make, shape",
+    [(_lenet_like, (5, 1, 10, 10)), (lambda s: SequenceModel("lstm", 3, 6, 3, seed=s), (5, 4, 3))],
+)
+def test_one_thread_and_two_threads_train_bit_identically(monkeypatch, make, shape):
+    """Every parallel kernel splits its work the same way whatever the thread count (the
+    Linear layers here count as large, so their two-thread kernels run too)."""
+    monkeypatch.setattr(stages, "LARGE_MACS", 1)
+    monkeypatch.setattr(stages, "LARGE_WEIGHTS", 1)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape)
+    y = rng.integers(0, 3, shape[0])
+    final = {}
+    for threads in (1, 2):
+        model = make(3)
+        stepper = make_stepper(model, "cross_entropy", Adam(model.parameters(), lr=0.01),
+                               threads=threads)  # fmt: skip
+        losses = [stepper.train_batch(x, y) for _ in range(4)]
+        final[threads] = (losses, [p.data.copy() for p in model.parameters()])
+    assert final[1][0] == final[2][0]
+    for a, b in zip(final[1][1], final[2][1]):
+        assert np.array_equal(a, b)
+
+
+def test_threads_setting_is_checked():
+    model = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="threads"):
+        make_stepper(model, "mse", None, threads=0)
