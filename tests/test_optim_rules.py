@@ -287,3 +287,31 @@ def test_importing_gradflow_does_not_import_numba():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False"
+
+
+# --- the graph backend's regulariser runs the same compiled transforms ---------------------
+
+
+def test_max_norm_rescales_a_transposed_conv_weight_itself():
+    """A non-contiguous ``.data`` is made C-ordered once, else ``reshape(units, -1)`` would
+    rescale a copy and leave the weight as it was."""
+    from gradflow.nn import Parameter
+    from gradflow.regularization import Regularizer
+
+    kernel = np.arange(1.0, 9.0).reshape(2, 2, 2).transpose(2, 1, 0)  # (out, in, k), F order
+    w = Parameter(np.zeros((2, 2, 2)))
+    w.data = kernel
+    rows = np.ascontiguousarray(kernel).reshape(2, 4)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)  # both > 1
+    Regularizer(max_norm=1.0).apply_max_norm([w])
+    np.testing.assert_allclose(w.data.reshape(2, 4), rows / (norms + 1e-12), rtol=1e-9)
+
+
+def test_penalty_gradient_of_another_shape_names_both_shapes():
+    from gradflow.nn import Parameter
+    from gradflow.regularization import Regularizer
+
+    w = Parameter(np.ones((2, 2)))
+    w.grad = np.ones(3)
+    with pytest.raises(ValueError, match=r"shape \(2, 2\).*shape \(3,\)"):
+        Regularizer(l2=0.1).add_penalty_grads([w])
