@@ -64,16 +64,16 @@ def rule_for(rule: Callable, size: int) -> Callable:
     this 2-core machine, float32, 2 threads, µs per update, serial / parallel
     (``benchmarks/rule_threshold.py``; parallel varies with the other core's load):
 
-    ========  ===========  ================  ==========  ===========
-    entries   Adam serial  Adam parallel     momentum    momentum ∥
-    ========  ===========  ================  ==========  ===========
-    1k        1.5          10                0.8         9–45
-    16k       17           25                8.2         16
-    64k       68–70        60–79             31.5        38.5
-    128k      133–139      110–145           63.5        69–75
-    256k      265–270      190–261           125         104–128
-    1M        1060–1120    560–1090          510         285–480
-    ========  ===========  ================  ==========  ===========
+    =======  ===========  =============  ===============  =================
+    entries  Adam serial  Adam parallel  momentum serial  momentum parallel
+    =======  ===========  =============  ===============  =================
+    1k       1.5          10             0.8              9–45
+    16k      17           25             8.2              16
+    64k      68–70        60–79          31.5             38.5
+    128k     133–139      110–145        63.5             69–75
+    256k     265–270      190–261        125              104–128
+    1M       1060–1120    560–1090       510              285–480
+    =======  ===========  =============  ===============  =================
 
     Waking the second thread costs ~10 µs, and Adam's loop does ~1 ns of work per entry, so
     the split pays from ~128k entries when the other core is free; momentum is memory-bound
