@@ -54,6 +54,7 @@ class Timing:
     median_s: float
     first_s: float
     steps: int
+    threads: int | None = None  # the jit backend's thread count at the end (see jit.threads)
 
 
 def time_steps(step: Callable[[int], object], n_steps: int) -> Timing:
@@ -221,7 +222,10 @@ def run_gradflow(w: Workload, x, y, backend: str, limit: int | None) -> Timing:
 
     idx = _batches(len(x), w.batch, w.epochs, limit)
     batches = [(np.ascontiguousarray(x[i]), y[i]) for i in idx]
-    return time_steps(lambda k: train(*batches[k]), len(batches))
+    timing = time_steps(lambda k: train(*batches[k]), len(batches))
+    if backend == "jit":
+        timing.threads = stepper.threads.current
+    return timing
 
 
 def run_torch(w: Workload, x, y, limit: int | None) -> Timing:
@@ -350,6 +354,7 @@ def run(keys: list[str] | None = None, quick: bool = False, log=None) -> dict:
                 "first_step_s": ours.first_s,
                 "gflops": gflops,
                 "peak_fraction": gflops / peak,
+                "threads": ours.threads,
             }
             if key in ("W1",):
                 graph = run_gradflow(w, x, y, "graph", min(limit or 60, 60))

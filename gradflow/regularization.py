@@ -59,18 +59,33 @@ class Regularizer:
         """grad += λ₁ sign(W) + 2λ₂ W for every penalised parameter that has a gradient."""
         if not (self.l1 or self.l2):
             return
+        from .kernels.update import compile_rule  # numba loads here, not with gradflow
+
+        add_penalty_grad = compile_rule(rules.add_penalty_grad)
         for p in params:
             if p.grad is not None and self.penalized(p):
-                p.grad = np.array(p.grad, dtype=p.data.dtype)
-                rules.add_penalty_grad(p.grad, p.data, self.l1, self.l2)
+                if np.shape(p.grad) != p.data.shape:
+                    raise ValueError(
+                        f"Regularizer: a parameter of shape {p.data.shape} has a gradient of "
+                        f"shape {np.shape(p.grad)}"
+                    )
+                grad = np.array(p.grad, dtype=p.data.dtype, order="C")
+                flat_data = np.ascontiguousarray(p.data).reshape(-1)
+                add_penalty_grad(grad.reshape(-1), flat_data, self.l1, self.l2)
+                p.grad = grad
 
     def apply_max_norm(self, params: Sequence) -> None:
         """Project each weight's rows (units) back into the ball ‖w‖₂ ≤ c."""
         if self.max_norm is None:
             return
+        from .kernels.update import compile_rule
+
+        max_norm_rows = compile_rule(rules.max_norm_rows)
         for p in params:
             if p.data.ndim >= 2:
-                rules.max_norm_rows(p.data.reshape(p.data.shape[0], -1), self.max_norm)
+                if not p.data.flags.c_contiguous:  # else reshape would rescale a copy
+                    p.data = np.ascontiguousarray(p.data)
+                max_norm_rows(p.data.reshape(p.data.shape[0], -1), float(self.max_norm))
 
     def noisy(self, xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The batch plus N(0, σ²) input noise (a copy; σ = 0 returns ``xb``)."""

@@ -14,6 +14,7 @@ def test_bench_json_last_line(capsys):
     for key in ("gradflow_ms", "torch_ms", "speedup", "first_step_s", "graph_ms"):
         assert key in w1
     assert w1["gradflow_ms"] > 0 and w1["first_step_s"] > 0
+    assert w1["threads"] in range(1, result["machine"]["threads"] + 1)
     assert result["workloads"]["W5"]["gradflow_ms"] > 0
     table = markdown_table(result)
     assert table.splitlines()[0].startswith("| workload |") and "W1 mlp_digits" in table

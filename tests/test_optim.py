@@ -286,12 +286,12 @@ RULE_CALLS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RULE_CALLS))
 def test_rule_compiles_with_numba_and_agrees(name):
-    """The jit backend wraps these very functions in numba.njit: float64 and float32."""
-    numba = pytest.importorskip("numba")
+    """Both backends run these very functions compiled by ``compile_rule``: float64, float32."""
+    from gradflow.kernels.update import compile_rule
     from gradflow.optim import rules
 
     python_rule = getattr(rules, name)
-    jitted = numba.njit(python_rule)
+    jitted = compile_rule(python_rule)
     for dtype in (np.float64, np.float32):
         g = np.linspace(-1.0, 1.5, 6).astype(dtype)
         outs = []
@@ -314,3 +314,38 @@ def test_lr_may_be_given_positionally_as_in_pytorch():
     opt = make_optimizer("adam", [Parameter(np.zeros(1))])
     assert opt.lr == 1e-3
     assert OPTIMIZERS["adam"]([Parameter(np.zeros(1))], 0.02).lr == 0.02
+
+
+def test_a_non_contiguous_parameter_is_updated_as_a_contiguous_one():
+    """The rules update flat views; a transposed ``.data`` is made C-ordered once (same
+    values) instead of ``reshape`` silently updating a copy."""
+    w = np.arange(6.0).reshape(2, 3)
+    p, q = Parameter(w.copy()), Parameter(w.copy())
+    p.data = np.asfortranarray(p.data)
+    g = np.linspace(-1.0, 1.0, 6).reshape(2, 3)
+    opts = [make_optimizer("adam", [x], lr=0.1) for x in (p, q)]
+    for _ in range(3):
+        for x, opt in zip((p, q), opts):
+            x.grad = g
+            opt.step()
+    assert p.data.flags.c_contiguous
+    np.testing.assert_array_equal(p.data, q.data)
+    assert not np.allclose(p.data, w)
+
+
+def test_a_gradient_of_another_shape_names_both_shapes():
+    p = Parameter(np.zeros((2, 3)))
+    opt = make_optimizer("momentum", [p])
+    p.grad = np.zeros(5)
+    with pytest.raises(ValueError, match=r"parameter 0 has shape \(2, 3\).*\(5,\)"):
+        opt.step()
+
+
+@pytest.mark.parametrize("clip", [dict(clip_value=0.5), dict(clip_norm=0.5), {}])
+def test_step_never_changes_the_gradient(clip):
+    p = Parameter(np.ones((2, 2), dtype=np.float32))
+    opt = make_optimizer("adam", [p], lr=0.1, **clip)
+    g = np.array([[3.0, -2.0], [0.25, 0.0]], dtype=np.float32)
+    p.grad = g.copy()
+    opt.step()
+    np.testing.assert_array_equal(p.grad, g)

@@ -13,9 +13,10 @@
 #   gradient, $\phi \leftarrow \phi - \alpha\,g/(\sqrt{s} + \varepsilon)$, so steep and flat
 #   directions get comparable steps.
 #
-# In gradflow each optimizer is a small pure function in `gradflow.optim.rules`, updating numpy
-# arrays in place. The same functions train the networks (and the jit backend compiles them),
-# so what you see on a 2-D surface is exactly what runs in training.
+# In gradflow each optimizer is a small pure function in `gradflow.optim.rules`: one loop over
+# the entries of flat numpy arrays, updating them in place. Both training backends run these
+# same functions (compiled by numba), so what you see on a 2-D surface is exactly what runs in
+# training.
 
 # %%
 import inspect

@@ -135,10 +135,12 @@ class JitStepper:
         self.clip_norm = (
             clip_norm if clip_norm is not None else getattr(optimizer, "clip_norm", None)
         )
-        # weights (not biases / BatchNorm γ, β, unless asked) take the L1/L2 penalties;
-        # the max-norm constraint acts on weight rows
+        # weights (not biases / BatchNorm γ, β, unless asked) take the L1/L2 penalties (flat
+        # views, as the rule loops over 1-D arrays); the max-norm constraint acts on weight rows
         self.penalized = [
-            (self.flat.grad_of(p), p.data) for _, p in named if p.data.ndim >= 2 or penalize_biases
+            (self.flat.grad_of(p).reshape(-1), p.data.reshape(-1))
+            for _, p in named
+            if p.data.ndim >= 2 or penalize_biases
         ]
         self.weights = [p for _, p in named if p.data.ndim >= 2]
         self._transforms = None

@@ -1,8 +1,8 @@
 """Optimizer update kernels over the flat parameter/gradient buffers.
 
-Nothing here restates an update rule: the rules are the pure functions of
-:mod:`gradflow.optim.rules`, shared with the graph backend. :func:`compile_rule` wraps one
-with ``numba.njit(cache=True)`` so it runs once per step over the whole flat buffer.
+Nothing here restates an update rule: the rules are the loops of
+:mod:`gradflow.optim.rules`, and this module is the one place that compiles them — for the
+jit backend's one flat buffer and for the graph backend's per-parameter flat views alike.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import types
 from collections.abc import Callable
 
+import numba
 from numba import njit
 from numba.core.registry import CPUDispatcher
 
@@ -17,17 +18,15 @@ _COMPILED: dict[tuple[Callable, bool], Callable] = {}
 
 
 def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
-    """``numba.njit(cache=True)`` of a pure array function, compiled once per process.
+    """``njit(cache=True, error_model="numpy", parallel=parallel)`` of a rule, once per process.
 
-    A rule may call plain helper functions of its own module (``_decayed``, or ``adamw``
-    calling ``adam``); numba can only call compiled functions, so each such helper is
-    compiled the same way and the rule is re-bound to a namespace that holds the compiled
-    helpers. The rule's code itself is untouched.
-
-    ``parallel=True`` is for the optimizer rules: elementwise array expressions, independent
-    per entry, which numba then fuses into one vectorised multi-threaded loop. Serially
-    compiled, each expression is its own scalar loop: Adam over 17k float32 parameters takes
-    165 µs serial, 48 µs parallel (numpy: 37 µs).
+    The rule's code is untouched; it is re-bound to a copy of its module's namespace in which
+    ``prange`` is ``numba.prange`` (the rules module says ``prange = range`` so that importing
+    it does not import numba). With ``parallel=True`` the rule's ``prange`` loop is split over
+    the threads; with ``parallel=False`` it is one plain loop. A plain helper function of the
+    rule's own module that the rule calls is compiled the same way and bound in its place.
+    ``error_model="numpy"``: a division by zero gives inf/nan as numpy does, and loops with a
+    division vectorise (see :mod:`gradflow.kernels`).
     """
     if isinstance(rule, CPUDispatcher):
         return rule
@@ -35,6 +34,7 @@ def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
     if key in _COMPILED:
         return _COMPILED[key]
     namespace = dict(rule.__globals__)
+    namespace["prange"] = numba.prange
     for name in rule.__code__.co_names:
         value = namespace.get(name)
         if isinstance(value, types.FunctionType) and value.__module__ == rule.__module__:
@@ -49,24 +49,38 @@ def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
     )
     # the two variants must not share numba's on-disk index (it is keyed by signature only)
     bound.__qualname__ += "__parallel" if parallel else ""
-    _COMPILED[key] = njit(cache=True, parallel=parallel)(bound)
+    _COMPILED[key] = njit(cache=True, error_model="numpy", parallel=parallel)(bound)
     return _COMPILED[key]
 
 
 #: flat buffers from this size update with the rule compiled ``parallel=True``
-PARALLEL_FROM = 1 << 16
+PARALLEL_FROM = 1 << 17
 
 
 def rule_for(rule: Callable, size: int) -> Callable:
-    """The fastest way to run ``rule`` once over a flat buffer of ``size`` entries.
+    """``rule`` compiled for one call over a flat buffer of ``size`` entries.
 
-    Measured for float32 Adam (µs per update): 17k entries — numpy 37, numba serial 165,
-    numba parallel 48–140 (waking the second thread dominates); 235k entries — numpy 1890,
-    parallel 1620 (momentum: 98 vs 60). So small buffers call the rule itself — the same
-    Python function, vectorised by numpy over the whole buffer in one call — and large ones
-    its ``parallel=True`` compile. Either way nothing is restated.
+    Serial below :data:`PARALLEL_FROM` entries, ``parallel=True`` from there. Measured on
+    this 2-core machine, float32, 2 threads, µs per update, serial / parallel
+    (``benchmarks/rule_threshold.py``; parallel varies with the other core's load):
+
+    =======  ===========  =============  ===============  =================
+    entries  Adam serial  Adam parallel  momentum serial  momentum parallel
+    =======  ===========  =============  ===============  =================
+    1k       1.5          10             0.8              9–45
+    16k      17           25             8.2              16
+    64k      68–70        60–79          31.5             38.5
+    128k     133–139      110–145        63.5             69–75
+    256k     265–270      190–261        125              104–128
+    1M       1060–1120    560–1090       510              285–480
+    =======  ===========  =============  ===============  =================
+
+    Waking the second thread costs ~10 µs, and Adam's loop does ~1 ns of work per entry, so
+    the split pays from ~128k entries when the other core is free; momentum is memory-bound
+    and barely gains at all. The loop form is why the rules are compiled at every size: the
+    numpy array form took 35–37 µs for Adam at 17k (each expression a pass and a temporary).
     """
-    return compile_rule(rule, parallel=True) if size >= PARALLEL_FROM else rule
+    return compile_rule(rule, parallel=size >= PARALLEL_FROM)
 
 
 @njit(cache=True)

@@ -3,8 +3,11 @@
 An optimizer holds the parameters, a dict of float hyperparameters (``hparams``), one state
 array per parameter for each state name (``state``) and the step counter ``t``. ``step()``
 clips the gradients (by value, then by global norm, if asked), increments ``t`` and calls
-``rule(p, g, *state, [t], *hparams)`` per parameter. The argument order is read from the
-rule's signature, so a backend that owns one flat buffer can call the same rule the same way.
+``rule(p, g, *state, [t], *hparams)`` per parameter, on flat (1-D) views of the parameter and
+its state. The argument order is read from the rule's signature, so a backend that owns one
+flat buffer can call the same rule the same way; both run the rule compiled by
+:func:`gradflow.kernels.update.rule_for` (numba is imported on the first step, not with
+gradflow).
 """
 
 from __future__ import annotations
@@ -16,6 +19,20 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from . import rules
+
+
+def _compiled(transform: Callable) -> Callable:
+    """A gradient transform of :mod:`.rules`, compiled (imports numba on first use)."""
+    from ..kernels import update
+
+    return update.compile_rule(transform)
+
+
+def _rule_for(rule: Callable, size: int) -> Callable:
+    """The same compile of ``rule`` the jit backend would run over ``size`` entries."""
+    from ..kernels import update
+
+    return update.rule_for(rule, size)
 
 
 class Optimizer:
@@ -52,9 +69,12 @@ class Optimizer:
         self.clip_value = clip_value
         self.clip_norm = clip_norm
         self.t = 0
+        # C order whatever the parameter's layout: the rules update flat views of the state
         self.state: dict[str, list[np.ndarray]] = {
-            name: [np.zeros_like(p.data) for p in self.params] for name in self.state_names
+            name: [np.zeros(p.data.shape, p.data.dtype) for p in self.params]
+            for name in self.state_names
         }
+        self._kernels: list[Callable] | None = None  # the compiled rule per parameter
         names = list(inspect.signature(type(self).rule).parameters)
         self.uses_t = "t" in names
         #: hyperparameter names in the order the rule takes them (after p, g, state, t)
@@ -78,11 +98,14 @@ class Optimizer:
             p._g = None
 
     def clip_gradients(self, grads: list[np.ndarray]) -> float:
-        """Clip in place by value, then by global norm; returns the global norm before it."""
+        """Clip flat gradients in place by value, then by global norm; returns the global
+        norm before it."""
         if self.clip_value is not None:
+            clip = _compiled(rules.clip_by_value)
             for g in grads:
-                rules.clip_by_value(g, self.clip_value)
-        norm = math.sqrt(sum(rules.sum_of_squares(g) for g in grads))
+                clip(g, float(self.clip_value))
+        sum_of_squares = _compiled(rules.sum_of_squares)
+        norm = math.sqrt(sum(float(sum_of_squares(g)) for g in grads))
         if self.clip_norm is not None:
             scale = rules.clip_scale(norm, self.clip_norm)
             if scale != 1.0:
@@ -93,17 +116,44 @@ class Optimizer:
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
         active = [i for i, p in enumerate(self.params) if p.grad is not None]
-        grads = [np.array(self.params[i].grad, dtype=self.params[i].data.dtype) for i in active]
-        if self.clip_value is not None or self.clip_norm is not None:
+        clipping = self.clip_value is not None or self.clip_norm is not None
+        grads = [self._flat_grad(i, copy=clipping) for i in active]
+        if clipping:
             self.clip_gradients(grads)
         self.t += 1
         hp = [self.hparams[n] for n in self.hparam_order]
+        t = (self.t,) if self.uses_t else ()
+        if self._kernels is None:  # compiled (or loaded from numba's cache) on the first step
+            self._kernels = [_rule_for(type(self).rule, p.data.size) for p in self.params]
         for i, g in zip(active, grads):
-            state = [self.state[name][i] for name in self.state_names]
-            if self.uses_t:
-                type(self).rule(self.params[i].data, g, *state, self.t, *hp)
-            else:
-                type(self).rule(self.params[i].data, g, *state, *hp)
+            state = [self.state[name][i].reshape(-1) for name in self.state_names]
+            self._kernels[i](self._flat_data(i), g, *state, *t, *hp)
+
+    def _flat_grad(self, i: int, copy: bool) -> np.ndarray:
+        """Parameter ``i``'s gradient, flat, C-ordered, in the parameter's dtype. The rules
+        only read it; a ``copy`` is for clipping, which must not change ``.grad``. A gradient
+        of another shape is an error here rather than a read past its end in the loop."""
+        p = self.params[i]
+        if np.shape(p.grad) != p.data.shape:
+            raise ValueError(
+                f"{type(self).__name__}.step: parameter {i} has shape {p.data.shape} but its "
+                f"gradient has shape {np.shape(p.grad)}"
+            )
+        if copy:
+            return np.array(p.grad, dtype=p.data.dtype, order="C").reshape(-1)
+        return np.ascontiguousarray(p.grad, dtype=p.data.dtype).reshape(-1)
+
+    def _flat_data(self, i: int) -> np.ndarray:
+        """A flat view of parameter ``i``, so the rule updates ``p.data`` itself.
+
+        Parameters are C-contiguous unless a user assigned e.g. a transpose to ``.data``;
+        such a parameter gets a C-ordered copy of its values once (same shape and values,
+        and its ``.data`` from then on), instead of ``reshape`` silently updating a copy.
+        """
+        p = self.params[i]
+        if not p.data.flags.c_contiguous:
+            p.data = np.ascontiguousarray(p.data)
+        return p.data.reshape(-1)
 
     # --- checkpoints -------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
