@@ -239,8 +239,7 @@ def run_torch(w: Workload, x, y, limit: int | None) -> Timing:
         "import json, sys; from gradflow.benchmarks import torch_in_this_process as f; "
         f"print(json.dumps(f({w.key!r}, {limit!r})))"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"torch baseline for {w.key} failed:\n{run.stderr[-2000:]}")
     median, first, steps = json.loads(run.stdout.strip().splitlines()[-1])

@@ -3,22 +3,22 @@
 Kernels are plain functions over preallocated arrays (shape logic and allocation live in
 :mod:`gradflow.jit`). Importing this package first makes sure numba has a writable cache
 directory (see :mod:`gradflow.kernels.cachedir`), so ``cache=True`` never breaks an import.
-Families: ``activation``, ``parametric`` (learned or random slopes), ``dense``, ``conv``,
-``pool``, ``norm``, ``recurrent``, ``loss``, ``update``. Kernels compile with
+Families: ``activation``, ``dense``, ``conv``, ``pool``, ``norm``, ``recurrent``, ``loss``,
+``parametric`` (PReLU, RReLU, learnable Swish), ``update``. Kernels compile with
 ``error_model="numpy"``: a division by zero gives inf/nan as in numpy (and the graph engine)
-instead of raising, and — the reason — loops containing a division vectorise (numba's Python
-error model adds a zero check per division that stops LLVM from vectorising: the fast tanh
-loop runs 7× faster without it).
-"""
+instead of raising, and — the reason — loops containing a division vectorise (numba's
+Python error model adds a zero check per division that stops LLVM from vectorising: the
+fast tanh loop runs 7× faster without it).
 
-import os
+OpenMP's wait policy is left alone: the default (workers spin briefly after a parallel
+kernel, then sleep) is what keeps two-thread steps fast — with ``OMP_WAIT_POLICY=PASSIVE``
+every kernel waited for a sleeping worker to wake (LeNet step 1.3 → 1.7–2.2 ms, W2 1.0 →
+1.3 ms). On a machine where another process holds a core, the thread governor
+(:mod:`gradflow.jit.threads`) moves training to one thread instead.
+"""
 
 from .cachedir import ensure_cache_dir
 
 CACHE_DIR = ensure_cache_dir()
-# numba's OpenMP workers otherwise spin after every parallel kernel, taking the core the
-# next (serial) kernel needs; on a busy 2-core machine that made a 0.4 ms max-pool cost 8 ms.
-# Only a default: a user's own OMP_WAIT_POLICY wins. Read when numba first starts its threads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = ["CACHE_DIR"]
