@@ -190,8 +190,9 @@ def _backward_sample(
     else:
         delta_of(z, a, da, dz, code, alpha)
     np.dot(dz, cols.T, tmp[part])
-    parts[part, :, :ckk] += tmp[part]
     for o in range(no):
+        for k in range(ckk):
+            parts[part, o, k] += tmp[part, o, k]
         parts[part, o, ckk] += _row_sum(dz[o])
     if need_dx:
         np.dot(w2.T, dz, dcols[part])
@@ -200,11 +201,14 @@ def _backward_sample(
 
 @njit(cache=True, error_model="numpy")
 def _sum_parts(parts, dw2, db):
-    """∂L/∂W and ∂L/∂b from the two threads' partial sums."""
-    ckk = dw2.shape[1]
-    dw2[:] = parts[0, :, :ckk] + parts[1, :, :ckk]
-    if db.size > 0:
-        for o in range(dw2.shape[0]):
+    """∂L/∂W and ∂L/∂b from the two threads' partial sums. (Loops, not array expressions:
+    a sliced array assignment makes numba compile its shape-mismatch error message, string
+    formatting included — seconds of cold compile for nothing.)"""
+    no, ckk = dw2.shape
+    for o in range(no):
+        for k in range(ckk):
+            dw2[o, k] = parts[0, o, k] + parts[1, o, k]
+        if db.size > 0:
             db[o] = parts[0, o, ckk] + parts[1, o, ckk]
 
 
