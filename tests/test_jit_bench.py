@@ -15,6 +15,7 @@ def test_bench_json_last_line(capsys):
         assert key in w1
     assert w1["gradflow_ms"] > 0 and w1["first_step_s"] > 0
     assert w1["threads"] in range(1, result["machine"]["threads"] + 1)
+    assert result["machine"]["rounds"] == 1  # --quick: one turn each
     assert result["workloads"]["W5"]["gradflow_ms"] > 0
     table = markdown_table(result)
     assert table.splitlines()[0].startswith("| workload |") and "W1 mlp_digits" in table
@@ -23,3 +24,13 @@ def test_bench_json_last_line(capsys):
 def test_bench_rejects_unknown_workloads(capsys):
     assert main(["bench", "--workloads", "W9"]) == 2
     assert "unknown workload" in capsys.readouterr().err
+
+
+def test_bench_rounds_take_turns_and_report_each_ratio(capsys):
+    assert main(["bench", "--json", "--rounds", "2", "--workloads", "W4b"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    row = result["workloads"]["W4b"]
+    assert result["machine"]["rounds"] == 2 and len(row["round_speedups"]) == 2
+    lo, hi = min(row["round_speedups"]), max(row["round_speedups"])
+    # the ratio of two-round medians (means) lies between the two rounds' ratios
+    assert lo * (1 - 1e-9) <= row["speedup"] <= hi * (1 + 1e-9)

@@ -11,6 +11,8 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.add_argument("--workloads", default="", help="comma-separated subset, e.g. W1,W4b")
     p.add_argument("--quick", action="store_true", help="few steps per workload (a smoke run)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="turns gradflow and PyTorch take per workload (default 3)")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -24,7 +26,9 @@ def run(args) -> int:
         print(f"gradflow bench: unknown workload(s) {', '.join(unknown)}; "
               f"known: {', '.join(FLOORS)}", file=sys.stderr)  # fmt: skip
         return 2
-    result = run_benchmarks(keys, quick=args.quick, log=lambda m: print(m, file=sys.stderr))
+    result = run_benchmarks(
+        keys, quick=args.quick, log=lambda m: print(m, file=sys.stderr), rounds=args.rounds
+    )
     if args.json:
         print(json.dumps(result))
     else:
