@@ -94,7 +94,7 @@ def test_user_setting_wins(monkeypatch):
 
 
 def test_kernels_without_jit():
-    """The layer, training and update-rule tests (small shapes, few examples) with numba's
+    """The layer, training, thread and update-rule tests (small shapes, few examples) with numba's
     compiler switched off: kernels and rules run as the Python loops they are written as."""
     env = _clean_env(NUMBA_DISABLE_JIT="1", HYPOTHESIS_PROFILE="gradflow")
     tests = ROOT / "tests"
@@ -111,6 +111,7 @@ def test_kernels_without_jit():
             str(tests / "test_jit_layers.py"),
             str(tests / "test_jit_training.py"),
             str(tests / "test_jit_slope_layers.py"),
+            str(tests / "test_jit_threads.py"),
             str(tests / "test_optim_rules.py"),
             str(tests / "test_optim.py"),
             "-k",
