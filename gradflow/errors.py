@@ -15,3 +15,8 @@ class AnomalyError(GradflowError, FloatingPointError):
 
 class BackwardTwiceError(GradflowError, RuntimeError):
     """``backward()`` was called again on a graph whose gradients were already added."""
+
+
+class UndecidedBranchError(GradflowError, ValueError):
+    """SymPy cannot tell which branch of a kink (relu, max, elu…) applies at the given values:
+    the point lies within rounding of the kink's threshold (values like 1e-300)."""

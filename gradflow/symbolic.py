@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import UndecidedBranchError
 from .graph import Node, backprop, display_names, topological_order
 from .lazy import sympy as sp
 from .ops import sym_number
@@ -138,12 +139,29 @@ def check_symbolic(loss: Node, rtol: float = 1e-7, atol: float = 1e-9) -> Symbol
         syms = expr[id(n)]
         if isinstance(syms, np.ndarray):
             deriv = np.vectorize(lambda s: sp.diff(root, s), otypes=[object])(syms)
-            sym_val = np.vectorize(lambda d: float(d.xreplace(values)), otypes=[float])(deriv)
+            sym_val = np.vectorize(lambda d: _at(d, values, names[id(n)]), otypes=[float])(deriv)
         else:
             deriv = sp.diff(root, syms)
-            sym_val = float(deriv.xreplace(values))
+            sym_val = _at(deriv, values, names[id(n)])
         engine = grads.get(id(n))
         engine = np.zeros_like(np.asarray(n.data, dtype=float)) if engine is None else engine
         ok = bool(np.allclose(np.asarray(engine, dtype=float), sym_val, rtol=rtol, atol=atol))
         report.checks.append(DerivativeCheck(names[id(n)], deriv, sym_val, engine, ok))
     return report
+
+
+def _at(derivative, values: dict, leaf: str) -> float:
+    """``derivative`` at the leaves' values, as a float.
+
+    A kink's branch condition that SymPy cannot decide at these numbers (its two sides agree
+    to beyond the working precision, e.g. exp(−1e−214) − 1 against 1e−298) leaves an
+    unevaluated Piecewise; that is reported as such, not as SymPy's bare TypeError."""
+    value = derivative.xreplace(values)
+    try:
+        return float(value)
+    except TypeError:
+        raise UndecidedBranchError(
+            f"check_symbolic: SymPy cannot decide which branch of a kink applies in ∂L/∂{leaf} "
+            f"at these values (a branch condition stays undecided: {str(value)[:200]}); the point "
+            "lies within rounding of the kink's threshold — check at values further from it"
+        ) from None
