@@ -110,3 +110,24 @@ def test_threads_setting_is_checked():
     model = nn.Sequential(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="threads"):
         make_stepper(model, "mse", None, threads=0)
+
+
+@two_threads
+def test_blas_is_held_at_one_thread_during_a_multithreaded_step_only():
+    """np.dot inside numba's parallel loops must not start BLAS threads of its own; a
+    one-thread step leaves BLAS alone, and the caller's setting comes back after either."""
+    from threadpoolctl import threadpool_limits
+
+    from gradflow.jit.threads import BlasThreads
+
+    libs = BlasThreads.libraries()
+    if not libs:
+        pytest.skip("no BLAS library found by threadpoolctl")
+    with threadpool_limits(limits=2, user_api="blas"):
+        seen = {}
+        for threads in (2, 1):
+            gov = ThreadGovernor(threads, adaptive=False)
+            seen[threads] = gov.run(lambda: [lib.get_num_threads() for lib in libs], 1)
+            assert [lib.get_num_threads() for lib in libs] == [2] * len(libs)
+    assert seen[2] == [1] * len(libs)
+    assert seen[1] == [2] * len(libs)
