@@ -5,11 +5,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from gradflow import Tensor
+from gradflow import Tensor, nn
 from gradflow.data import load_iris, train_val_test_split
 from gradflow.data.preprocessing import Standardizer
 from gradflow.nn import Linear, Module, mlp
-from gradflow.optim import Adam, Power
+from gradflow.optim import SGD, Adam, Power
 from gradflow.regularization import (
     Ensemble,
     ImageAugmenter,
@@ -372,3 +372,49 @@ def test_schedules_step_per_epoch_or_per_batch_inside_fit(iris):
         model, (X, y), optimizer=opt, epochs=4, batch_size=30, progress=False, callbacks=[cycle]
     )
     assert hist["lr"] == pytest.approx([cycle.lr_at(e * batches) for e in range(4)])
+
+
+def _steppers():
+    from gradflow.jit import make_stepper as make_jit_stepper
+    from gradflow.training import GraphStepper
+
+    return {
+        "graph": lambda m: GraphStepper(m, "cross_entropy", SGD(m.parameters())),
+        "jit": lambda m: make_jit_stepper(m, "cross_entropy", SGD(m.parameters())),
+    }
+
+
+@pytest.mark.parametrize("backend", ["graph", "jit"])
+def test_diagnose_names_where_nan_or_inf_first_appears(backend):
+    """A NaN parameter is named; an overflow is named by the op (graph) or layer (jit) that
+    produced it; a bad input batch is called that."""
+    make = _steppers()[backend]
+    x, y = np.ones((5, 3)), np.array([0, 1, 0, 1, 0])
+
+    def model():
+        return nn.Sequential(nn.Linear(3, 4, seed=0), nn.ReLU(), nn.Linear(4, 2, seed=1))
+
+    m = model()
+    stepper = make(m)
+    m.layers[2].weight.data[0, 1] = np.nan
+    assert stepper.diagnose(x, y).startswith("parameter(s) 2.weight already hold NaN/Inf")
+    m = model()
+    stepper = make(m)
+    m.layers[0].weight.data[...] = 1e200
+    expected = {"graph": "forward of matmul produced NaN/Inf", "jit": "forward of Linear at 0"}
+    assert stepper.diagnose(x * 1e200, y).startswith(expected[backend])
+    bad = x.copy()
+    bad[2, 1] = np.inf
+    assert make(model()).diagnose(bad, y) == "the input batch holds NaN/Inf"
+    assert "no " in make(model()).diagnose(x, y)  # a healthy batch: nothing to name
+
+
+@pytest.mark.parametrize("backend", ["graph", "jit"])
+def test_a_diverging_fit_names_where_it_broke(backend):
+    from gradflow.data import sine
+
+    with pytest.raises(
+        FloatingPointError, match=r"loss became (inf|nan).*: (parameter|forward|the loss)"
+    ):
+        fit(Linear(1, 1, seed=0), sine(), loss="mse", optimizer="sgd", lr=1e3, epochs=50,
+            backend=backend, progress=False)  # fmt: skip

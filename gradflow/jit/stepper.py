@@ -200,6 +200,40 @@ class JitStepper:
                 self._apply_max_norm()
         return loss
 
+    def diagnose(self, xb: np.ndarray, yb: np.ndarray) -> str:
+        """Where NaN/Inf first appears for this batch: a parameter already holding it, else
+        the first stage whose forward output, the loss, or the first stage (from the top) whose
+        backward output holds it. Reruns the batch stage by stage (gradients are overwritten:
+        meant for after training has failed)."""
+        from ..training.backends import non_finite_parameters
+
+        bad = non_finite_parameters(self.model)
+        if bad:
+            return f"parameter(s) {', '.join(bad)} already hold NaN/Inf (the previous update)"
+        x = np.ascontiguousarray(xb, dtype=self.dtype)
+        if not np.all(np.isfinite(x)):
+            return "the input batch holds NaN/Inf"
+        stages = self.plan.train_stages
+        shape = x.shape
+        for s in stages:
+            shape = s.resize(shape)
+        for s in stages:
+            x = s.forward(x, True)
+            if not np.all(np.isfinite(x)):
+                return f"forward of {s.name} produced NaN/Inf"
+        value = self.head.value_and_grad(x, yb)
+        g = self.head.grad
+        if not (np.isfinite(value) and np.all(np.isfinite(g))):
+            return f"the loss {self.plan.loss_name} produced NaN/Inf (or its gradient did)"
+        for k in range(len(stages) - 1, self.plan.backward_stop - 1, -1):
+            g = stages[k].backward(g)
+            grads = [p.grad for _, p in self.model.named_parameters()]
+            if (g is not None and not np.all(np.isfinite(g))) or not all(
+                np.all(np.isfinite(q)) for q in grads
+            ):
+                return f"backward of {stages[k].name} produced NaN/Inf"
+        return "no stage produced NaN/Inf when the batch was run again"
+
     def predict(self, xb: np.ndarray) -> np.ndarray:
         """The model's output in eval mode (copied: workspaces are reused)."""
         self.model.eval()

@@ -1,6 +1,7 @@
 """The per-batch work of training behind a two-method protocol, so backends plug in.
 
-``fit`` only ever calls ``stepper.train_batch(xb, yb)`` and ``stepper.predict(xb)``. The graph
+``fit`` only ever calls ``stepper.train_batch(xb, yb)`` and ``stepper.predict(xb)`` (and,
+when a loss comes out NaN/Inf, ``stepper.diagnose(xb, yb)`` to name where). The graph
 stepper below runs the model on :class:`gradflow.Tensor` (traceable, renderable); the jit
 backend (``gradflow.jit``) runs the same model object through numba kernels. Both get the
 same optimizer object (its ``rule``, ``hparams``, ``state``, ``clip_value``, ``clip_norm``)
@@ -10,14 +11,15 @@ and the same :class:`~gradflow.regularization.Regularizer` (``l1``, ``l2``, ``ma
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import GradflowError
-from ..graph import no_grad
+from ..errors import AnomalyError, GradflowError
+from ..graph import detect_anomaly, no_grad
 from ..optim.optimizers import Optimizer
 from ..regularization import Regularizer
 from ..tensor import Tensor
@@ -36,6 +38,10 @@ class Stepper(Protocol):
 
     def predict(self, xb: np.ndarray) -> np.ndarray:
         """The model's output for ``xb`` in eval mode (no gradients)."""
+        ...
+
+    def diagnose(self, xb: np.ndarray, yb: np.ndarray) -> str:
+        """Where NaN/Inf first appears for this batch (a parameter, a layer or op, the loss)."""
         ...
 
 
@@ -90,6 +96,29 @@ class GraphStepper:
         self.model.eval()
         with no_grad():
             return self.model(Tensor(np.asarray(xb, dtype=self.dtype))).data
+
+    def diagnose(self, xb: np.ndarray, yb: np.ndarray) -> str:
+        """Where NaN/Inf first appears for this batch: a parameter already holding it, or the
+        first op whose forward or backward produces it (the batch rerun under
+        :func:`~gradflow.graph.detect_anomaly` on a copy of the model)."""
+        bad = non_finite_parameters(self.model)
+        if bad:
+            return f"parameter(s) {', '.join(bad)} already hold NaN/Inf (the previous update)"
+        x = np.asarray(xb, dtype=self.dtype)
+        if not np.all(np.isfinite(x)):
+            return "the input batch holds NaN/Inf"
+        model = copy.deepcopy(self.model)
+        try:
+            with detect_anomaly():
+                self.loss_fn(model(Tensor(x)), yb).backward()
+        except AnomalyError as e:
+            return str(e)
+        return "no op produced NaN/Inf when the batch was run again"
+
+
+def non_finite_parameters(model) -> list[str]:
+    """Names of the parameters of ``model`` holding NaN or Inf."""
+    return [n for n, p in model.named_parameters() if not np.all(np.isfinite(p.data))]
 
 
 BACKENDS = ("graph", "jit")

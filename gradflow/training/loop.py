@@ -257,9 +257,10 @@ def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, 
         xb = regularizer.noisy(xb, rng)
         batch_loss = trainer.stepper.train_batch(xb, yb)
         if not np.isfinite(batch_loss):
+            where = trainer.stepper.diagnose(xb, yb) if hasattr(trainer.stepper, "diagnose") else ""
             raise FloatingPointError(
-                f"fit: the loss became {batch_loss} in epoch {epoch}, batch {k + 1} "
-                f"(lr {trainer.optimizer.lr:g} too large?)"
+                f"fit: the loss became {batch_loss} in epoch {epoch}, batch {k + 1}"
+                f"{': ' + where if where else ''} (lr {trainer.optimizer.lr:g} too large?)"
             )
         total += batch_loss * len(xb)
         count += len(xb)
