@@ -129,5 +129,7 @@ def test_blas_is_held_at_one_thread_during_a_multithreaded_step_only():
             gov = ThreadGovernor(threads, adaptive=False)
             seen[threads] = gov.run(lambda: [lib.get_num_threads() for lib in libs], 1)
             assert [lib.get_num_threads() for lib in libs] == [2] * len(libs)
+            # predictions (untimed) run under the same rule
+            assert gov.call(lambda: [lib.get_num_threads() for lib in libs]) == seen[threads]
     assert seen[2] == [1] * len(libs)
     assert seen[1] == [2] * len(libs)

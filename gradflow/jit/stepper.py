@@ -235,10 +235,11 @@ class JitStepper:
         return "no stage produced NaN/Inf when the batch was run again"
 
     def predict(self, xb: np.ndarray) -> np.ndarray:
-        """The model's output in eval mode (copied: workspaces are reused)."""
+        """The model's output in eval mode (copied: workspaces are reused), on the thread
+        count training uses."""
         self.model.eval()
         x = np.ascontiguousarray(xb, dtype=self.dtype)
-        out = self.forward(x, False).copy()
+        out = self.threads.call(lambda: self.forward(x, False).copy())
         self.model.train()
         return out
 

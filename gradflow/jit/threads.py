@@ -119,22 +119,31 @@ class ThreadGovernor:
         Only the steps the next comparison needs are timed (the last ``probe`` before a
         probe, and the probe's own), so a step costs about a microsecond more, not three."""
         threads = self._threads_now()
-        before = numba.get_num_threads()
-        if before != threads:
-            numba.set_num_threads(threads)
-        held = BlasThreads.hold() if threads > 1 else []
         timed = self.adaptive and self._skip == 0 and self._since_probe >= self.period - self.probe
         start = self.clock() if timed else 0.0
-        try:
-            result = step()
-        finally:
-            BlasThreads.release(held)
-            if before != threads:
-                numba.set_num_threads(before)
+        result = self._on(threads, step)
         if self.adaptive:
             per_sample = (self.clock() - start) / max(samples, 1) if timed else None
             self._record(threads, per_sample)
         return result
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on the current choice, untimed (predictions: not what is being tuned)."""
+        return self._on(self.current, fn)
+
+    @staticmethod
+    def _on(threads: int, fn: Callable[[], T]) -> T:
+        """``fn()`` with ``threads`` numba threads and, if more than one, BLAS held at one."""
+        before = numba.get_num_threads()
+        if before != threads:
+            numba.set_num_threads(threads)
+        held = BlasThreads.hold() if threads > 1 else []
+        try:
+            return fn()
+        finally:
+            BlasThreads.release(held)
+            if before != threads:
+                numba.set_num_threads(before)
 
     def _record(self, threads: int, per_sample: float | None) -> None:
         self.steps += 1
