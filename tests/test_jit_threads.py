@@ -133,3 +133,21 @@ def test_blas_is_held_at_one_thread_during_a_multithreaded_step_only():
             assert gov.call(lambda: [lib.get_num_threads() for lib in libs]) == seen[threads]
     assert seen[2] == [1] * len(libs)
     assert seen[1] == [2] * len(libs)
+
+
+@two_threads
+def test_a_linear_stack_on_batch_halves_trains_bit_identically_on_one_or_two_threads(monkeypatch):
+    monkeypatch.setattr(stages, "STACK_HALVES_MACS", 1)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(7, 5)), rng.integers(0, 3, 7)
+    final = {}
+    for threads in (1, 2):
+        model = nn.mlp([5, 8, 6, 3], seed=2)
+        stepper = make_stepper(model, "cross_entropy", Adam(model.parameters(), lr=0.01),
+                               threads=threads)  # fmt: skip
+        losses = [stepper.train_batch(x, y) for _ in range(4)]
+        assert "halves" in stepper.plan.train_stages[-1].ws
+        final[threads] = (losses, [p.data.copy() for p in model.parameters()])
+    assert final[1][0] == final[2][0]
+    for a, b in zip(final[1][1], final[2][1]):
+        assert np.array_equal(a, b)

@@ -248,3 +248,28 @@ def test_an_mlp_after_a_view_trains_in_one_kernel_call_like_the_graph(view):
     stepper = make_stepper(copy.deepcopy(model), "cross_entropy", None)
     assert stepper._one_stack
     _assert_same(_trajectories(model, lambda p: Adam(p, lr=0.05), _batches(3, 5, (1, 3, 4), 3)))
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_a_linear_stack_on_two_batch_halves_follows_the_graph_backend(monkeypatch, loss):
+    """Stacks above STACK_HALVES_MACS run each batch half on its own thread with per-half
+    weight gradients added at the end (odd batches: halves of 2 and 3 rows). The fused
+    softmax-CE step and the general path both follow the graph backend."""
+    from gradflow.jit import stages
+
+    monkeypatch.setattr(stages, "STACK_HALVES_MACS", 1)
+    model = nn.Sequential(
+        nn.Linear(6, 9, seed=1), nn.ReLU(), nn.Linear(9, 7, seed=2), nn.Tanh(),
+        nn.Linear(7, 3, seed=3),
+    )  # fmt: skip
+    stepper = make_stepper(copy.deepcopy(model), loss, None)
+    stepper.train_batch(
+        np.ones((5, 6)), np.zeros(5, dtype=int) if loss != "mse" else np.zeros((5, 3))
+    )
+    assert "halves" in stepper.plan.train_stages[0].ws
+    r = np.random.default_rng(4)
+    if loss == "mse":
+        batches = [(r.normal(size=(5, 6)), r.normal(size=(5, 3))) for _ in range(STEPS)]
+    else:
+        batches = _batches(4, 5, (6,), 3)
+    _assert_same(_trajectories(model, lambda p: Adam(p, lr=0.05), batches, loss=loss))

@@ -131,25 +131,51 @@ class DenseStack(Stage):
         for d in self.layers:
             shape = d.resize(shape)
             per.append(d.ws)
-        return {
+        ws = {
             "out_shape": shape,
             "z": tuple(w["z"] for w in per),
             "a": tuple(w["a"] for w in per),
             "dz": tuple(w["dz"] for w in per),
             "dx": tuple(w["dx"] for w in per),
         }
+        batch = in_shape[0]
+        macs = batch * sum(d.w.size for d in self.layers)
+        if batch >= 2 and macs >= STACK_HALVES_MACS and numba_threads() >= 2:
+            h = batch // 2
+            rows = ("z", "a", "dz", "dx")
+            ws["halves"] = (
+                {k: tuple(v[:h] for v in ws[k]) for k in rows},
+                {k: tuple(v[h:] for v in ws[k]) for k in rows},
+            )
+            ws["grad_parts"] = tuple(
+                (tuple(np.zeros_like(g) for g in self.gw), tuple(np.zeros_like(g) for g in self.gb))
+                for _ in range(2)
+            )
+        return ws
 
     def forward(self, x, training):
         ws = self.ws
         self.x = x
-        dense_k.stack_forward(x, self.w, self.b, ws["z"], ws["a"], self.codes, self.alphas)
+        if "halves" in ws:
+            h0, h1 = ws["halves"]
+            dense_k.stack_forward_halves(
+                x, self.w, self.b, h0["z"], h0["a"], h1["z"], h1["a"], self.codes, self.alphas
+            )
+        else:
+            dense_k.stack_forward(x, self.w, self.b, ws["z"], ws["a"], self.codes, self.alphas)
         return ws["a"][-1]
 
     def train_softmax_ce(self, x, targets, grad, smoothing) -> float:
         """Forward, softmax cross-entropy (∂L/∂logits into ``grad``) and backward in one
-        kernel call, for a plan that is this stack alone (``resize`` done by the caller)."""
+        kernel call, for a plan that is this stack alone (``resize`` done by the caller);
+        three calls when the stack runs on two batch halves."""
         ws = self.ws
         self.x = x
+        if "halves" in ws:
+            self.forward(x, True)
+            loss = loss_k.softmax_cross_entropy(ws["a"][-1], targets, grad, smoothing)
+            self.backward(grad)
+            return loss
         return dense_k.stack_train_softmax_ce(
             x, self.w, self.b, ws["z"], ws["a"], ws["dz"], self.gw, self.gb, ws["dx"],
             self.codes, self.alphas, targets, grad, smoothing, self.need_dx,
@@ -157,11 +183,33 @@ class DenseStack(Stage):
 
     def backward(self, da):
         ws = self.ws
+        if "halves" in ws:
+            h = da.shape[0] // 2
+            (h0, h1), ((gw0, gb0), (gw1, gb1)) = ws["halves"], ws["grad_parts"]
+            dense_k.stack_backward_halves(
+                self.x, self.w, h0["z"], h0["a"], da[:h], h0["dz"], gw0, gb0, h0["dx"],
+                h1["z"], h1["a"], da[h:], h1["dz"], gw1, gb1, h1["dx"], self.gw, self.gb,
+                self.codes, self.alphas, self.need_dx,
+            )  # fmt: skip
+            return ws["dx"][0]
         dense_k.stack_backward(
             self.x, self.w, ws["z"], ws["a"], da, ws["dz"], self.gw, self.gb, ws["dx"],
             self.codes, self.alphas, self.need_dx,
         )  # fmt: skip
         return ws["dx"][0]
+
+
+#: multiply-adds per batch (batch × all weights) from which a Linear stack runs on two batch
+#: halves, one per thread (LeNet's 256-120-84-10 head at batch 64: 2.7 M)
+STACK_HALVES_MACS = 1 << 20
+
+
+def numba_threads() -> int:
+    """numba's configured maximum, not the current count: the thread governor may run a step
+    on one thread, and a layer's kernels must not change with that."""
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS
 
 
 #: multiply-adds per product above which a Linear layer splits its rows over two threads:
@@ -173,11 +221,7 @@ LARGE_WEIGHTS = 1 << 15
 
 def is_large(batch: int, n_out: int, n_in: int) -> bool:
     """Is one product of this layer worth two threads?"""
-    import numba
-
-    # numba's configured maximum, not the current count: the thread governor may run a step
-    # on one thread, and a layer's kernels must not change with that
-    return batch >= 2 and batch * n_out * n_in >= LARGE_MACS and numba.config.NUMBA_NUM_THREADS >= 2
+    return batch >= 2 and batch * n_out * n_in >= LARGE_MACS and numba_threads() >= 2
 
 
 def merge_dense_runs(stages: list) -> list:

@@ -177,3 +177,47 @@ def stack_train_softmax_ce(
     loss = softmax_cross_entropy(acts[len(acts) - 1], targets, grad, smoothing)
     stack_backward(x, ws, zs, acts, grad, dzs, gws, gbs, dxs, codes, alphas, need_dx)
     return loss
+
+
+# --- a Linear stack over two batch halves -------------------------------------------------
+# Each thread runs the whole stack on its half of the batch (its rows of every z, a, δ, dx:
+# contiguous views made by the caller), with its own ∂L/∂W, ∂L/∂b buffers; the two partial
+# gradients are added at the end. The halves are fixed, so the result does not depend on
+# the thread count.
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def stack_forward_halves(x, ws, bs, zs0, acts0, zs1, acts1, codes, alphas):
+    """:func:`stack_forward` with rows [0, h) on one thread and [h, B) on the other,
+    h = B // 2 (``zs0``/``acts0`` and ``zs1``/``acts1``: the per-layer row views)."""
+    h = x.shape[0] // 2
+    for part in prange(2):
+        if part == 0:
+            stack_forward(x[:h], ws, bs, zs0, acts0, codes, alphas)
+        else:
+            stack_forward(x[h:], ws, bs, zs1, acts1, codes, alphas)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def stack_backward_halves(
+    x, ws, zs0, acts0, da0, dzs0, gws0, gbs0, dxs0, zs1, acts1, da1, dzs1, gws1, gbs1, dxs1,
+    gws, gbs, codes, alphas, need_dx,
+):  # fmt: skip
+    """:func:`stack_backward` per batch half into per-half gradient buffers, then
+    ∂L/∂W = part 0 + part 1 (and the same for ∂L/∂b)."""
+    h = x.shape[0] // 2
+    for part in prange(2):
+        if part == 0:
+            stack_backward(x[:h], ws, zs0, acts0, da0, dzs0, gws0, gbs0, dxs0, codes, alphas,
+                           need_dx)  # fmt: skip
+        else:
+            stack_backward(x[h:], ws, zs1, acts1, da1, dzs1, gws1, gbs1, dxs1, codes, alphas,
+                           need_dx)  # fmt: skip
+    for k in range(len(gws)):
+        g, g0, g1 = gws[k], gws0[k], gws1[k]
+        for i in range(g.shape[0]):
+            for j in range(g.shape[1]):
+                g[i, j] = g0[i, j] + g1[i, j]
+        b, b0, b1 = gbs[k], gbs0[k], gbs1[k]
+        for i in range(b.size):
+            b[i] = b0[i] + b1[i]
