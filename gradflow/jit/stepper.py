@@ -205,14 +205,12 @@ class JitStepper:
         the first stage whose forward output, the loss, or the first stage (from the top) whose
         backward output holds it. Reruns the batch stage by stage (gradients are overwritten:
         meant for after training has failed)."""
-        from ..training.backends import non_finite_parameters
+        from ..training.backends import non_finite_before_the_step
 
-        bad = non_finite_parameters(self.model)
-        if bad:
-            return f"parameter(s) {', '.join(bad)} already hold NaN/Inf (the previous update)"
         x = np.ascontiguousarray(xb, dtype=self.dtype)
-        if not np.all(np.isfinite(x)):
-            return "the input batch holds NaN/Inf"
+        found = non_finite_before_the_step(self.model, x)
+        if found:
+            return found
         stages = self.plan.train_stages
         shape = x.shape
         for s in stages:

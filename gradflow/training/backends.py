@@ -101,12 +101,10 @@ class GraphStepper:
         """Where NaN/Inf first appears for this batch: a parameter already holding it, or the
         first op whose forward or backward produces it (the batch rerun under
         :func:`~gradflow.graph.detect_anomaly` on a copy of the model)."""
-        bad = non_finite_parameters(self.model)
-        if bad:
-            return f"parameter(s) {', '.join(bad)} already hold NaN/Inf (the previous update)"
         x = np.asarray(xb, dtype=self.dtype)
-        if not np.all(np.isfinite(x)):
-            return "the input batch holds NaN/Inf"
+        found = non_finite_before_the_step(self.model, x)
+        if found:
+            return found
         model = copy.deepcopy(self.model)
         try:
             with detect_anomaly():
@@ -116,9 +114,15 @@ class GraphStepper:
         return "no op produced NaN/Inf when the batch was run again"
 
 
-def non_finite_parameters(model) -> list[str]:
-    """Names of the parameters of ``model`` holding NaN or Inf."""
-    return [n for n, p in model.named_parameters() if not np.all(np.isfinite(p.data))]
+def non_finite_before_the_step(model, x: np.ndarray) -> str:
+    """What already holds NaN/Inf before a step runs — parameters of ``model`` (named) or the
+    input batch ``x`` — as the start of a diagnosis; "" when both are finite."""
+    bad = [n for n, p in model.named_parameters() if not np.all(np.isfinite(p.data))]
+    if bad:
+        return f"parameter(s) {', '.join(bad)} already hold NaN/Inf (the previous update)"
+    if not np.all(np.isfinite(x)):
+        return "the input batch holds NaN/Inf"
+    return ""
 
 
 BACKENDS = ("graph", "jit")
