@@ -314,19 +314,40 @@ def run_w5(limit: int | None, rounds: int = 1) -> dict:
         from micrograd.nn import MLP as MMLP
     except ImportError:
         MValue = None
-    ours, theirs = [], []
+
+    def ours() -> Timing:
+        return time_steps(scalar_moons_step(Value, MLP), n)
+
+    def theirs() -> Timing:
+        return time_steps(scalar_moons_step(MValue, MMLP), max(4, n // 4))
+
+    baseline = theirs if MValue is not None else None
+    return _compare(*_take_turns(ours, baseline, rounds), "micrograd")
+
+
+def _take_turns(ours: Callable[[], Timing], theirs: Callable[[], Timing] | None, rounds: int):
+    """``rounds`` turns of ``ours()`` then ``theirs()`` (None: the baseline is not installed)."""
+    mine, other = [], []
     for _ in range(rounds):
-        ours.append(time_steps(scalar_moons_step(Value, MLP), n))
-        if MValue is not None:
-            theirs.append(time_steps(scalar_moons_step(MValue, MMLP), max(4, n // 4)))
-    ours_s = float(np.median([t.median_s for t in ours]))
-    row = {"gradflow_ms": ours_s * 1e3, "first_step_s": ours[0].first_s}
-    if MValue is None:
-        return row | {"micrograd_ms": None, "speedup": None}
-    theirs_s = float(np.median([t.median_s for t in theirs]))
-    per_round = [t.median_s / o.median_s for o, t in zip(ours, theirs)]
-    return row | {"micrograd_ms": theirs_s * 1e3, "speedup": theirs_s / ours_s,
-                  "round_speedups": per_round}  # fmt: skip
+        mine.append(ours())
+        if theirs is not None:
+            other.append(theirs())
+    return mine, other
+
+
+def _compare(mine: list[Timing], other: list[Timing], baseline: str) -> dict:
+    """gradflow's median of round medians and first step; with a baseline, its median of
+    round medians (``<baseline>_ms``), the speed-up of the two and each round's own ratio."""
+    ours_s = float(np.median([t.median_s for t in mine]))
+    row = {"gradflow_ms": ours_s * 1e3, "first_step_s": mine[0].first_s}
+    if not other:
+        return row | {f"{baseline}_ms": None, "speedup": None}
+    theirs_s = float(np.median([t.median_s for t in other]))
+    return row | {
+        f"{baseline}_ms": theirs_s * 1e3,
+        "speedup": theirs_s / ours_s,
+        "round_speedups": [t.median_s / o.median_s for o, t in zip(mine, other)],
+    }
 
 
 def _have_torch() -> bool:
@@ -373,33 +394,18 @@ def run(keys: list[str] | None = None, quick: bool = False, log=None, rounds: in
 def _run_workload(key: str, limit: int | None, rounds: int, peak: float, torch_ok: bool) -> dict:
     w = WORKLOADS[key]
     x, y = w.data()
-    ours, theirs = [], []
-    for _ in range(rounds):
-        ours.append(run_gradflow(w, x, y, "jit", limit))
-        if torch_ok:
-            theirs.append(run_torch(w, x, y, limit))
-    ours_s = float(np.median([t.median_s for t in ours]))
-    gflops = 3.0 * w.flops_per_sample * w.batch / ours_s / 1e9
-    row = {
-        "name": w.name,
-        "gradflow_ms": ours_s * 1e3,
-        "first_step_s": ours[0].first_s,
-        "gflops": gflops,
-        "peak_fraction": gflops / peak,
-        "threads": ours[-1].threads,
-    }
+    mine, other = _take_turns(
+        lambda: run_gradflow(w, x, y, "jit", limit),
+        (lambda: run_torch(w, x, y, limit)) if torch_ok else None,
+        rounds,
+    )
+    row = {"name": w.name} | _compare(mine, other, "torch")
+    gflops = 3.0 * w.flops_per_sample * w.batch / (row["gradflow_ms"] / 1e3) / 1e9
+    row |= {"gflops": gflops, "peak_fraction": gflops / peak, "threads": mine[-1].threads}
     if key == "W1":
         graph = run_gradflow(w, x, y, "graph", min(limit or 60, 60))
         row["graph_ms"] = graph.median_s * 1e3
-    if not torch_ok:
-        return row | {"torch_ms": None, "speedup": None}
-    theirs_s = float(np.median([t.median_s for t in theirs]))
-    per_round = [t.median_s / o.median_s for o, t in zip(ours, theirs)]
-    return row | {
-        "torch_ms": theirs_s * 1e3,
-        "speedup": theirs_s / ours_s,
-        "round_speedups": per_round,
-    }
+    return row
 
 
 def machine_info(peak: float) -> dict:
