@@ -315,3 +315,22 @@ def test_penalty_gradient_of_another_shape_names_both_shapes():
     w.grad = np.ones(3)
     with pytest.raises(ValueError, match=r"shape \(2, 2\).*shape \(3,\)"):
         Regularizer(l2=0.1).add_penalty_grads([w])
+
+
+@pytest.mark.skipif(NO_JIT, reason="plain Python computes float32 scalars in float32")
+@pytest.mark.parametrize("path", ["serial", "parallel"])
+def test_float32_parameters_are_rounded_once_per_step(path):
+    """Found by the property test: with φ ≈ −v the compiled velocity rule once added the
+    already-rounded float32 v to φ, losing their difference to that rounding. The new φ is
+    the float64 φ + v rounded once (v itself stored rounded)."""
+    rule = PATHS[path](rules.momentum_velocity)
+    p = np.array([40.158463, 0.5], dtype=np.float32)  # entry 0: φ_new ≈ −0.17 from φ ≈ 40
+    v = np.array([-18.53721, 0.1], dtype=np.float32)
+    g = np.array([54.66034, -0.3], dtype=np.float32)
+    lr, mu, wd = 0.4982919096109949, 0.17495444621992712, 0.4921875
+    d = g.astype(np.float64) + wd * p.astype(np.float64)
+    v_exact = mu * v.astype(np.float64) - lr * d
+    want_p = (p.astype(np.float64) + v_exact).astype(np.float32)
+    rule(p, g, v, lr, mu, wd)
+    np.testing.assert_array_equal(p, want_p)
+    np.testing.assert_array_equal(v, v_exact.astype(np.float32))

@@ -24,7 +24,9 @@ Notation follows the lecture notes (seed 001): α = ``lr``, β = ``beta``/``beta
 γ = ``beta2``, ρ = ``rho``, ε = ``eps``. ``weight_decay`` (λ) is the coupled L2 form
 d = g + λφ (the gradient of L + (λ/2)‖φ‖²) for every rule except :func:`adamw`, whose decay
 is decoupled φ ← (1 − αλ)φ. Scalars are float64, so float32 parameters are updated with
-float64 intermediates and rounded once when stored.
+float64 intermediates and rounded once when stored: a rule keeps each new state value in a
+local and updates φ from that, not from the state entry it has just rounded (φ + v with φ ≈
+−v lost the difference to float32 rounding of v otherwise).
 """
 
 from __future__ import annotations
@@ -48,16 +50,18 @@ def momentum(p, g, m, lr, beta, weight_decay):
     """Momentum, first course form: m ← βm + (1 − β)g; φ ← φ − α m."""
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λφ
-        m[i] = beta * m[i] + (1.0 - beta) * d
-        p[i] -= lr * m[i]
+        mi = beta * m[i] + (1.0 - beta) * d
+        m[i] = mi
+        p[i] -= lr * mi
 
 
 def momentum_velocity(p, g, v, lr, mu, weight_decay):
     """Momentum, second course form (velocity): v ← μv − γg; φ ← φ + v (γ = ``lr``)."""
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λφ
-        v[i] = mu * v[i] - lr * d
-        p[i] += v[i]
+        vi = mu * v[i] - lr * d
+        v[i] = vi
+        p[i] += vi
 
 
 def nesterov(p, g, m, lr, beta, weight_decay):
@@ -68,8 +72,9 @@ def nesterov(p, g, m, lr, beta, weight_decay):
     """
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λθ
-        m[i] = beta * m[i] + (1.0 - beta) * d
-        p[i] -= lr * (beta * m[i] + (1.0 - beta) * d)
+        mi = beta * m[i] + (1.0 - beta) * d
+        m[i] = mi
+        p[i] -= lr * (beta * mi + (1.0 - beta) * d)
 
 
 def normalized(p, g, lr, eps, weight_decay):
@@ -83,16 +88,18 @@ def adagrad(p, g, s, lr, eps, weight_decay):
     """AdaGrad: s ← s + g²; φ ← φ − α g/(√s + ε)."""
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λφ
-        s[i] += d * d
-        p[i] -= lr * d / (math.sqrt(s[i]) + eps)
+        si = s[i] + d * d
+        s[i] = si
+        p[i] -= lr * d / (math.sqrt(si) + eps)
 
 
 def adadelta(p, g, s, u, lr, rho, eps, weight_decay):
     """AdaDelta (Zeiler): s ← ρs + (1−ρ)g²; Δ = √(u+ε)/√(s+ε)·g; u ← ρu + (1−ρ)Δ²; φ ← φ − αΔ."""
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λφ
-        s[i] = rho * s[i] + (1.0 - rho) * d * d
-        delta = math.sqrt(u[i] + eps) / math.sqrt(s[i] + eps) * d
+        si = rho * s[i] + (1.0 - rho) * d * d
+        s[i] = si
+        delta = math.sqrt(u[i] + eps) / math.sqrt(si + eps) * d
         u[i] = rho * u[i] + (1.0 - rho) * delta * delta
         p[i] -= lr * delta
 
@@ -101,8 +108,9 @@ def rmsprop(p, g, s, lr, rho, eps, weight_decay):
     """RMSProp: s ← ρs + (1 − ρ)g²; φ ← φ − α g/(√s + ε)."""
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λφ
-        s[i] = rho * s[i] + (1.0 - rho) * d * d
-        p[i] -= lr * d / (math.sqrt(s[i]) + eps)
+        si = rho * s[i] + (1.0 - rho) * d * d
+        s[i] = si
+        p[i] -= lr * d / (math.sqrt(si) + eps)
 
 
 def adam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
@@ -112,9 +120,10 @@ def adam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
     vhat_scale = 1.0 / (1.0 - beta2**t)  # v̂ = v · vhat_scale
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λφ
-        m[i] = beta1 * m[i] + (1.0 - beta1) * d
-        v[i] = beta2 * v[i] + (1.0 - beta2) * d * d
-        p[i] -= lr * (m[i] * mhat_scale) / (math.sqrt(v[i] * vhat_scale) + eps)
+        mi = beta1 * m[i] + (1.0 - beta1) * d
+        vi = beta2 * v[i] + (1.0 - beta2) * d * d
+        m[i], v[i] = mi, vi
+        p[i] -= lr * (mi * mhat_scale) / (math.sqrt(vi * vhat_scale) + eps)
 
 
 def adamw(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
@@ -123,10 +132,10 @@ def adamw(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
     mhat_scale = 1.0 / (1.0 - beta1**t)  # m̂ = m · mhat_scale
     vhat_scale = 1.0 / (1.0 - beta2**t)  # v̂ = v · vhat_scale
     for i in prange(p.size):
-        p[i] *= decay
-        m[i] = beta1 * m[i] + (1.0 - beta1) * g[i]
-        v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i]
-        p[i] -= lr * (m[i] * mhat_scale) / (math.sqrt(v[i] * vhat_scale) + eps)
+        mi = beta1 * m[i] + (1.0 - beta1) * g[i]
+        vi = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i]
+        m[i], v[i] = mi, vi
+        p[i] = p[i] * decay - lr * (mi * mhat_scale) / (math.sqrt(vi * vhat_scale) + eps)
 
 
 def nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
@@ -136,12 +145,11 @@ def nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
     vhat_scale = 1.0 / (1.0 - beta2**t)
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λφ
-        m[i] = beta1 * m[i] + (1.0 - beta1) * d
-        v[i] = beta2 * v[i] + (1.0 - beta2) * d * d
+        mi = beta1 * m[i] + (1.0 - beta1) * d
+        vi = beta2 * v[i] + (1.0 - beta2) * d * d
+        m[i], v[i] = mi, vi
         p[i] -= (
-            lr
-            * (beta1 * m[i] / bc1 + (1.0 - beta1) * d / bc1)
-            / (math.sqrt(v[i] * vhat_scale) + eps)
+            lr * (beta1 * mi / bc1 + (1.0 - beta1) * d / bc1) / (math.sqrt(vi * vhat_scale) + eps)
         )
 
 
@@ -150,9 +158,10 @@ def adamax(p, g, m, u, t, lr, beta1, beta2, eps, weight_decay):
     step = lr / (1.0 - beta1**t)
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λφ
-        m[i] = beta1 * m[i] + (1.0 - beta1) * d
-        u[i] = max(beta2 * u[i], abs(d))
-        p[i] -= step * m[i] / (u[i] + eps)
+        mi = beta1 * m[i] + (1.0 - beta1) * d
+        ui = max(beta2 * u[i], abs(d))
+        m[i], u[i] = mi, ui
+        p[i] -= step * mi / (ui + eps)
 
 
 # --- gradient and weight transforms shared by both backends --------------------------
