@@ -11,13 +11,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 RUFF = shutil.which("ruff", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("ruff")
 
 
-@pytest.mark.skipif(RUFF is None, reason="ruff is installed with the test extra")
+@pytest.mark.skipif(RUFF is None, reason="needs ruff (installed with the test extra)")
 def test_ruff_check_passes():
     r = subprocess.run([RUFF, "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.mark.skipif(RUFF is None, reason="ruff is installed with the test extra")
+@pytest.mark.skipif(RUFF is None, reason="needs ruff (installed with the test extra)")
 def test_ruff_format_is_clean():
     r = subprocess.run([RUFF, "format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
