@@ -20,3 +20,13 @@ class BackwardTwiceError(GradflowError, RuntimeError):
 class UndecidedBranchError(GradflowError, ValueError):
     """SymPy cannot tell which branch of a kink (relu, max, elu…) applies at the given values:
     the point lies within rounding of the kink's threshold (values like 1e-300)."""
+
+
+class UsageError(GradflowError, ValueError):
+    """Bad command-line input found before any work starts: an option value or a path that
+    cannot be used. The message names the option (or the file) and the problem."""
+
+
+class TrainingDivergedError(GradflowError, FloatingPointError):
+    """The training loss became NaN or Inf; the message says where it first appeared (a
+    broken parameter, the first op or layer producing it, or the loss) and the epoch."""

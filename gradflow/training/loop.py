@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..data.loader import DataLoader
+from ..errors import TrainingDivergedError
 from ..graph import no_grad
 from ..metrics import accuracy
 from ..optim.optimizers import Optimizer, make_optimizer
@@ -258,7 +259,7 @@ def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, 
         batch_loss = trainer.stepper.train_batch(xb, yb)
         if not np.isfinite(batch_loss):
             where = trainer.stepper.diagnose(xb, yb) if hasattr(trainer.stepper, "diagnose") else ""
-            raise FloatingPointError(
+            raise TrainingDivergedError(
                 f"fit: the loss became {batch_loss} in epoch {epoch}, batch {k + 1}"
                 f"{': ' + where if where else ''} (lr {trainer.optimizer.lr:g} too large?)"
             )
