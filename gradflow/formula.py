@@ -2,9 +2,12 @@
 
 User text is parsed with :mod:`ast` and then *walked*, never evaluated: only numbers, names,
 ``+ - * / **``, unary minus and calls of functions from the op table are accepted, with
-limits on length, nesting and exponent size. Nothing here calls ``eval``, ``exec``,
-``compile`` on user text, or SymPy's ``sympify``/``parse_expr``. The command line
-(``gradflow render``) and the exercise files both use this one parser.
+limits on length, size, nesting and exponent size. Nesting counts what a reader sees as
+nesting — brackets on the text; calls, signs and powers in the tree — not the length of a
+flat sum: ``x1 + x2 + … + x500`` is one level (Python's tree of it is 499 deep). Nothing
+here calls ``eval``, ``exec``, ``compile`` on user text, or SymPy's ``sympify``/
+``parse_expr``. The command line (``gradflow render``) and the exercise files both use this
+one parser.
 
 When the names are bound to :class:`~gradflow.Tensor` nodes the same formula builds a tensor
 graph, and two more things are allowed: matrix products ``W @ x`` and the tensor functions
@@ -15,6 +18,7 @@ Their parameters must be integer constants.
 from __future__ import annotations
 
 import ast
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import GradflowError
@@ -23,14 +27,19 @@ from .tensor import Tensor
 from .tensor import apply as tensor_apply
 from .value import Value, apply
 
-MAX_LENGTH = 2000
+MAX_LENGTH = 10_000
 MAX_DEPTH = 60
+MAX_NODES = 2000  # numbers, names and operations: a graph still worth drawing
 MAX_EXPONENT = 64
 MAX_NUMBER = 1e12
 
 # Function names a formula may call: every scalar op of the table, plus friendly aliases.
 ALIASES = {"max": "maximum", "min": "minimum", "silu": "swish", "sigma": "sigmoid"}
 _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div"}
+# A left-associated run of operators of one family (a + b - c + d, a * b / c, A @ B @ C) is
+# one level of nesting; it is walked as a loop, so a long flat sum does not recurse either.
+_FAMILY = {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.Div: "*", ast.MatMult: "@"}
+_OPENING, _CLOSING = "([{", ")]}"
 # Tensor-only functions (ops of the table that are not elementwise) and the parameters a
 # formula may pass them. Parameters are integers: an axis, or keepdims as 0/1.
 TENSOR_FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -61,6 +70,13 @@ class Formula:
         return _Builder(env, self.text).visit(self.tree)
 
 
+def normalize_name(name: str) -> str:
+    """A name as the parser reads it: Python folds identifiers to Unicode NFKC, so the
+    fullwidth ``ｘ`` and the mathematical ``𝑥`` in a formula both mean ``x``. Names given
+    from outside (``--at ｘ=4``) go through this too, so both sides agree."""
+    return unicodedata.normalize("NFKC", name)
+
+
 def functions() -> list[str]:
     """Names callable in a formula."""
     ops = [n for n, op in OPS.items() if op.elementwise and op.arity is not None]
@@ -75,16 +91,60 @@ def parse(text: str) -> Formula:
         raise FormulaError(f"formula too long ({len(text)} characters, limit {MAX_LENGTH})")
     if "\x00" in text:
         raise FormulaError("formula contains a NUL character")
+    _check_brackets(text)
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as e:
         col = f" at column {e.offset}" if e.offset else ""
-        raise FormulaError(f"cannot parse {text!r}{col}: {e.msg}") from None
-    except (ValueError, RecursionError, MemoryError) as e:
-        raise FormulaError(f"cannot parse {text!r}: {e}") from None
+        raise FormulaError(f"cannot parse {quote(text)}{col}: {e.msg}") from None
+    except RecursionError:  # a run of thousands of signs: - - - ... x
+        raise _too_deep() from None
+    except (ValueError, MemoryError) as e:
+        raise FormulaError(f"cannot parse {quote(text)}: {e}") from None
+    size = sum(isinstance(n, ast.expr) for n in ast.walk(tree))
+    if size > MAX_NODES:
+        raise FormulaError(f"formula too large ({size} numbers, names and operations, limit "
+                           f"{MAX_NODES})")  # fmt: skip
     names: set[str] = set()
     _validate(tree, text, names, 0)
     return Formula(text, tree, frozenset(names))
+
+
+def quote(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a message; a long formula is cut, so the error stays one line."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
+
+
+def _too_deep() -> FormulaError:
+    return FormulaError(f"formula nested too deeply (limit {MAX_DEPTH} levels)")
+
+
+def _check_brackets(text: str) -> None:
+    """Bracket nesting, counted on the text: ``((((x))))`` leaves no trace in the tree."""
+    depth = 0
+    for ch in text:
+        if ch in _OPENING:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _too_deep()
+        elif ch in _CLOSING:
+            depth -= 1
+
+
+def _family(node: ast.AST) -> str | None:
+    return _FAMILY.get(type(node.op)) if isinstance(node, ast.BinOp) else None
+
+
+def _chain(node: ast.BinOp) -> tuple[ast.expr, list[ast.BinOp]]:
+    """``a + b - c + d`` is ``((a + b) - c) + d`` in the tree: return ``a`` and the three
+    operations from the innermost out, found with a loop."""
+    family, links = _family(node), []
+    while _family(node) == family:
+        links.append(node)
+        node = node.left
+    return node, links[::-1]
 
 
 def _where(node: ast.AST, text: str) -> str:
@@ -94,7 +154,7 @@ def _where(node: ast.AST, text: str) -> str:
 
 def _validate(node: ast.AST, text: str, names: set[str], depth: int) -> None:
     if depth > MAX_DEPTH:
-        raise FormulaError(f"formula nested too deeply (limit {MAX_DEPTH})")
+        raise _too_deep()
     if isinstance(node, ast.Constant):
         v = node.value
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -123,11 +183,10 @@ def _validate(node: ast.AST, text: str, names: set[str], depth: int) -> None:
             raise FormulaError(
                 f"exponent {exp:g} too large (limit {MAX_EXPONENT}){_where(node, text)}"
             )
-    elif isinstance(node, ast.BinOp) and (
-        type(node.op) in _BINOPS or isinstance(node.op, ast.MatMult)
-    ):
-        _validate(node.left, text, names, depth + 1)
-        _validate(node.right, text, names, depth + 1)
+    elif _family(node) is not None:
+        first, links = _chain(node)
+        for operand in [first, *(link.right for link in links)]:
+            _validate(operand, text, names, depth + 1)
     elif isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name):
             raise FormulaError(
@@ -233,7 +292,7 @@ class _Builder:
             return self.const(node.value)
         if isinstance(node, ast.Name):
             if node.id not in self.env:
-                raise FormulaError(f"undefined name {node.id!r} in {self.text!r}")
+                raise FormulaError(f"undefined name {node.id!r} in {quote(self.text)}")
             return self.env[node.id]
         if isinstance(node, ast.UnaryOp):
             c = _constant(node)
@@ -241,18 +300,21 @@ class _Builder:
                 return self.const(c)
             v = self.visit(node.operand)
             return self.apply(OPS["neg"], (v,)) if isinstance(node.op, ast.USub) else v
-        if isinstance(node, ast.BinOp):
-            if isinstance(node.op, ast.Pow):
-                exp = _constant(node.right)
-                if exp is not None:
-                    n = int(exp) if float(exp).is_integer() else exp
-                    return self.apply(OPS["pow"], (self.visit(node.left),), {"n": n})
-                return self.apply(OPS["powv"], (self.visit(node.left), self.visit(node.right)))
-            if isinstance(node.op, ast.MatMult):
-                return self.matmul(node)
-            return self.apply(
-                OPS[_BINOPS[type(node.op)]], (self.visit(node.left), self.visit(node.right))
-            )
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            exp = _constant(node.right)
+            if exp is not None:
+                n = int(exp) if float(exp).is_integer() else exp
+                return self.apply(OPS["pow"], (self.visit(node.left),), {"n": n})
+            return self.apply(OPS["powv"], (self.visit(node.left), self.visit(node.right)))
+        if isinstance(node, ast.BinOp):  # a chain a + b - c ...: a loop, not recursion
+            first, links = _chain(node)
+            out = self.visit(first)
+            for link in links:
+                if isinstance(link.op, ast.MatMult):
+                    out = self.matmul(link, out)
+                else:
+                    out = self.apply(OPS[_BINOPS[type(link.op)]], (out, self.visit(link.right)))
+            return out
         if isinstance(node, ast.Call):
             if node.func.id in TENSOR_FUNCTIONS:
                 return self.tensor_call(node)
@@ -266,20 +328,20 @@ class _Builder:
             return self.apply(op, args, params)
         raise FormulaError(f"{type(node).__name__} is not allowed")  # unreachable: validated
 
-    def matmul(self, node: ast.BinOp):
+    def matmul(self, node: ast.BinOp, left):
+        """``left @ node.right``, ``left`` being the graph of ``node.left``."""
         if not self.tensor:
             raise FormulaError(
-                f"'@' needs matrices or vectors{_where(node, self.text)} in {self.text!r}; "
+                f"'@' needs matrices or vectors{_where(node, self.text)} in {quote(self.text)}; "
                 "every name here is a number"
             )
-        a, b = self.visit(node.left), self.visit(node.right)
-        return self.apply(OPS["matmul"], (a, b))
+        return self.apply(OPS["matmul"], (left, self.visit(node.right)))
 
     def tensor_call(self, node: ast.Call):
         fname = node.func.id
         if not self.tensor:
             raise FormulaError(
-                f"{fname}() works on tensors{_where(node, self.text)} in {self.text!r}; "
+                f"{fname}() works on tensors{_where(node, self.text)} in {quote(self.text)}; "
                 "every name here is a number"
             )
         x = self.visit(node.args[0])
@@ -295,7 +357,7 @@ class _Builder:
         axis = params.get("axis")
         if axis is not None and not -x.ndim <= axis < max(x.ndim, 1):
             raise FormulaError(
-                f"{fname}(): axis {axis} out of range for shape {x.shape} in {self.text!r}"
+                f"{fname}(): axis {axis} out of range for shape {x.shape} in {quote(self.text)}"
             )
         return self.apply(op, (x,), params)
 
@@ -309,6 +371,6 @@ def evaluate(text: str, values: dict[str, float], labels: bool = True) -> Value:
     f = parse(text)
     missing = sorted(f.names - set(values))
     if missing:
-        raise FormulaError(f"no value given for {', '.join(missing)} in {text!r}")
+        raise FormulaError(f"no value given for {', '.join(missing)} in {quote(text)}")
     env = {k: Value(float(v), label=k if labels else "") for k, v in values.items()}
     return f.build(env)
