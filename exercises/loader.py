@@ -78,6 +78,8 @@ def load(path: str | Path) -> Exercise:
     """Load and validate one exercise file; raise :class:`ExerciseError` on any problem."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():  # a FIFO would block, a device never end
+            raise ExerciseError(path, None, "not a regular file")
         raw = path.read_bytes()
     except OSError as e:
         raise ExerciseError(path, None, f"cannot read file: {e.strerror or e}") from None

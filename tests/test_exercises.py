@@ -369,7 +369,9 @@ def test_malformed_file_through_the_cli_is_one_line_on_stderr(tmp_path, capsys):
     path.write_text(_broken('y = "relu(z)"', 'y = "relux(z)"'), encoding="utf-8")
     code, out = _run(["exercise", "show", str(path)], capsys)
     assert code == 2
-    assert out.err.startswith(f"error: {path}:12: [graph] y = 'relux(z)': unknown function")
+    assert out.err.startswith(
+        f"gradflow exercise: error: {path}:12: [graph] y = 'relux(z)': unknown function"
+    )
     assert out.err.count("\n") == 1
 
 

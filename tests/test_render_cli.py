@@ -13,6 +13,7 @@ from visual_helpers import svg_texts
 
 from gradflow.cli import main
 from gradflow.commands.render import AssignmentError, parse_assignments
+from gradflow.formula import FormulaError, parse
 
 
 def test_render_with_backward_shows_the_gradients(tmp_path, capsys):
@@ -85,9 +86,14 @@ def test_fuzzed_assignments_only_raise_assignment_error(text):
 @given(st.text(alphabet="xy0123456789.+-*/() ,=_abcdefghijklmnopqrstuvwz[]{}'\"", max_size=30))
 def test_fuzzed_formulas_either_render_or_fail_cleanly(text):
     """Any text gives exit code 0 (a graph) or 2 (a one-line error); nothing else escapes."""
+    try:  # --at gives exactly the names the formula uses (an unused name is an error)
+        names = parse(text).names
+    except FormulaError:
+        names = {"x", "y"}
+    at = ",".join(f"{k}={v}" for k, v in {"x": 0.5, "y": 2}.items() if k in names)
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "g.dot"
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-            rc = main(["render", "--at", "x=0.5,y=2", "-o", str(out), "--", text])
+            rc = main(["render", "--at", at, "-o", str(out), "--", text])
         assert rc in (0, 2)
         assert out.exists() == (rc == 0)

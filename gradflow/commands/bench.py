@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
+
+from ..errors import UsageError
+from .arguments import positive_int
+from .report import json_text
 
 
 def register(sub) -> None:
@@ -11,7 +14,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.add_argument("--workloads", default="", help="comma-separated subset, e.g. W1,W4b")
     p.add_argument("--quick", action="store_true", help="few steps per workload (a smoke run)")
-    p.add_argument("--rounds", type=int, default=3,
+    p.add_argument("--rounds", type=positive_int, default=3,
                    help="turns gradflow and PyTorch take per workload (default 3)")  # fmt: skip
     p.set_defaults(func=run)
 
@@ -23,14 +26,12 @@ def run(args) -> int:
     keys = [k.strip() for k in args.workloads.split(",") if k.strip()] or None
     unknown = sorted(set(keys or []) - set(FLOORS))
     if unknown:
-        print(f"gradflow bench: unknown workload(s) {', '.join(unknown)}; "
-              f"known: {', '.join(FLOORS)}", file=sys.stderr)  # fmt: skip
-        return 2
+        raise UsageError(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(FLOORS)}")
     result = run_benchmarks(
         keys, quick=args.quick, log=lambda m: print(m, file=sys.stderr), rounds=args.rounds
     )
     if args.json:
-        print(json.dumps(result))
+        print(json_text(result))
     else:
         print(markdown_table(result))
     return 0

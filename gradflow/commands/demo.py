@@ -10,19 +10,26 @@
 
 from __future__ import annotations
 
+import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from .arguments import files_to_write, non_negative_int, output_folder
+
 DEFAULT_DIR = "gradflow-demo"
+MODELS = ("mlp", "cnn")
+# every file the demo may write (seed002_graph.dot only if no SVG renderer is found)
+FILES = (
+    "seed002_graph.svg", "seed002_graph.dot", "seed002_player.html", "seed002_symbolic.txt",
+    *(f"{m}_{kind}.png" for m in MODELS for kind in ("curves", "confusion", "gradients")),
+)  # fmt: skip
 
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="the tour: backprop step by step, graphs, fast training")
     p.add_argument(
         "--out",
-        type=Path,
         default=None,
         help=f"folder for the files (default: a new ./{DEFAULT_DIR}[-N])",
     )
@@ -30,28 +37,34 @@ def register(sub) -> None:
     p.add_argument(
         "--backend", choices=["jit", "graph"], default="jit", help="training backend (default: jit)"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
-def output_dir(out: Path | None, force: bool) -> Path:
+def output_dir(out: str | Path | None, force: bool) -> Path:
     """A fresh folder: ``out`` if it is new or empty (or ``force``), else an error.
 
     Without ``out``, the first of ./gradflow-demo, ./gradflow-demo-2, ... that does not exist,
-    so earlier results are never overwritten.
+    so earlier results are never overwritten. Checked before any work: ``out`` must be a
+    folder this user can write in, or a new name in one (only that last level is made);
+    with ``force``, each file the demo writes must be absent or a regular file.
     """
     if out is None:
         base = Path.cwd() / DEFAULT_DIR
         out, k = base, 1
-        while out.exists():
+        while os.path.lexists(out):
             k += 1
             out = base.with_name(f"{DEFAULT_DIR}-{k}")
-    elif out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(
-            f"{out} exists and is not empty; pass --force to write into it or choose another --out"
-        )
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out, "--out")
+    if out.exists():
+        if any(out.iterdir()) and not force:
+            raise FileExistsError(
+                f"--out {out} exists and is not empty; pass --force to write into it or "
+                "choose another --out"
+            )
+        files_to_write(out, FILES, "--out", force=True)
+    out.mkdir(exist_ok=True)
     return out
 
 
@@ -156,16 +169,12 @@ def _layer_gradients(model, exp, seed: int):
 
 def run(args) -> int:
     started = time.perf_counter()
-    try:
-        out = output_dir(args.out, args.force)
-    except FileExistsError as e:
-        print(f"gradflow demo: {e}", file=sys.stderr)
-        return 2
+    out = output_dir(args.out, args.force)  # bad --out: exit code 2 before any work
     files, symbolic_ok = backprop_tour(out)
 
     _heading(f"3. Training on the 8×8 digits ({args.backend} backend)")
     accuracies = {}
-    for name in ("mlp", "cnn"):
+    for name in MODELS:
         written, accuracies[name], _ = train_digits(name, out, args.backend, args.seed, args.quiet)
         files.extend(written)
 

@@ -2,11 +2,22 @@
 
 The exercises are TOML files (format in ``exercises/format.md``) shipped in
 ``exercises/data``; ``--path DIR`` points at a folder of your own.
+
+Errors (a malformed exercise file, a missing answers file, ``--render`` at a file that
+exists) raise and end in :func:`gradflow.cli.main` as one line with exit code 2.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from .arguments import files_to_write, output_folder
+
+MAX_ANSWERS_BYTES = 1 << 20  # an answers file holds a few numbers
 
 
 def register(sub) -> None:
@@ -21,6 +32,7 @@ def register(sub) -> None:
     s = with_path(esub.add_parser("show", help="forward table, backward steps and answers"))
     s.add_argument("name", help="exercise name (see `gradflow exercise list`) or a .toml file")
     s.add_argument("--render", metavar="DIR", help="also write the graph SVG and HTML player")
+    s.add_argument("--force", action="store_true", help="replace files --render would write")
     q = with_path(esub.add_parser("quiz", help="answer the questions, get a score"))
     q.add_argument("name", help="exercise name or a .toml file")
     q.add_argument("--answers", metavar="FILE", help="one answer per line: run non-interactively")
@@ -32,13 +44,22 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from exercises.errors import ExerciseError
+    if args.path == "":
+        raise UsageError("--path: the path is empty")
+    return ACTIONS[args.action](args)
 
-    try:
-        return ACTIONS[args.action](args)
-    except ExerciseError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+def _find(name: str, path: str | None):
+    """The exercise ``name`` — a name from the folder, or a ``.toml`` file (which must be a
+    regular file: a FIFO would block, a directory is no exercise)."""
+    from exercises.errors import ExerciseError
+    from exercises.loader import find
+
+    candidate = Path(name)
+    if candidate.suffix == ".toml" and os.path.lexists(candidate) and not candidate.is_file():
+        kind = "a directory" if candidate.is_dir() else "not a regular file"
+        raise ExerciseError(candidate, None, f"{kind}, not an exercise file")
+    return find(name, path)
 
 
 def _list(args) -> int:
@@ -53,42 +74,61 @@ def _list(args) -> int:
 
 
 def _show(args) -> int:
-    from exercises.loader import find
     from exercises.runner import render, show
 
-    ex = find(args.name, args.path)
+    ex = _find(args.name, args.path)
+    if args.render is not None:  # checked before anything is printed or written
+        folder = output_folder(args.render, "--render")
+        files_to_write(folder, [f"{ex.name}.svg", f"{ex.name}.html"], "--render", force=args.force)
+        files_to_write(folder, [f"{ex.name}.dot"], "--render", force=True)  # no-renderer fallback
     show(ex, sys.stdout)
-    if args.render:
-        for path in render(ex, args.render):
+    if args.render is not None:
+        folder.mkdir(exist_ok=True)
+        for path in render(ex, str(folder)):
             print(f"wrote {path}")
     return 0
 
 
 def _quiz(args) -> int:
-    from exercises.loader import find
     from exercises.runner import quiz, read_answers
 
-    ex = find(args.name, args.path)
-    answers = None
-    if args.answers:
-        try:
-            with open(args.answers, encoding="utf-8") as f:
-                answers = read_answers(f.read())
-        except OSError as e:
-            print(f"error: cannot read answers file {args.answers}: {e.strerror}", file=sys.stderr)
-            return 2
+    ex = _find(args.name, args.path)
+    answers = None if args.answers is None else read_answers(answers_text(args.answers))
     result = quiz(ex, answers, sys.stdout)
     return 0 if result.passed else 1
 
 
+def answers_text(path: str) -> str:
+    """The text of an ``--answers`` file (or pipe: ``--answers /dev/stdin``), UTF-8; every
+    problem is a :class:`UsageError` naming the file."""
+    if not path:
+        raise UsageError("--answers: the path is empty")
+    try:
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+                raise UsageError(f"--answers {path}: not a regular file")
+            raw = f.read(MAX_ANSWERS_BYTES + 1)
+    except IsADirectoryError:
+        raise UsageError(f"--answers {path}: is a directory, not a file of answers") from None
+    except OSError as e:
+        raise UsageError(f"--answers {path}: cannot read it: {e.strerror or e}") from None
+    if len(raw) > MAX_ANSWERS_BYTES:
+        raise UsageError(f"--answers {path}: larger than {MAX_ANSWERS_BYTES >> 20} MB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UsageError(f"--answers {path}:{line}: not valid UTF-8") from None
+
+
 def _check(args) -> int:
-    from exercises.loader import find, load_all
+    from exercises.loader import load_all
     from exercises.runner import check
 
-    if args.all == bool(args.name):
-        print("error: give an exercise NAME or --all", file=sys.stderr)
-        return 2
-    exercises = load_all(args.path) if args.all else [find(args.name, args.path)]
+    if args.all == (args.name is not None):
+        raise UsageError("give an exercise NAME or --all (one of them)")
+    exercises = load_all(args.path) if args.all else [_find(args.name, args.path)]
     bad = 0
     for ex in exercises:
         report = check(ex)

@@ -2,12 +2,21 @@
 
 The formula goes through the safe parser of :mod:`gradflow.formula` (an ``ast`` whitelist:
 numbers, names, ``+ - * / **`` and the op table's functions); nothing is evaluated as Python.
+Everything is checked before the graph is drawn: each name of ``--at`` given once and used
+by the formula, every name of the formula given a value, and ``-o`` a ``.svg``/``.png``/
+``.dot`` file in a folder that exists (errors end with exit code 2, through
+:func:`gradflow.cli.main`).
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from ..formula import normalize_name
+from .arguments import output_file
 
 
 def register(sub) -> None:
@@ -26,12 +35,17 @@ class AssignmentError(ValueError):
 
 
 def parse_assignments(text: str) -> dict[str, float]:
-    """``"x=4, w=20"`` -> ``{"x": 4.0, "w": 20.0}``; names must be identifiers, values finite."""
+    """``"x=4, w=20"`` -> ``{"x": 4.0, "w": 20.0}``; names must be identifiers, each given
+    once, values finite. Names are read as the formula parser reads them (``ｘ`` is ``x``)."""
     values: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, eq, number = (s.strip() for s in part.partition("="))
-        if not eq or not name.isidentifier() or name.startswith("_"):
+        raw, eq, number = (s.strip() for s in part.partition("="))
+        if not eq or not raw.isidentifier() or raw.startswith("_"):
             raise AssignmentError(f"--at: expected name=number, got {part!r}")
+        name = normalize_name(raw)
+        if name in values:
+            same = "" if name == raw else f" ({raw!r} is {name!r})"
+            raise AssignmentError(f"--at: {name} is given twice{same}")
         try:
             value = float(number)
         except ValueError:
@@ -42,18 +56,36 @@ def parse_assignments(text: str) -> dict[str, float]:
     return values
 
 
+def output_path(text: str) -> Path:
+    """The ``-o`` file, checked before anything is drawn: a known suffix, and a file this
+    user may write in a folder that exists (no folders are made)."""
+    from visual.render import FORMATS, find_renderer
+
+    path = output_file(text, "-o")
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise UsageError(
+            f"-o {path}: cannot write {'.' + fmt if fmt else 'a file without a suffix'}; "
+            "use .svg, .png or .dot"
+        )
+    if fmt != "dot" and find_renderer(fmt) is None:
+        output_file(path.with_suffix(".dot"), "-o")  # the fallback render_graph writes
+    return path
+
+
 def run(args) -> int:
     import warnings
 
-    from visual.render import NoRendererWarning, RenderError, find_renderer, render_graph
+    from visual.render import NoRendererWarning, find_renderer, render_graph
 
-    from ..formula import FormulaError, evaluate
+    from ..formula import evaluate, parse
 
-    try:
-        out = evaluate(args.expr, parse_assignments(args.at))
-    except (FormulaError, AssignmentError) as e:
-        print(f"gradflow render: {e}", file=sys.stderr)
-        return 2
+    values = parse_assignments(args.at)
+    unused = sorted(set(values) - parse(args.expr).names)
+    if unused:
+        raise AssignmentError(f"--at: {', '.join(unused)} not used in the formula {args.expr!r}")
+    output = output_path(args.output)
+    out = evaluate(args.expr, values)
     if args.backward:
         if not out.requires_grad:
             print(
@@ -64,11 +96,7 @@ def run(args) -> int:
             out.backward()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoRendererWarning)
-        try:
-            path = render_graph(out, args.output, rankdir=args.rankdir, show_local=args.show_local)
-        except (RenderError, ValueError) as e:
-            print(f"gradflow render: {e}", file=sys.stderr)
-            return 1
+        path = render_graph(out, output, rankdir=args.rankdir, show_local=args.show_local)
     for w in caught:
         print(f"gradflow render: {w.message}", file=sys.stderr)
     suffix = path.suffix.lstrip(".")

@@ -4,9 +4,10 @@ line of stdout."""
 
 from __future__ import annotations
 
-import json
-import sys
 import time
+
+from .arguments import non_negative_float, non_negative_int, positive_float, positive_int
+from .report import json_text
 
 
 def register(sub) -> None:
@@ -17,9 +18,13 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train an MLP/CNN/RNN on a bundled dataset")
     p.add_argument("--model", choices=MODEL_NAMES, default="mlp")
     p.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
-    p.add_argument("--epochs", type=int, default=None, help="default: per model and dataset")
+    p.add_argument(
+        "--epochs", type=positive_int, default=None, help="default: per model and dataset"
+    )
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default per model)")
+    p.add_argument(
+        "--lr", type=positive_float, default=None, help="learning rate (default per model)"
+    )
     p.add_argument(
         "--schedule",
         choices=["constant", "onecycle", "plateau", "exponential"],
@@ -32,15 +37,21 @@ def register(sub) -> None:
         help="run the LR range test first and train with its suggestion (⅒ of where the loss "
         "starts to rise)",
     )
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--hidden", type=int, default=None, help="hidden width (default per model)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=None)
+    p.add_argument(
+        "--hidden", type=positive_int, default=None, help="hidden width (default per model)"
+    )
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--backend", choices=["graph", "jit"], default="graph")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--l1", type=float, default=0.0, help="L1 penalty on weights")
-    p.add_argument("--l2", type=float, default=0.0, help="L2 penalty on weights")
-    p.add_argument("--clip-norm", type=float, default=None, help="clip gradients by global norm")
-    p.add_argument("--patience", type=int, default=None, help="early stopping on val_loss")
+    p.add_argument("--weight-decay", type=non_negative_float, default=0.0)
+    p.add_argument("--l1", type=non_negative_float, default=0.0, help="L1 penalty on weights")
+    p.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 penalty on weights")
+    p.add_argument(
+        "--clip-norm", type=positive_float, default=None, help="clip gradients by global norm"
+    )
+    p.add_argument(
+        "--patience", type=positive_int, default=None, help="early stopping on val_loss (epochs)"
+    )
     p.add_argument("--checkpoint", default=None, help="write a checkpoint after every epoch")
     p.add_argument("--resume", default=None, help="continue from a checkpoint")
     p.add_argument("--json", action="store_true", help="one JSON object on the last line")
@@ -49,15 +60,17 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..errors import GradflowError
+    """Train and print the report. What goes wrong raises and ends in :func:`gradflow.cli.main`
+    as one line: exit code 1 if training diverged (:class:`TrainingDivergedError`, with the
+    NaN diagnosis of ``fit``), 2 for bad input."""
+    from ..errors import UsageError
 
     try:
         result = train(args)
-    except (GradflowError, ValueError, KeyError) as e:
-        print(f"gradflow train: error: {e}", file=sys.stderr)
-        return 2
+    except KeyError as e:
+        raise UsageError(f"unknown name {e}") from e
     if args.json:
-        print(json.dumps(result))
+        print(json_text(result))
     else:
         _print_report(result)
     return 0
@@ -80,8 +93,9 @@ def run_training(args):
 
     exp = prepare(args.model, args.dataset, args.seed, args.hidden)
     d = exp.defaults
-    epochs = args.epochs or d["epochs"]
-    batch_size = args.batch_size or d["batch_size"]
+    # None means "not given"; 0 and negatives were refused by the argument types
+    epochs = d["epochs"] if args.epochs is None else args.epochs
+    batch_size = d["batch_size"] if args.batch_size is None else args.batch_size
     lr = args.lr if args.lr is not None else d["lr"]
     finder = None
     if args.find_lr:
@@ -104,7 +118,7 @@ def run_training(args):
     optimizer = make_optimizer(args.optimizer, exp.model.parameters(), **opt_kwargs)
     schedule = args.schedule or d["schedule"]
     callbacks = _schedule(schedule, optimizer, epochs, len(exp.train[1]), batch_size)
-    if args.patience:
+    if args.patience is not None:
         callbacks.append(EarlyStopping(patience=args.patience))
     config = {
         "model": args.model,
@@ -223,8 +237,9 @@ def _print_report(result: dict) -> None:
         f"\n{c['model']} on {c['dataset']} ({c['parameters']:,} parameters, {c['backend']}"
         f" backend, {f['seconds']:.1f} s)"
     )
-    print(f"held-out test loss {f['test_loss']:.4f}", end="")
+    # %g-style: a loss of 1e160 is 1e+160, not 161 digits
+    print(f"held-out test loss {f['test_loss']:.6g}", end="")
     if f.get("test_accuracy") is not None:
         print(f", test accuracy {100 * f['test_accuracy']:.2f} %")
     else:
-        print(f" (baseline: predicting the mean gives {f['baseline_test_loss']:.4f})")
+        print(f" (baseline: predicting the mean gives {f['baseline_test_loss']:.6g})")

@@ -270,7 +270,7 @@ def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, 
         if bar is not None:
             if k == 0:
                 bar.set_description(f"epoch {epoch}", refresh=False)
-            bar.set_postfix(loss=f"{batch_loss:.4f}", refresh=False)
+            bar.set_postfix(loss=f"{batch_loss:.4g}", refresh=False)  # %g: 1e160 stays short
             bar.update(1)
     trainer.epoch = epoch
     logs: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(count, 1)}
