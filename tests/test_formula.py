@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gradflow import check_symbolic
-from gradflow.formula import FormulaError, evaluate, parse
+from gradflow.formula import FormulaError, evaluate, normalize_name, parse
 
 
 def test_seed002_formula():
@@ -211,3 +211,76 @@ def test_fuzzed_tensor_text_only_ever_raises_documented_errors(text):
         parse(text).build(_tensors(A=[[1.0, 2.0], [3.0, 4.0]], B=[[0.5, 0.0], [1.0, -1.0]]))
     except (FormulaError, GradflowError):
         pass
+
+
+# ------------------------------------------------------------------ size and nesting
+
+FLAT_SUM = " + ".join(f"x{k}" for k in range(1, 501))
+
+
+def test_a_flat_sum_of_500_terms_is_one_level_not_500():
+    from gradflow import Value
+    from gradflow.steps import backward_steps, forward_steps
+
+    env = {f"x{k}": Value(float(k), label=f"x{k}") for k in range(1, 501)}
+    out = parse(FLAT_SUM).build(env)  # the builder walks the chain with a loop
+    assert out.data == 500 * 501 / 2
+    out.backward()  # and nothing downstream recurses 500 deep
+    assert {leaf.grad for leaf in env.values()} == {1.0}
+    assert len(forward_steps(out)) == 999 and len(backward_steps(out)) == 2 * 499
+    assert evaluate(" * ".join(["x"] * 300) + " / x", {"x": 1.0}).data == 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 61 + "x" + ")" * 61,
+        "(" * 200 + "x" + ")" * 200,  # Python's own limit; the same message as ours
+        "-(" * 61 + "x" + ")" * 61,
+        "-" * 61 + "x",
+        "-" * 5000 + "x",  # Python's parser itself runs out of recursion
+        "relu(" * 61 + "x" + ")" * 61,
+        "x * (" * 61 + "x" + ")" * 61,
+    ],
+)
+def test_real_nesting_is_refused_with_one_message(text):
+    with pytest.raises(FormulaError) as e:
+        parse(text)
+    assert str(e.value) == "formula nested too deeply (limit 60 levels)"
+
+
+def test_nesting_up_to_the_limit_is_fine():
+    assert evaluate("(" * 60 + "x" + ")" * 60, {"x": 2.0}).data == 2.0
+    assert evaluate("-" * 60 + "x", {"x": 2.0}).data == 2.0
+    assert evaluate("-(" * 30 + "x" + ")" * 30, {"x": 2.0}).data == 2.0
+
+
+def test_size_is_limited_and_long_text_is_cut_in_messages():
+    with pytest.raises(FormulaError, match=r"formula too large \(4001 .*limit 2000\)"):
+        parse(" + ".join(["x"] * 2001))
+    with pytest.raises(FormulaError) as e:
+        parse("x + " * 1000 + ")")
+    assert "… (4001 characters)" in str(e.value) and len(str(e.value)) < 200
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from("+-"), st.floats(-1e3, 1e3)), min_size=1, max_size=80),
+    st.lists(st.tuples(st.sampled_from("*/"), st.floats(0.5, 2)), min_size=1, max_size=80),
+)
+def test_chains_fold_left_to_right(sums, products):
+    total, text, values = 0.0, "0", {}
+    for k, (op, v) in enumerate(sums):
+        text, values[f"a{k}"] = f"{text} {op} a{k}", v
+        total = total + v if op == "+" else total - v
+    assert evaluate(text, values).data == total
+    total, text, values = 1.0, "1", {}
+    for k, (op, v) in enumerate(products):
+        text, values[f"m{k}"] = f"{text} {op} m{k}", v
+        total = total * v if op == "*" else total / v
+    assert evaluate(text, values).data == total
+
+
+def test_look_alike_letters_mean_the_same_name():
+    assert normalize_name("ｘ") == normalize_name("𝑥") == "x"
+    assert parse("ｘ + 𝑥 * x").names == {"x"}
+    assert evaluate("ｘ * 2", {normalize_name("ｘ"): 3.0}).data == 6.0

@@ -97,3 +97,44 @@ def test_fuzzed_formulas_either_render_or_fail_cleanly(text):
             rc = main(["render", "--at", at, "-o", str(out), "--", text])
         assert rc in (0, 2)
         assert out.exists() == (rc == 0)
+
+
+def test_look_alike_letters_in_at_mean_the_formulas_name(tmp_path, capsys):
+    # the parser reads the fullwidth ｘ as x (NFKC); --at does the same
+    for formula, at in [("ｘ * 2", "ｘ=4"), ("x * 2", "ｘ=4"), ("ｘ * 2", "x=4")]:
+        assert main(["render", formula, "--at", at, "-o", str(tmp_path / "g.dot")]) == 0
+        assert "= 8" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "formula, at, message",
+    [
+        ("x + 1", "x=1,x=2", "--at: x is given twice"),
+        ("x + 1", "x=1, ｘ=2", "--at: x is given twice ('ｘ' is 'x')"),
+        ("x + 1", "x=1,w=2,b=3", "--at: b, w not used in the formula 'x + 1'"),
+        ("x * w", "x=1", "no value given for w in 'x * w'"),
+    ],
+)
+def test_at_names_match_the_formula_exactly(formula, at, message, tmp_path, capsys):
+    out = tmp_path / "g.svg"
+    assert main(["render", formula, "--at", at, "-o", str(out)]) == 2
+    assert capsys.readouterr().err == f"gradflow render: error: {message}\n"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["g.pdf", "g", "missing/g.svg", "sub"])
+def test_output_is_checked_before_drawing_and_no_folder_is_made(name, tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["render", "x + 1", "--at", "x=1", "-o", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gradflow render: error: -o {tmp_path / name}") and err.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_flat_sum_of_500_terms_renders(tmp_path, capsys):
+    formula = " + ".join(f"x{k}" for k in range(1, 501))
+    at = ",".join(f"x{k}={k}" for k in range(1, 501))
+    out = tmp_path / "sum.dot"
+    assert main(["render", formula, "--at", at, "-o", str(out), "--backward"]) == 0
+    assert "= 125250" in capsys.readouterr().out and out.read_text().count("->") == 998

@@ -117,3 +117,32 @@ def test_classification_report_has_per_class_metrics(capsys):
     assert len(cm) == 2 and sum(map(sum, cm)) == json.loads(out)["config"]["split"]["test"]
     assert final["test_accuracy"] == pytest.approx((cm[0][0] + cm[1][1]) / sum(map(sum, cm)))
     assert 0.5 < final["test_auc"] <= 1.0 and 0 < final["test_f1_macro"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        # --epochs 0 used to train the default 50 epochs, --epochs -1 none (and exit 0)
+        ("--epochs", "0", "argument --epochs: must be at least 1, got '0'"),
+        ("--epochs", "-1", "argument --epochs: must be at least 1, got '-1'"),
+        ("--batch-size", "0", "argument --batch-size: must be at least 1, got '0'"),
+        ("--hidden", "0", "argument --hidden: must be at least 1, got '0'"),
+        ("--lr", "nan", "argument --lr: must be a finite number, got 'nan'"),
+        ("--l2", "nan", "argument --l2: must be a finite number, got 'nan'"),
+        ("--weight-decay", "nan", "argument --weight-decay: must be a finite number, got 'nan'"),
+        ("--clip-norm", "-1", "argument --clip-norm: must be > 0, got '-1'"),
+    ],
+)
+def test_bad_numbers_are_refused_before_training(option, value, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--dataset", "xor", "--quiet", option, value])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"gradflow train: error: {message}"
+
+
+def test_divergence_is_one_line_and_exit_code_1(capsys):
+    code, out, err = run_cli(
+        capsys, "--dataset", "sine", "--optimizer", "sgd", "--lr", "1e6", "--epochs", "3", "--quiet"
+    )
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.count("\n") == 1 and "the loss became" in err and "lr 1e+06 too large?" in err

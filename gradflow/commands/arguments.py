@@ -109,6 +109,8 @@ def output_folder(path: str | os.PathLike, option: str) -> Path:
     if not str(path):
         raise UsageError(f"{option}: the path is empty")
     p = Path(path)
+    if p.is_symlink() and not p.exists():
+        raise UsageError(f"{option} {p}: a symbolic link to nothing; give the real path")
     if os.path.lexists(p):
         _check_folder(p, option)
     else:
