@@ -114,10 +114,11 @@ class Module:
         sd.update({n: np.array(b, copy=True) for n, b in self.named_buffers()})
         return sd
 
-    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
-        """Copy arrays into parameters and buffers in place; name what is missing or mis-shaped."""
-        targets: dict[str, np.ndarray] = {n: p.data for n, p in self.named_parameters()}
-        targets.update(dict(self.named_buffers()))
+    def check_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
+        """Raise ``KeyError``/``ValueError`` naming the entry if :meth:`load_state_dict` would
+        refuse ``state``; changes nothing. Each array must have its target's shape, hold real
+        numbers (integers for an integer buffer) and no NaN or Inf."""
+        targets = self._state_targets()
         missing = sorted(set(targets) - set(state))
         unexpected = sorted(set(state) - set(targets))
         if strict and (missing or unexpected):
@@ -131,12 +132,32 @@ class Module:
             if name not in state:
                 continue
             new = np.asarray(state[name])
+            kinds = "iu" if arr.dtype.kind in "iu" else "fiu"
+            if new.dtype.kind not in kinds:
+                raise ValueError(
+                    f"load_state_dict: {name!r} holds {new.dtype} values but the model needs "
+                    f"{'integers' if kinds == 'iu' else 'real numbers'}"
+                )
             if new.shape != arr.shape:
                 raise ValueError(
                     f"load_state_dict: parameter {name!r} has shape {arr.shape} in "
                     f"the model but {new.shape} in the state"
                 )
-            arr[...] = new  # in place: views held by a backend stay valid
+            if new.dtype.kind == "f" and not np.isfinite(new).all():
+                raise ValueError(f"load_state_dict: {name!r} holds NaN or Inf")
+
+    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
+        """Copy arrays into parameters and buffers in place, after checking all of them
+        (:meth:`check_state_dict`): a refused state leaves the model as it was."""
+        self.check_state_dict(state, strict)
+        for name, arr in self._state_targets().items():
+            if name in state:
+                arr[...] = np.asarray(state[name])  # in place: views held by a backend stay valid
+
+    def _state_targets(self) -> dict[str, np.ndarray]:
+        targets: dict[str, np.ndarray] = {n: p.data for n, p in self.named_parameters()}
+        targets.update({n: np.asarray(b) for n, b in self.named_buffers()})
+        return targets
 
     # --- calling and printing -------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract

@@ -164,22 +164,55 @@ class Optimizer:
             out.update({f"{name}.{k}": a.copy() for k, a in enumerate(arrays)})
         return out
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Restore ``t``, hyperparameters and state arrays; names what is missing or mis-shaped."""
-        who = type(self).__name__
+    def check_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Raise ``KeyError``/``ValueError`` naming the entry if :meth:`load_state_dict` would
+        refuse ``state``; changes nothing. ``t`` must be an integer >= 0, hyperparameters
+        valid (see :func:`check_hyperparameters`), state arrays real, finite and shaped like
+        their parameter."""
+        who = f"{type(self).__name__}.load_state_dict"
         needed = ["t"] + [f"{name}.{k}" for name in self.state for k in range(len(self.params))]
         missing = [k for k in needed if k not in state]
         if missing:
-            raise KeyError(f"{who}.load_state_dict: missing {', '.join(missing)}")
+            raise KeyError(f"{who}: missing {', '.join(missing)}")
+        known = set(needed) | {f"hparam.{k}" for k in self.hparams}
+        unknown = sorted(set(state) - known)
+        if unknown:
+            raise ValueError(
+                f"{who}: unknown entr{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}"
+            )
+        t = np.asarray(state["t"])
+        if t.shape != () or t.dtype.kind not in "iu" or not 0 <= int(t) < 2**62:
+            raise ValueError(f"{who}: t must be a step count (an integer >= 0), got {t!r}")
+        hparams = dict(self.hparams)
+        for k in self.hparams:
+            if f"hparam.{k}" in state:
+                v = np.asarray(state[f"hparam.{k}"])
+                if v.shape != () or v.dtype.kind not in "fiu":
+                    raise ValueError(f"{who}: hparam.{k} must be a real number, got {v!r}")
+                hparams[k] = float(v)
+        check_hyperparameters(type(self).__name__, hparams)
         for name, arrays in self.state.items():
             for k, a in enumerate(arrays):
                 new = np.asarray(state[f"{name}.{k}"])
+                if new.dtype.kind not in "fiu":
+                    raise ValueError(
+                        f"{who}: state {name}.{k} holds {new.dtype} values, not real numbers"
+                    )
                 if new.shape != a.shape:
                     raise ValueError(
-                        f"{who}.load_state_dict: state {name}.{k} has shape {a.shape} for "
+                        f"{who}: state {name}.{k} has shape {a.shape} for "
                         f"parameter {k} but {new.shape} in the saved state"
                     )
-                a[...] = new
+                if not np.isfinite(new).all():
+                    raise ValueError(f"{who}: state {name}.{k} holds NaN or Inf")
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore ``t``, hyperparameters and state arrays, all checked first
+        (:meth:`check_state_dict`), so a refused state changes nothing."""
+        self.check_state_dict(state)
+        for name, arrays in self.state.items():
+            for k, a in enumerate(arrays):
+                a[...] = np.asarray(state[f"{name}.{k}"])  # in place: backends hold views
         self.t = int(state["t"])
         for k in self.hparams:
             if f"hparam.{k}" in state:
@@ -188,6 +221,20 @@ class Optimizer:
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v:g}" for k, v in self.hparams.items())
         return f"{type(self).__name__}({hp})"
+
+
+#: hyperparameters that are decay rates of a running average, in [0, 1)
+DECAY_RATES = ("beta", "beta1", "beta2", "mu", "rho")
+
+
+def check_hyperparameters(who: str, hparams: dict[str, float]) -> None:
+    """Every hyperparameter a finite number >= 0, decay rates below 1; a ``ValueError``
+    names the first one that is not."""
+    for k, v in hparams.items():
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(f"{who}: hyperparameter {k} must be a finite number >= 0, got {v}")
+        if k in DECAY_RATES and v >= 1:
+            raise ValueError(f"{who}: hyperparameter {k} must be below 1, got {v}")
 
 
 _ADAM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}

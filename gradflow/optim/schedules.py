@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
+from ..state import check_like
 from .optimizers import Optimizer
 
 
@@ -35,7 +38,22 @@ class Schedule:
     def state_dict(self) -> dict[str, float]:
         return {"t": self.t, "base_lr": self.base_lr, "lr": self.optimizer.lr}
 
+    def check_state_dict(self, state: dict[str, float]) -> None:
+        """Raise ``KeyError``/``ValueError`` naming the entry if :meth:`load_state_dict` would
+        refuse ``state``; changes nothing."""
+        who = type(self).__name__
+        check_like(who, state, self.state_dict())
+        if int(np.asarray(state["t"])) < 0:
+            raise ValueError(f"{who}.load_state_dict: t must be >= 0, got {state['t']}")
+        for key in ("base_lr", "lr"):
+            value = float(state[key])
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(
+                    f"{who}.load_state_dict: {key} must be a finite number >= 0, got {value}"
+                )
+
     def load_state_dict(self, state: dict[str, float]) -> None:
+        self.check_state_dict(state)
         self.t = int(state["t"])
         self.base_lr = float(state["base_lr"])
         self.optimizer.lr = float(state["lr"])
@@ -141,6 +159,11 @@ class ReduceOnPlateau(Schedule):
 
     def state_dict(self) -> dict[str, float]:
         return {**super().state_dict(), "best": self.best, "bad_epochs": self.bad_epochs}
+
+    def check_state_dict(self, state: dict[str, float]) -> None:
+        super().check_state_dict(state)
+        if int(np.asarray(state["bad_epochs"])) < 0:
+            raise ValueError("ReduceOnPlateau.load_state_dict: bad_epochs must be >= 0")
 
     def load_state_dict(self, state: dict[str, float]) -> None:
         super().load_state_dict(state)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..optim.schedules import ReduceOnPlateau, Schedule
+from ..state import check_like
 
 if TYPE_CHECKING:  # pragma: no cover
     from .loop import Trainer
@@ -33,6 +34,18 @@ class Callback:
 
     def state_dict(self) -> dict[str, Any]:
         return {}
+
+    def state_template(self, model) -> dict[str, np.ndarray]:
+        """Arrays shaped and typed like every entry :meth:`load_state_dict` accepts (those
+        :meth:`state_dict` returns are required); a checkpoint's entries are checked against
+        them before their data is read."""
+        return {k: np.asarray(v) for k, v in self.state_dict().items()}
+
+    def check_state_dict(self, state: dict[str, Any], model=None) -> None:
+        """Raise ``KeyError``/``ValueError`` naming the entry if :meth:`load_state_dict` would
+        refuse ``state``; changes nothing. By default: exactly the keys of
+        :meth:`state_dict`, each shaped and typed like it (integers stay integers), no NaN."""
+        check_like(type(self).__name__, state, self.state_dict())
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
@@ -61,6 +74,9 @@ class LRScheduler(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return self.schedule.state_dict()
+
+    def check_state_dict(self, state: dict[str, Any], model=None) -> None:
+        self.schedule.check_state_dict(state)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.schedule.load_state_dict(state)
@@ -122,7 +138,34 @@ class EarlyStopping(Callback):
         out.update({f"best_state.{k}": v for k, v in self.best_state.items()})
         return out
 
+    def _scalars(self) -> dict[str, Any]:
+        return {"best": 0.0, "best_epoch": 0, "wait": 0, "stopped_epoch": 0}
+
+    def state_template(self, model) -> dict[str, np.ndarray]:
+        out = {k: np.asarray(v) for k, v in self._scalars().items()}
+        out.update({f"best_state.{n}": p.data for n, p in model.named_parameters()})
+        out.update({f"best_state.{n}": np.asarray(b) for n, b in model.named_buffers()})
+        return out
+
+    def check_state_dict(self, state: dict[str, Any], model=None) -> None:
+        """The counters (integers >= 0), ``best`` (not NaN) and ``best_state.*``: nothing, or
+        every parameter and buffer of ``model`` (when given) with its shape, finite."""
+        prefix = "best_state."
+        best_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        rest = {k: v for k, v in state.items() if not k.startswith(prefix)}
+        check_like("EarlyStopping", rest, self._scalars())
+        for key in ("best_epoch", "wait", "stopped_epoch"):
+            if int(np.asarray(state[key])) < 0:
+                raise ValueError(f"EarlyStopping.load_state_dict: {key} must be >= 0")
+        if best_state and model is not None:
+            try:
+                model.check_state_dict(best_state)
+            except (KeyError, ValueError) as e:
+                message = e.args[0] if isinstance(e, KeyError) and e.args else e
+                raise ValueError(f"EarlyStopping.load_state_dict: best_state: {message}") from None
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.check_state_dict(state)
         self.best, self.best_epoch = float(state["best"]), int(state["best_epoch"])
         self.wait, self.stopped_epoch = int(state["wait"]), int(state["stopped_epoch"])
         prefix = "best_state."
@@ -138,10 +181,24 @@ class ModelCheckpoint(Callback):
 
     order = 100
 
-    def __init__(self, path, every: int = 1, monitor: str | None = None, mode: str | None = None):
+    def __init__(
+        self,
+        path,
+        every: int = 1,
+        monitor: str | None = None,
+        mode: str | None = None,
+        force: bool = False,
+    ):
         self.path, self.every, self.monitor = path, every, monitor
         self.mode = mode or ("max" if monitor and "accuracy" in monitor else "min")
         self.best = math.inf if self.mode == "min" else -math.inf
+        self.force = force  # replace a file at path that is not a checkpoint
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        # before the first epoch, not after it: a path that cannot be written is an error now
+        from .checkpoints import check_target
+
+        check_target(self.path, self.force)
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
         if self.monitor is not None:
@@ -151,7 +208,7 @@ class ModelCheckpoint(Callback):
             self.best = float(value)
         elif logs["epoch"] % self.every:
             return
-        trainer.save_checkpoint(self.path)
+        trainer.save_checkpoint(self.path, force=self.force)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best}
