@@ -1,5 +1,6 @@
 """numba's cache must never break an import: a read-only package directory with an
-unwritable home falls back to a temp dir. Also runs the kernel tests with numba switched off
+unwritable home falls back to a temp dir (which directories are trusted at all:
+tests/test_cache_security.py). Also runs the kernel tests with numba switched off
 (``NUMBA_DISABLE_JIT=1``), so coverage sees the kernels' Python source."""
 
 from __future__ import annotations
@@ -78,19 +79,28 @@ def test_read_only_package_and_unwritable_home_still_import_and_train(tmp_path):
 
 
 def test_choose_cache_dir_order(monkeypatch, tmp_path):
-    """Package dir writable: numba's default. Else XDG/home cache, else the temp dir."""
+    """Package dir trusted: numba's default. Else the XDG/home cache, else the temp dir, else
+    no directory at all (the disk cache goes off, see tests/test_cache_security.py)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(cachedir.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     assert cachedir.choose_cache_dir(tmp_path / "pkg") is None
-    writable = {str(tmp_path / "xdg" / "gradflow" / "numba")}
-    monkeypatch.setattr(cachedir, "_writable", lambda d: str(d) in writable)
-    assert cachedir.choose_cache_dir(tmp_path / "ro") == tmp_path / "xdg" / "gradflow" / "numba"
-    writable.clear()
-    assert cachedir.choose_cache_dir(tmp_path / "ro") is None  # nothing writable: numba decides
-
-
-def test_user_setting_wins(monkeypatch):
-    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere/chosen")
-    assert cachedir.ensure_cache_dir() == "/somewhere/chosen"
+    assert (tmp_path / "pkg" / "kernels" / "__pycache__").is_dir()
+    read_only = tmp_path / "ro"
+    for name in cachedir.IN_TREE:
+        (read_only / name).mkdir(parents=True)
+        (read_only / name / "__pycache__").write_text("a file, not a directory")
+    xdg = tmp_path / "xdg" / "gradflow" / "numba"
+    assert cachedir.choose_cache_dir(read_only) == xdg
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "blocker"))
+    (tmp_path / "blocker").write_text("a file")
+    assert cachedir.choose_cache_dir(read_only) == tmp_path / "home/.cache/gradflow/numba"
+    monkeypatch.setenv("HOME", str(tmp_path / "blocker" / "home"))
+    temp = cachedir.choose_cache_dir(read_only)
+    assert temp == tmp_path / "tmp" / f"gradflow-numba-{os.geteuid()}"
+    for made in (xdg, xdg.parent, tmp_path / "home/.cache", temp):  # created private
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
 
 
 def test_kernels_without_jit():

@@ -1,8 +1,11 @@
 """numba kernels of the jitted backend, one module per family.
 
 Kernels are plain functions over preallocated arrays (shape logic and allocation live in
-:mod:`gradflow.jit`). Importing this package first makes sure numba has a writable cache
-directory (see :mod:`gradflow.kernels.cachedir`), so ``cache=True`` never breaks an import.
+:mod:`gradflow.jit`). Importing this package first decides where numba may cache them
+(:mod:`gradflow.kernels.cachedir`): only in a directory that the user owns and nobody else
+can write, since numba unpickles what it finds there; with none, the kernels compile without
+the disk cache, so ``cache=True`` never breaks an import. Kernels are decorated with
+:func:`gradflow.kernels.cachedir.njit`, which applies that decision.
 Families: ``activation``, ``dense``, ``conv``, ``pool``, ``norm``, ``recurrent``, ``loss``,
 ``parametric`` (PReLU, RReLU, learnable Swish), ``update``. Kernels compile with
 ``error_model="numpy"``: a division by zero gives inf/nan as in numpy (and the graph engine)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
-from numba import njit, prange
+from numba import prange
 
 from ..numerics import SELU_ALPHA, SELU_SCALE
+from .cachedir import njit
 
 IDENTITY, RELU, LEAKY_RELU, ELU, SELU, GELU, GELU_APPROX = 0, 1, 2, 3, 4, 5, 6
 SIGMOID, TANH, SOFTPLUS, SWISH, MISH = 7, 8, 9, 10, 11

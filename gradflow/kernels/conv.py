@@ -16,9 +16,10 @@ parallel convolution followed by a serial pooling pass.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .activation import IDENTITY, RELU, apply
+from .cachedir import njit
 from .dense import delta_of
 from .pool import max_plane
 

@@ -8,9 +8,10 @@ The activation is fused into the same kernel so a Linear+ReLU pair is one call e
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from .activation import IDENTITY, RELU, apply, derivative
+from .cachedir import njit
 from .loss import softmax_cross_entropy
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 
-from numba import njit, prange
+from numba import prange
+
+from .cachedir import njit
 
 
 @njit(cache=True, error_model="numpy", parallel=True)

@@ -11,9 +11,8 @@ flat gradient buffer holds one step's gradient.
 
 from __future__ import annotations
 
-from numba import njit
-
 from .activation import _sigmoid
+from .cachedir import njit
 
 
 @njit(cache=True, error_model="numpy")

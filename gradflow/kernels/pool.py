@@ -8,7 +8,9 @@ written by one iteration); max pooling serially, see below.
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import prange
+
+from .cachedir import njit
 
 
 @njit(cache=True, error_model="numpy")

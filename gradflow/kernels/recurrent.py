@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .cachedir import njit
 
 # Reassociation and fused multiply-adds in the per-step loops: they then vectorise. The float64
 # results still match the graph engine to 1e-6 (checked in tests/test_jit_layers.py).

@@ -11,8 +11,9 @@ import types
 from collections.abc import Callable
 
 import numba
-from numba import njit
 from numba.core.registry import CPUDispatcher
+
+from .cachedir import njit
 
 _COMPILED: dict[tuple[Callable, bool], Callable] = {}
 
