@@ -6,8 +6,17 @@ from __future__ import annotations
 
 import time
 
-from .arguments import non_negative_float, non_negative_int, positive_float, positive_int
+from .arguments import (
+    int_within,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from .report import json_text
+
+# an LSTM of this width already has 4·4096² weights (0.5 GB); wider is a typo
+MAX_HIDDEN = 4096
 
 
 def register(sub) -> None:
@@ -39,7 +48,10 @@ def register(sub) -> None:
     )
     p.add_argument("--batch-size", type=positive_int, default=None)
     p.add_argument(
-        "--hidden", type=positive_int, default=None, help="hidden width (default per model)"
+        "--hidden",
+        type=int_within(1, MAX_HIDDEN),
+        default=None,
+        help=f"hidden width, at most {MAX_HIDDEN} (default per model)",
     )
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--backend", choices=["graph", "jit"], default="graph")
@@ -52,8 +64,25 @@ def register(sub) -> None:
     p.add_argument(
         "--patience", type=positive_int, default=None, help="early stopping on val_loss (epochs)"
     )
-    p.add_argument("--checkpoint", default=None, help="write a checkpoint after every epoch")
-    p.add_argument("--resume", default=None, help="continue from a checkpoint")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="write a checkpoint after every epoch (a new file, or one gradflow wrote before)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="let --checkpoint replace a file that is not a gradflow checkpoint (never a "
+        "directory or device)",
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        help="continue from a checkpoint of gradflow train up to --epochs in total; every "
+        "other training setting (model, dataset, hidden, seed, optimizer, lr, schedule, "
+        "batch size, l1, l2, weight decay, clip norm, patience) must be the one it was "
+        "written with; --backend may differ",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object on the last line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -87,10 +116,19 @@ def run_training(args):
 
     from ..optim import make_optimizer
     from ..regularization import Regularizer
-    from ..training import EarlyStopping, fit
+    from ..training import EarlyStopping, checkpoints, fit
     from ..training.loop import Trainer
     from ..training.recipes import prepare
 
+    force = getattr(args, "force", False)
+    if args.checkpoint is not None:  # before anything is loaded or trained
+        checkpoints.check_target(args.checkpoint, force)
+    saved = _saved_run(args.resume) if args.resume is not None else None
+    if saved is not None and args.find_lr:
+        raise checkpoints.CheckpointError(
+            "--find-lr cannot be combined with --resume: the resumed run keeps the learning "
+            "rate it was trained with"
+        )
     exp = prepare(args.model, args.dataset, args.seed, args.hidden)
     d = exp.defaults
     # None means "not given"; 0 and negatives were refused by the argument types
@@ -136,10 +174,18 @@ def run_training(args):
         "l2": args.l2,
         "weight_decay": args.weight_decay,
         "clip_norm": args.clip_norm,
+        "patience": args.patience,
         "lr_finder": finder,
         "parameters": exp.model.num_parameters(),
         "split": {"train": len(exp.train[1]), "val": len(exp.val[1]), "test": len(exp.test[1])},
     }
+    if saved is not None:
+        _check_resume(saved, config, args.resume)
+        config["resumed_from"] = {
+            "checkpoint": args.resume,
+            "epoch": saved["epoch"],
+            "backend": saved["run_config"].get("backend"),
+        }
     start = time.perf_counter()
     history = fit(
         exp.model,
@@ -156,6 +202,8 @@ def run_training(args):
         regularizer=Regularizer(l1=args.l1, l2=args.l2),
         checkpoint=args.checkpoint,
         resume=args.resume,
+        force=force,
+        run_config={k: v for k, v in config.items() if k != "resumed_from"},
     )
     seconds = time.perf_counter() - start
     # the stepper was used by fit; evaluate the held-out data on the (best) final weights
@@ -182,6 +230,75 @@ def run_training(args):
         final["baseline_test_loss"] = float(np.mean((y_test - y_train.mean(axis=0)) ** 2))
     final.update({"epochs_run": len(history), "seconds": seconds})
     return {"final": final, "history": history.epochs, "config": config}, exp
+
+
+#: settings a resumed run must share with its checkpoint, and the option that sets each
+#: (the loss follows from model and dataset). --epochs is the new total, so it may change
+#: (unless the schedule is laid out over the run's length); --backend may change too (both
+#: backends run the same update rules on the same state); the output options do not matter.
+RESUME_MUST_MATCH = {
+    "model": "--model",
+    "dataset": "--dataset",
+    "hidden": "--hidden",
+    "seed": "--seed",
+    "optimizer": "--optimizer",
+    "lr": "--lr",
+    "schedule": "--schedule",
+    "batch_size": "--batch-size",
+    "loss": "loss",
+    "l1": "--l1",
+    "l2": "--l2",
+    "weight_decay": "--weight-decay",
+    "clip_norm": "--clip-norm",
+    "patience": "--patience",
+}
+
+
+def _saved_run(path: str) -> dict:
+    """The checked ``meta`` of the checkpoint to resume, which must hold the settings of the
+    ``gradflow train`` run that wrote it."""
+    from ..training import checkpoints
+
+    meta = checkpoints.read_meta(path)
+    if not isinstance(meta.get("run_config"), dict):
+        raise checkpoints.CheckpointError(
+            f"{path} holds no settings of a gradflow train run (it was written by fit() or an "
+            "older gradflow), so this run cannot check it continues the same training"
+        )
+    return meta
+
+
+def _setting(value) -> str:
+    return "(none)" if value is None else repr(value) if isinstance(value, float) else str(value)
+
+
+def _check_resume(meta: dict, config: dict, path: str) -> None:
+    """Refuse to resume with settings other than the checkpoint's (naming both values)."""
+    from ..training.checkpoints import CheckpointError
+
+    saved = meta["run_config"]
+    for key, option in RESUME_MUST_MATCH.items():
+        if saved.get(key) != config[key]:
+            hint = f"; resume with {option} {_setting(saved.get(key))}" if key != "loss" else ""
+            raise CheckpointError(
+                f"{path} was trained with {option} {_setting(saved.get(key))} but this run "
+                f"has {option} {_setting(config[key])}{hint} (only --epochs and --backend may "
+                "change when resuming)"
+            )
+    if (
+        config["schedule"] in ("onecycle", "exponential")
+        and saved.get("epochs") != config["epochs"]
+    ):
+        raise CheckpointError(
+            f"{path} was trained with --epochs {saved.get('epochs')} and the "
+            f"{config['schedule']} schedule is laid out over those epochs; resume with "
+            f"--epochs {saved.get('epochs')}"
+        )
+    if config["epochs"] < meta["epoch"]:
+        raise CheckpointError(
+            f"{path} is already at epoch {meta['epoch']}; --epochs {config['epochs']} (the "
+            "total to train to) must be at least that"
+        )
 
 
 def _class_metrics(stepper, X, y) -> dict:

@@ -133,6 +133,8 @@ class Trainer:
         self.history = History()
         self.epoch = 0
         self.stop = False
+        #: the caller's description of the run (e.g. the command line's), saved in checkpoints
+        self.run_config: dict[str, Any] | None = None
 
     def evaluate(self, X: np.ndarray, y: np.ndarray, batch_size: int = 512) -> dict[str, float]:
         """Loss (and accuracy for class labels) of the current model on (X, y)."""
@@ -144,18 +146,44 @@ class Trainer:
             result["accuracy"] = accuracy(y, _labels(out, self.loss_name))
         return result
 
-    def save_checkpoint(self, path) -> Path:
+    def save_checkpoint(self, path, force: bool = False) -> Path:
         meta = {"seed": self.seed, "history": self.history.epochs, "config": self.config}
+        if self.run_config is not None:
+            meta["run_config"] = self.run_config
         return checkpoints.save_checkpoint(
-            path, self.model, self.optimizer, self.epoch, meta, self.callbacks
+            path, self.model, self.optimizer, self.epoch, meta, self.callbacks, force=force
         )
 
     def restore(self, path) -> None:
-        ckpt = checkpoints.load_checkpoint(path)
-        self.epoch = checkpoints.restore_checkpoint(
-            ckpt, self.model, self.optimizer, self.callbacks, str(path)
+        """Continue from the checkpoint at ``path``: everything in it is checked (against the
+        model, optimizer, callbacks and the settings in :data:`RESUME_MUST_MATCH`) before
+        anything is changed."""
+        meta = checkpoints.resume_state(
+            path,
+            self.model,
+            self.optimizer,
+            self.callbacks,
+            check_meta=lambda meta: self._check_resume(meta, str(path)),
         )
-        self.history = History(ckpt["meta"].get("history", []))
+        self.epoch = meta["epoch"]
+        self.history = History(meta.get("history", []))
+
+    def _check_resume(self, meta: dict[str, Any], path: str) -> None:
+        saved = meta.get("config")
+        if not isinstance(saved, dict):  # written by save_checkpoint directly
+            return
+        for key in RESUME_MUST_MATCH:
+            if key in saved and saved[key] != self.config.get(key):
+                raise checkpoints.CheckpointError(
+                    f"{path} was trained with {key} {saved[key]!r} but this run has "
+                    f"{self.config.get(key)!r}; resume with the same {key}"
+                )
+
+
+#: settings of ``fit`` a resumed run must share with its checkpoint: they decide the batches
+#: (seed, batch_size) and what is minimised (loss). Epochs (the new total) and the backend
+#: may change.
+RESUME_MUST_MATCH = ("seed", "batch_size", "loss")
 
 
 def fit(
@@ -176,6 +204,8 @@ def fit(
     loss_kwargs: dict | None = None,
     checkpoint: str | Path | None = None,
     resume: str | Path | None = None,
+    force: bool = False,
+    run_config: dict[str, Any] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs; returns the :class:`History`.
 
@@ -183,7 +213,12 @@ def fit(
     Schedules in ``callbacks`` are wrapped in :class:`LRScheduler`. ``checkpoint`` writes a
     full checkpoint after every epoch; ``resume`` continues from one (up to ``epochs`` in
     total), giving the same numbers as an uninterrupted run with the same seed — pass the
-    same callbacks in the same order, as their state is saved by position.
+    same callbacks in the same order, as their state is saved by position. The checkpoint
+    path is checked before training starts: an existing file there must be a gradflow
+    checkpoint (``force=True`` replaces another regular file; a directory or device never).
+    A resumed run must have the checkpoint's seed, batch size and loss; ``run_config`` (a
+    JSON-able dict describing the run, e.g. the command line's settings) is saved in each
+    checkpoint's meta for the caller to compare (:func:`~gradflow.training.checkpoints.read_meta`).
     ``regularizer`` (L1/L2, max-norm, input noise) and ``augment(xb, rng)`` apply to training
     batches only; ``loss_kwargs`` go to the loss (e.g. ``{"label_smoothing": 0.1}``).
     """
@@ -208,6 +243,9 @@ def fit(
         "optimizer": repr(optimizer),
     }
     trainer = Trainer(model, stepper, optimizer, loss_fn, loss_name, cbs, seed, config)
+    trainer.run_config = run_config
+    if checkpoint is not None:  # now, not after the first epoch
+        checkpoints.check_target(checkpoint, force)
     if resume is not None:
         trainer.restore(resume)
     # a DataLoader passed in keeps its own batch size, shuffling and seed
@@ -223,7 +261,7 @@ def fit(
         while trainer.epoch < epochs and not trainer.stop:
             _run_epoch(trainer, loader, val, augment, regularizer, bar)
             if checkpoint is not None:
-                trainer.save_checkpoint(checkpoint)
+                trainer.save_checkpoint(checkpoint, force)
     finally:
         if bar is not None:
             bar.close()
