@@ -126,7 +126,7 @@ def test_classification_report_has_per_class_metrics(capsys):
         ("--epochs", "0", "argument --epochs: must be at least 1, got '0'"),
         ("--epochs", "-1", "argument --epochs: must be at least 1, got '-1'"),
         ("--batch-size", "0", "argument --batch-size: must be at least 1, got '0'"),
-        ("--hidden", "0", "argument --hidden: must be at least 1, got '0'"),
+        ("--hidden", "0", "argument --hidden: must be from 1 to 4096, got '0'"),
         ("--lr", "nan", "argument --lr: must be a finite number, got 'nan'"),
         ("--l2", "nan", "argument --l2: must be a finite number, got 'nan'"),
         ("--weight-decay", "nan", "argument --weight-decay: must be a finite number, got 'nan'"),

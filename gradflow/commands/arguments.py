@@ -79,6 +79,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def int_within(low: int, high: int):
+    """The argparse type of a whole number from ``low`` to ``high`` (a width that would not
+    fit in memory is refused here, not by an allocation failing minutes later)."""
+
+    def number(text: str) -> int:
+        value = _integer(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {text!r}")
+        return value
+
+    return number
+
+
 def non_negative_int(text: str) -> int:
     """A whole number ≥ 0 (a seed)."""
     value = _integer(text)
