@@ -856,7 +856,9 @@ def test_cli_resume_must_match_the_saved_settings(capsys, tmp_path):
             "--optimizer adam but this run has --optimizer sgd",
         ),
         (["--lr", "0.5", "--patience", "3"], "--patience (none) but this run has --patience 3"),
-        (["--lr", "0.5", "--model", "cnn"], "--model"),
+        (["--lr", "0.5", "--l2", "0.001"], "--l2 0.0 but this run has --l2 0.001"),
+        (["--lr", "0.5", "--schedule", "plateau"], "--schedule constant but this run has"),
+        (["--lr", "0.5", "--batch-size", "8"], "--batch-size"),
         (["--lr", "0.5", "--epochs", "1"], "already at epoch 2; --epochs 1"),
         (["--lr", "0.5", "--find-lr"], "--find-lr cannot be combined with --resume"),
     ]:
@@ -936,3 +938,58 @@ def test_optimizer_load_state_dict_checks_everything_first():
     after = opt.state_dict()
     assert all(np.array_equal(before[k], after[k]) for k in before)
     assert opt.t == 0
+
+
+def test_callback_arguments_are_checked(iris, tmp_path):
+    with pytest.raises(ValueError, match="every must be a whole number >= 1, got 0"):
+        ModelCheckpoint(tmp_path / "x.npz", every=0)
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max', got 'up'"):
+        EarlyStopping(mode="up")
+    with pytest.raises(ValueError, match="patience must be a whole number >= 0"):
+        EarlyStopping(patience=-1)
+    model, _, _ = make()
+    best = ModelCheckpoint(tmp_path / "best.npz", monitor="val_loss")
+    with pytest.raises(KeyError, match="'val_loss' is not logged.*needs val_data"):
+        fit(model, iris[0], epochs=1, progress=False, callbacks=[best])
+
+
+@pytest.mark.slow
+def test_jit_resume_is_exact(iris, tmp_path):
+    pytest.importorskip("numba")
+
+    def run(epochs, seed_model=0, **kw):
+        model = mlp([4, 8, 3], activation="tanh", seed=seed_model)
+        opt = Adam(model.parameters(), lr=0.05)
+        hist = fit(
+            model,
+            iris[0],
+            iris[1],
+            optimizer=opt,
+            epochs=epochs,
+            batch_size=16,
+            backend="jit",
+            seed=7,
+            progress=False,
+            **kw,
+        )
+        return model, opt, hist
+
+    full_model, full_opt, full_hist = run(4)
+    run(2, checkpoint=tmp_path / "jit.npz")
+    # restored into the views of the jit backend's flat buffers, in place
+    model, opt, hist = run(4, seed_model=5, resume=tmp_path / "jit.npz")
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h.epochs]
+    assert strip(hist) == strip(full_hist)
+    assert snapshot(model, opt, [])[:2] == snapshot(full_model, full_opt, [])[:2]
+
+
+@pytest.mark.slow
+def test_cli_resume_may_change_the_backend(capsys, tmp_path):
+    pytest.importorskip("numba")
+    ckpt = str(tmp_path / "xor.npz")
+    base = ["--dataset", "xor", "--seed", "1"]
+    cli_json(capsys, *base, "--epochs", "2", "--checkpoint", ckpt)
+    report = cli_json(capsys, *base, "--epochs", "3", "--backend", "jit", "--resume", ckpt)
+    assert report["config"]["backend"] == "jit"
+    assert report["config"]["resumed_from"]["backend"] == "graph"
+    assert len(report["history"]) == 3

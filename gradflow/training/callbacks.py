@@ -82,6 +82,15 @@ class LRScheduler(Callback):
         self.schedule.load_state_dict(state)
 
 
+def _mode(who: str, mode: str | None, monitor: str) -> str:
+    """``min`` or ``max``; by default ``max`` for accuracies, ``min`` for losses."""
+    if mode is None:
+        return "max" if "accuracy" in monitor else "min"
+    if mode not in ("min", "max"):
+        raise ValueError(f"{who}: mode must be 'min' or 'max', got {mode!r}")
+    return mode
+
+
 def _is_better(value: float, best: float, mode: str, min_delta: float) -> bool:
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
@@ -100,7 +109,11 @@ class EarlyStopping(Callback):
     ):
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.restore_best_weights = restore_best_weights
-        self.mode = mode or ("max" if "accuracy" in monitor else "min")
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(
+                f"EarlyStopping: patience must be a whole number >= 0, got {patience!r}"
+            )
+        self.mode = _mode("EarlyStopping", mode, monitor)
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch = 0
         self.wait = 0
@@ -189,8 +202,10 @@ class ModelCheckpoint(Callback):
         mode: str | None = None,
         force: bool = False,
     ):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"ModelCheckpoint: every must be a whole number >= 1, got {every!r}")
         self.path, self.every, self.monitor = path, every, monitor
-        self.mode = mode or ("max" if monitor and "accuracy" in monitor else "min")
+        self.mode = _mode("ModelCheckpoint", mode, monitor or "")
         self.best = math.inf if self.mode == "min" else -math.inf
         self.force = force  # replace a file at path that is not a checkpoint
 
@@ -202,7 +217,12 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
         if self.monitor is not None:
-            value = logs[self.monitor]
+            value = logs.get(self.monitor)
+            if value is None:
+                raise KeyError(
+                    f"ModelCheckpoint: '{self.monitor}' is not logged; logged: "
+                    f"{', '.join(logs)} (val_* needs val_data)"
+                )
             if not _is_better(value, self.best, self.mode, 0.0):
                 return
             self.best = float(value)
@@ -214,4 +234,5 @@ class ModelCheckpoint(Callback):
         return {"best": self.best}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.check_state_dict(state)
         self.best = float(state["best"])
