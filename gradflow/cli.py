@@ -2,7 +2,7 @@
 ``gradflow/commands/`` and exposes ``register(subparsers)``; this file only lists them and
 turns what a subcommand raises into one line on stderr and an exit code:
 
-* 0 — done; 1 — the run failed (training diverged, a renderer crashed, an unexpected error);
+* 0 — done; 1 — the run failed (training diverged, an unexpected error);
 * 2 — bad input (argparse's usage errors, and a :class:`~gradflow.errors.GradflowError`,
   ``ValueError`` or ``OSError`` raised by a subcommand);
 * 130 — Ctrl-C; 141 — the reader of stdout went away (``gradflow ops | head``).
@@ -77,9 +77,9 @@ def exit_code(e: BaseException) -> int:
     from .errors import GradflowError
 
     if isinstance(e, GradflowError):
-        # gradflow's run-time failures are RuntimeErrors (a renderer crashed, backward()
-        # twice) or ArithmeticErrors (training diverged); the rest describe bad input
-        return 1 if isinstance(e, RuntimeError | ArithmeticError) else 2
+        # a run that went numerically wrong (training diverged, an anomaly) failed; gradflow's
+        # other errors describe what was asked (a formula, a path, a backend not installed)
+        return 1 if isinstance(e, ArithmeticError) else 2
     return 2 if isinstance(e, ValueError | OSError) else 1
 
 

@@ -282,6 +282,13 @@ def test_a_diverging_run_prints_no_report(capsys):
     assert re.fullmatch(r"gradflow train: error: fit: the loss became (inf|nan) .*\n", err)
 
 
+def test_a_renderer_that_fails_is_a_failed_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADFLOW_DOT", "false")  # runs, prints nothing, exits 1
+    code, _, err = run(["render", "x", "--at", "x=1", "-o", str(tmp_path / "g.svg")], capsys)
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1
+    assert err.startswith("gradflow render: error: GRADFLOW_DOT (") and "exit code 1" in err
+
+
 def test_render_creates_no_folders(tmp_path, capsys):
     out = tmp_path / "missing" / "dir" / "g.svg"
     code, _, err = run(["render", "x + 1", "--at", "x=1", "-o", str(out)], capsys)

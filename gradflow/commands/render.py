@@ -76,8 +76,9 @@ def output_path(text: str) -> Path:
 def run(args) -> int:
     import warnings
 
-    from visual.render import NoRendererWarning, find_renderer, render_graph
+    from visual.render import NoRendererWarning, RenderError, find_renderer, render_graph
 
+    from ..cli import message
     from ..formula import evaluate, parse
 
     values = parse_assignments(args.at)
@@ -96,7 +97,11 @@ def run(args) -> int:
             out.backward()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoRendererWarning)
-        path = render_graph(out, output, rankdir=args.rankdir, show_local=args.show_local)
+        try:
+            path = render_graph(out, output, rankdir=args.rankdir, show_local=args.show_local)
+        except RenderError as e:  # the renderer ran and failed: a failed run, not bad input
+            print(f"gradflow render: error: {message(e)}", file=sys.stderr)
+            return 1
     for w in caught:
         print(f"gradflow render: {w.message}", file=sys.stderr)
     suffix = path.suffix.lstrip(".")
