@@ -564,6 +564,7 @@ def test_meta_must_be_a_checkpoint_object(tmp_path, good, meta, message):
         ({"config": [1]}, "config must be an object"),
         ({"seed": "7"}, "seed must be an integer"),
         ({"optimizer": 5}, "optimizer must be a string"),
+        ({"stopped": "no"}, "stopped must be true or false"),
         ({"optimizer": "SGD"}, "holds SGD optimizer state but the optimizer is Adam"),
         ({"config": {"seed": 8, "batch_size": 16, "loss": "cross_entropy"}}, None),
     ],
@@ -993,3 +994,29 @@ def test_cli_resume_may_change_the_backend(capsys, tmp_path):
     assert report["config"]["backend"] == "jit"
     assert report["config"]["resumed_from"]["backend"] == "graph"
     assert len(report["history"]) == 3
+
+
+def test_a_run_early_stopping_ended_stays_ended_when_resumed(iris, tmp_path):
+    def run(**kw):
+        model = mlp([4, 8, 3], seed=0)
+        opt = Adam(model.parameters(), lr=0.5)  # too large: the validation loss bounces
+        hist = fit(
+            model,
+            iris[0],
+            iris[1],
+            optimizer=opt,
+            epochs=30,
+            batch_size=16,
+            callbacks=[EarlyStopping(patience=1)],
+            seed=7,
+            progress=False,
+            **kw,
+        )
+        return model, opt, hist
+
+    full_model, full_opt, full_hist = run()
+    assert len(full_hist) < 30
+    run(checkpoint=tmp_path / "es.npz")
+    model, opt, hist = run(resume=tmp_path / "es.npz")
+    assert len(hist) == len(full_hist)  # was: trained on after the stop
+    assert snapshot(model, opt, [])[:2] == snapshot(full_model, full_opt, [])[:2]

@@ -6,7 +6,8 @@ Keys (each an array member ``<key>.npy`` of an uncompressed zip, as ``numpy.save
 * ``optim/<key>``       ``Optimizer.state_dict`` (``t``, ``hparam.*``, state arrays)
 * ``callback/<i>/<key>`` each callback's state
 * ``rng/<where>``       JSON of every ``numpy.random.Generator`` the model holds (dropout)
-* ``meta``              JSON: format, version, epoch, seed, history, optimizer name, config
+* ``meta``              JSON: format, version, epoch, seed, history, optimizer name, config,
+  whether a callback stopped the run, and the caller's ``run_config``
 
 **Writing never destroys a file.** The target must be new, or a regular file that is itself a
 gradflow checkpoint. Anything else is refused with a :class:`CheckpointError`: directories,
@@ -386,6 +387,7 @@ def _check_meta(meta: Any, where: str) -> dict[str, Any]:
         ("config", "an object", lambda v: isinstance(v, dict)),
         ("run_config", "an object", lambda v: isinstance(v, dict)),
         ("history", "a list", lambda v: isinstance(v, list)),
+        ("stopped", "true or false", lambda v: isinstance(v, bool)),
     ):
         if key in meta and not test(meta[key]):
             raise CheckpointError(

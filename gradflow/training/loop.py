@@ -148,6 +148,7 @@ class Trainer:
 
     def save_checkpoint(self, path, force: bool = False) -> Path:
         meta = {"seed": self.seed, "history": self.history.epochs, "config": self.config}
+        meta["stopped"] = self.stop  # a run a callback stopped stays stopped when resumed
         if self.run_config is not None:
             meta["run_config"] = self.run_config
         return checkpoints.save_checkpoint(
@@ -167,6 +168,7 @@ class Trainer:
         )
         self.epoch = meta["epoch"]
         self.history = History(meta.get("history", []))
+        self.stop = meta.get("stopped", False)
 
     def _check_resume(self, meta: dict[str, Any], path: str) -> None:
         saved = meta.get("config")
