@@ -289,6 +289,12 @@ def test_a_renderer_that_fails_is_a_failed_run(tmp_path, capsys, monkeypatch):
     assert err.startswith("gradflow render: error: GRADFLOW_DOT (") and "exit code 1" in err
 
 
+def test_demo_checks_every_file_it_writes():
+    from test_demo import PROMISED
+
+    assert set(PROMISED) <= set(gradflow.commands.demo.FILES)
+
+
 def test_render_creates_no_folders(tmp_path, capsys):
     out = tmp_path / "missing" / "dir" / "g.svg"
     code, _, err = run(["render", "x + 1", "--at", "x=1", "-o", str(out)], capsys)
