@@ -91,6 +91,15 @@ BAD_INPUT = [
     (TRAIN + ["--clip-norm", "0"], 2, "argument --clip-norm: must be > 0"),
     (TRAIN + ["--model", "nope"], 2, "argument --model: invalid choice: 'nope'"),
     (["train", "--model", "cnn", "--dataset", "iris"], 2, "cnn needs image or signal data"),
+    # checkpoint paths are checked before training starts (the checks live in checkpoints.py)
+    (TRAIN + ["--checkpoint", "folder"], 2, "checkpoint path folder is a directory"),
+    (TRAIN + ["--checkpoint", ""], 2, "checkpoint path is empty"),
+    (TRAIN + ["--checkpoint", "notes.txt"], 2, "notes.txt exists and is not a gradflow checkp"),
+    (TRAIN + ["--checkpoint", "fifo.svg"], 2, "refusing to replace it"),
+    (TRAIN + ["--checkpoint", "missing/x.npz"], 2, "directory missing does not exist"),
+    (TRAIN + ["--resume", "missing.npz"], 2, "checkpoint missing.npz does not exist"),
+    (TRAIN + ["--resume", "bad.txt"], 2, "checkpoint bad.txt is corrupted or not an .npz"),
+    (TRAIN + ["--resume", "folder"], 2, "checkpoint folder is a directory"),
     # a run that diverges is a failed run (1), with fit's NaN diagnosis as the one line
     (
         [
