@@ -172,6 +172,17 @@ def test_symlinked_parent_is_followed_and_checked(tmp_path):
         f"{tmp_path / 'real'} is writable by group and others"
     )
     (tmp_path / "real").chmod(0o755)
+    # ".." in a link's target is taken from where the link points, as the kernel does:
+    # lnk/x is other/x (writable by all), not real/x (what "real/sub/.." would read as text)
+    (tmp_path / "real" / "x").mkdir(mode=0o700)
+    (tmp_path / "other" / "deep").mkdir(parents=True)
+    (tmp_path / "other" / "x").mkdir()
+    (tmp_path / "other" / "x").chmod(0o777)
+    (tmp_path / "real" / "sub").symlink_to("../other/deep")
+    (tmp_path / "lnk").symlink_to("real/sub/..")
+    assert cachedir.directory_problem(tmp_path / "lnk" / "x") == (
+        f"{tmp_path / 'other' / 'x'} is writable by group and others"
+    )
     if IS_ROOT:  # a link owned by someone else could be pointed elsewhere later
         os.lchown(tmp_path / "alias", 65534, 65534)
         assert cachedir.directory_problem(tmp_path / "alias" / "cache") == (

@@ -104,6 +104,10 @@ def _ancestor_problem(path: str, create: bool) -> tuple[str, str | None]:
         if not parts:
             return os.path.join(current, leaf), None
         name = parts.pop(0)
+        if name in (".", ".."):  # from a symlink's target; current is a resolved directory
+            current = os.path.dirname(current) if name == ".." else current
+            st = os.lstat(current)
+            continue
         nxt = os.path.join(current, name)
         try:
             st = os.lstat(nxt)
@@ -118,9 +122,10 @@ def _ancestor_problem(path: str, create: bool) -> tuple[str, str | None]:
             hops += 1
             if hops > _MAX_SYMLINKS:
                 return path, f"{nxt}: too many levels of symlinks"
-            target = os.path.normpath(os.path.join(current, os.readlink(nxt)))
+            target = os.readlink(nxt)  # not normalised: "a/../b" means what the kernel says
             parts = [p for p in target.split(os.sep) if p] + parts
-            current = os.sep
+            if os.path.isabs(target):
+                current = os.sep
             st = os.lstat(current)
             continue
         current = nxt
