@@ -349,3 +349,31 @@ def test_step_never_changes_the_gradient(clip):
     p.grad = g.copy()
     opt.step()
     np.testing.assert_array_equal(p.grad, g)
+
+
+BAD_NUMBERS = [float("nan"), float("inf"), -float("inf"), -1.0]
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("bad", BAD_NUMBERS)
+def test_every_hyperparameter_is_checked_when_the_optimizer_is_made(name, bad):
+    """`nan < 0` is False, so a plain `lr < 0` check let NaN through (issue 11)."""
+    cls = OPTIMIZERS[name]
+    for hparam in cls.defaults:
+        with pytest.raises(ValueError, match=f"{cls.__name__}: hyperparameter {hparam} must"):
+            cls([Parameter(np.zeros(2))], **{hparam: bad})
+
+
+@pytest.mark.parametrize("clip", ["clip_value", "clip_norm"])
+@pytest.mark.parametrize("bad", [*BAD_NUMBERS, 0.0])
+def test_clip_thresholds_must_be_positive_and_finite(clip, bad):
+    with pytest.raises(ValueError, match=f"Adam: {clip} must be a finite number > 0"):
+        OPTIMIZERS["adam"]([Parameter(np.zeros(2))], **{clip: bad})
+
+
+@pytest.mark.parametrize("bad", BAD_NUMBERS)
+def test_a_schedule_cannot_set_a_broken_learning_rate(bad):
+    opt = OPTIMIZERS["sgd"]([Parameter(np.zeros(2))], 0.1)
+    with pytest.raises(ValueError, match="SGD: lr must be a finite number >= 0"):
+        opt.lr = bad
+    assert opt.lr == 0.1

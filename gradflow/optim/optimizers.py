@@ -64,8 +64,12 @@ class Optimizer:
             )
         self.hparams: dict[str, float] = {k: float(v) for k, v in self.defaults.items()}
         self.hparams.update({k: float(v) for k, v in hparams.items()})
-        if self.hparams["lr"] < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {self.hparams['lr']}")
+        check_hyperparameters(type(self).__name__, self.hparams)
+        for name, clip in (("clip_value", clip_value), ("clip_norm", clip_norm)):
+            if clip is not None and not (math.isfinite(clip) and clip > 0):
+                raise ValueError(
+                    f"{type(self).__name__}: {name} must be a finite number > 0, got {clip}"
+                )
         self.clip_value = clip_value
         self.clip_norm = clip_norm
         self.t = 0
@@ -89,7 +93,10 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self.hparams["lr"] = float(value)
+        value = float(value)
+        if not (math.isfinite(value) and value >= 0):  # a schedule gone wrong stops here
+            raise ValueError(f"{type(self).__name__}: lr must be a finite number >= 0, got {value}")
+        self.hparams["lr"] = value
 
     # --- stepping ----------------------------------------------------------------------
     def zero_grad(self) -> None:
