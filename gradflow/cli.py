@@ -14,10 +14,12 @@ or ``GRADFLOW_DEBUG=1``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
 import traceback
+import warnings
 
 COMMANDS = ["demo", "steps", "ops", "exercise", "render", "train", "bench"]
 DEBUG_FLAG = "--debug"
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with one_line_warnings(f"gradflow {args.command}"):
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -72,14 +75,33 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(e, f"gradflow {args.command}", debug)
 
 
+@contextlib.contextmanager
+def one_line_warnings(prog: str):
+    """Show gradflow's own warnings (no safe cache directory, no renderer) as one line
+    ``PROG: warning: ...`` instead of Python's file:line form; other warnings as usual."""
+    from .errors import GradflowWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GradflowWarning):
+            print(f"{prog}: warning: {message}", file=file or sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 def exit_code(e: BaseException) -> int:
     """2 for bad input, 1 for a run that failed (see the module docstring)."""
     from .errors import GradflowError
 
-    if isinstance(e, GradflowError):
-        # a run that went numerically wrong (training diverged, an anomaly) failed; gradflow's
-        # other errors describe what was asked (a formula, a path, a backend not installed)
-        return 1 if isinstance(e, ArithmeticError) else 2
+    if isinstance(e, GradflowError):  # each error class says which it is
+        return e.exit_code
     return 2 if isinstance(e, ValueError | OSError) else 1
 
 

@@ -2,7 +2,11 @@
 
 
 class GradflowError(Exception):
-    """Base class for gradflow's own errors."""
+    """Base class for gradflow's own errors. ``exit_code`` is what the command line exits
+    with: 2 when the error describes bad input (a formula, a path, an option), 1 when a run
+    that was asked for correctly failed (training diverged, a disk filled up)."""
+
+    exit_code = 2
 
 
 class ShapeError(GradflowError, ValueError):
@@ -11,6 +15,8 @@ class ShapeError(GradflowError, ValueError):
 
 class AnomalyError(GradflowError, FloatingPointError):
     """An op produced NaN or Inf while :func:`gradflow.detect_anomaly` was active."""
+
+    exit_code = 1
 
 
 class BackwardTwiceError(GradflowError, RuntimeError):
@@ -30,3 +36,10 @@ class UsageError(GradflowError, ValueError):
 class TrainingDivergedError(GradflowError, FloatingPointError):
     """The training loss became NaN or Inf; the message says where it first appeared (a
     broken parameter, the first op or layer producing it, or the loss) and the epoch."""
+
+    exit_code = 1
+
+
+class GradflowWarning(UserWarning):
+    """Base class for gradflow's warnings: something works, but not as well as it could (no
+    safe cache directory, no Graphviz renderer). The command line prints each as one line."""

@@ -355,6 +355,21 @@ def test_a_failed_write_leaves_the_old_checkpoint_and_no_temp_file(tmp_path, mon
     assert [p.name for p in tmp_path.iterdir()] == ["run.npz"]
 
 
+def test_a_write_that_fails_mid_run_is_a_failed_run_not_bad_input(tmp_path, monkeypatch, capsys):
+    """The path passed the pre-flight check, so the input was fine: exit 1, one line."""
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    out = tmp_path / "run.npz"
+    code = main(["train", "--dataset", "xor", "--epochs", "1", "--quiet", "--checkpoint", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
 def test_stale_temp_files_of_the_same_checkpoint_are_removed(tmp_path):
     model, opt, _ = make()
     stale = [tmp_path / ".run.npz.k3j_x9a2.tmp", tmp_path / ".run.npz.abcdefgh.tmp"]

@@ -80,6 +80,13 @@ class CheckpointError(GradflowError, ValueError):
     checkpoint path that cannot be written without destroying something."""
 
 
+class CheckpointWriteError(CheckpointError):
+    """Writing a checkpoint whose path passed every check failed on the way (disk full, the
+    folder removed mid-run): the run failed, the input was fine. The old checkpoint stays."""
+
+    exit_code = 1
+
+
 def _generators(model) -> dict[str, np.random.Generator]:
     """Every Generator a module holds (dropout masks etc.), by module path and attribute."""
     from ..nn import init
@@ -236,7 +243,7 @@ def save_checkpoint(
         tmp = None
         _fsync_directory(path.parent)
     except OSError as e:
-        raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
+        raise CheckpointWriteError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
