@@ -443,3 +443,27 @@ def test_number_types_return_a_number_in_range_or_refuse(value):
             assert repr(text) in str(e)
         else:
             assert ok(v), (check.__name__, text, v)
+
+
+def test_gradflow_warnings_are_one_line_and_others_keep_their_form(monkeypatch, capsys):
+    """A CacheWarning (no safe numba cache directory) is raised deep in an import; on the
+    command line it reads as one line naming the command. Other warnings go on as before."""
+    import warnings
+
+    from gradflow.kernels.cachedir import CacheWarning
+
+    def warns(args):
+        text = "numba's disk cache is off: /tmp/x is writable by others"
+        warnings.warn(text, CacheWarning, stacklevel=2)
+        warnings.warn("something else", DeprecationWarning, stacklevel=2)
+        return 0
+
+    passed_on = []
+    monkeypatch.setattr(gradflow.commands.ops, "run", warns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, category, *rest: passed_on.append(category)
+        code, _, err = run(["ops"], capsys)
+    assert code == 0
+    assert err == "gradflow ops: warning: numba's disk cache is off: /tmp/x is writable by others\n"
+    assert passed_on == [DeprecationWarning]

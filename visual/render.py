@@ -27,7 +27,7 @@ from typing import Any
 
 import graphviz
 
-from gradflow.errors import GradflowError
+from gradflow.errors import GradflowError, GradflowWarning
 
 FORMATS = ("svg", "png", "dot")
 ENV_VAR = "GRADFLOW_DOT"
@@ -38,7 +38,7 @@ class RenderError(GradflowError, RuntimeError):
     """A renderer was found but failed; the message holds its name and its stderr."""
 
 
-class NoRendererWarning(UserWarning):
+class NoRendererWarning(GradflowWarning):
     """No renderer could produce the requested format; the ``.dot`` text was written."""
 
 

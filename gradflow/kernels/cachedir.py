@@ -53,6 +53,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from ..errors import GradflowWarning
+
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 #: the packages whose functions gradflow compiles with ``cache=True`` (numba's in-tree cache
@@ -63,7 +65,7 @@ _POSIX = hasattr(os, "geteuid")
 _MAX_SYMLINKS = 40
 
 
-class CacheWarning(UserWarning):
+class CacheWarning(GradflowWarning):
     """numba's disk cache is off for gradflow's kernels (no trusted directory for it)."""
 
 
