@@ -172,27 +172,11 @@ def bootstrap_indices(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, n, n)
 
 
-def train_ensemble(
-    make_model: Callable[[int], object],
-    X: np.ndarray,
-    y: np.ndarray,
-    members: int = 5,
-    bagging: bool = False,
-    seed: int = 0,
-    predict_fn: Callable | None = None,
-    **fit_kwargs,
-) -> Ensemble:
-    """Train ``members`` models, each from ``make_model(seed_k)`` (different initialisations),
-    on the full data or on a bootstrap resample (``bagging``); returns their :class:`Ensemble`.
-    ``fit_kwargs`` go to :func:`gradflow.training.fit` (``optimizer`` may be a name)."""
-    from .training import fit, predict_proba
+def __getattr__(name: str):
+    """``train_ensemble`` lives in :mod:`gradflow.training.ensemble` now (it calls ``fit``);
+    found here on first use, without an import circle between this module and ``training``."""
+    if name == "train_ensemble":
+        from .training.ensemble import train_ensemble
 
-    g = np.random.default_rng(seed)
-    models = []
-    for k in range(members):
-        member_seed = seed * 1000 + k
-        model = make_model(member_seed)
-        idx = bootstrap_indices(len(X), g) if bagging else np.arange(len(X))
-        fit(model, (X[idx], y[idx]), seed=member_seed, progress=False, **fit_kwargs)
-        models.append(model)
-    return Ensemble(models, predict_fn or predict_proba)
+        return train_ensemble
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -137,7 +137,7 @@ def run_training(args):
     lr = args.lr if args.lr is not None else d["lr"]
     finder = None
     if args.find_lr:
-        from ..optim import lr_range_test
+        from ..training import lr_range_test
 
         found = lr_range_test(
             exp.model,

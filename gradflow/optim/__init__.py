@@ -1,7 +1,6 @@
 """gradflow.optim: the course's update rules, optimizers, LR schedules and the LR range test."""
 
 from . import rules
-from .lr_finder import LRFinderResult, lr_range_test
 from .optimizers import (
     OPTIMIZERS,
     SGD,
@@ -58,3 +57,14 @@ __all__ = [
     "make_optimizer",
     "rules",
 ]
+
+
+def __getattr__(name: str):
+    """``LRFinderResult`` and ``lr_range_test`` live in :mod:`gradflow.training.lr_finder`
+    now (the test trains, as ``fit`` does); found here on first use, without an import
+    circle between ``optim`` and ``training``."""
+    if name in ("LRFinderResult", "lr_range_test"):
+        from ..training import lr_finder
+
+        return getattr(lr_finder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
