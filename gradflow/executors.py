@@ -323,7 +323,7 @@ def local_cluster(workers: int | None = None, **kwargs: Any):
         "n_workers": n,
         "threads_per_worker": 1,
         "processes": True,
-        "dashboard_address": ":0" if _has_bokeh() else None,
+        "dashboard_address": ":0",  # any free port: never clash with a cluster running
         "silence_logs": logging.ERROR,
         **kwargs,
     }

@@ -323,16 +323,9 @@ def _class_metrics(stepper, X, y) -> dict:
 
 
 def _schedule(name: str, optimizer, epochs: int, n_train: int, batch_size: int) -> list:
-    from ..optim import Exponential, OneCycle, ReduceOnPlateau
+    from ..training.recipes import make_schedule
 
-    if name == "onecycle":  # --lr is the peak α1; the cycle spans every batch of the run
-        steps = epochs * -(-n_train // batch_size)
-        return [OneCycle(optimizer, max_lr=optimizer.lr, total_steps=max(steps, 2))]
-    if name == "plateau":
-        return [ReduceOnPlateau(optimizer, factor=0.5, patience=3)]
-    if name == "exponential":  # a tenfold decay over the run
-        return [Exponential(optimizer, gamma=0.1, s=max(epochs, 1))]
-    return []
+    return make_schedule(name, optimizer, epochs, n_train, batch_size)
 
 
 def _print_report(result: dict) -> None:

@@ -76,7 +76,7 @@ def _as_xy(data, name: str) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def _labels(out: np.ndarray, loss_name: str) -> np.ndarray:
+def predicted_classes(out: np.ndarray, loss_name: str) -> np.ndarray:
     """Predicted classes from model outputs: argmax of scores, or a threshold on one output
     (0 for logits and margins, ½ for probabilities)."""
     if out.ndim == 2 and out.shape[1] > 1:
@@ -143,7 +143,7 @@ class Trainer:
             loss = float(self.loss_fn(Tensor(out), y).item())
         result = {"loss": loss}
         if y.ndim == 1 and y.dtype.kind in "iub":
-            result["accuracy"] = accuracy(y, _labels(out, self.loss_name))
+            result["accuracy"] = accuracy(y, predicted_classes(out, self.loss_name))
         return result
 
     def save_checkpoint(self, path, force: bool = False) -> Path:

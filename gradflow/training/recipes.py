@@ -125,8 +125,11 @@ def prepare(
     hidden: int | None = None,
     val: float = 0.15,
     test: float = 0.15,
+    model_seed: int | None = None,
 ) -> Experiment:
-    """The experiment ``gradflow train --model MODEL --dataset DATASET`` runs."""
+    """The experiment ``gradflow train --model MODEL --dataset DATASET`` runs. ``seed`` draws
+    the split and the initial weights; ``model_seed``, if given, the weights instead (a sweep
+    over seeds on one fixed split)."""
     if model not in MODEL_NAMES:
         raise ValueError(f"unknown model {model!r}; known: {', '.join(MODEL_NAMES)}")
     settings = defaults(model, dataset)
@@ -136,6 +139,31 @@ def prepare(
     train, valid, held_out = _scale(model, dataset, *D.train_val_test_split(X, y, val, test, seed))
     classification = dataset not in REGRESSION_DATA
     n_out = int(y.max()) + 1 if classification else y.shape[1]
-    net = _build(model, dataset, train[0], n_out, settings["hidden"], seed)
+    net = _build(model, dataset, train[0], n_out, settings["hidden"], _or(model_seed, seed))
     loss = "cross_entropy" if classification else "mse"
     return Experiment(net, train, valid, held_out, loss, classification, settings)
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+SCHEDULES = ("constant", "onecycle", "plateau", "exponential")
+
+
+def make_schedule(name: str, optimizer, epochs: int, n_train: int, batch_size: int) -> list:
+    """The callbacks of a learning-rate schedule by name (:data:`SCHEDULES`): ``onecycle``
+    peaks at the optimizer's lr and spans every batch of the run, ``plateau`` halves the rate
+    after 3 epochs without progress, ``exponential`` decays it tenfold over the run."""
+    from ..optim import Exponential, OneCycle, ReduceOnPlateau
+
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; known: {', '.join(SCHEDULES)}")
+    if name == "onecycle":
+        steps = epochs * -(-n_train // batch_size)
+        return [OneCycle(optimizer, max_lr=optimizer.lr, total_steps=max(steps, 2))]
+    if name == "plateau":
+        return [ReduceOnPlateau(optimizer, factor=0.5, patience=3)]
+    if name == "exponential":
+        return [Exponential(optimizer, gamma=0.1, s=max(epochs, 1))]
+    return []
