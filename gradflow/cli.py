@@ -21,7 +21,7 @@ import sys
 import traceback
 import warnings
 
-COMMANDS = ["demo", "steps", "ops", "exercise", "render", "train", "bench"]
+COMMANDS = ["demo", "steps", "ops", "exercise", "render", "train", "sweep", "bench"]
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "GRADFLOW_DEBUG"
 HINT = f"run with {DEBUG_FLAG} for the traceback"

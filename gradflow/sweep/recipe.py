@@ -53,7 +53,12 @@ MAX_EPOCHS = 100_000
 
 
 class ConfigError(ValueError):
-    """A configuration the built-in run cannot use; the message names the key."""
+    """A configuration the built-in run cannot use; the message names the key, ``key`` holds
+    it (for a sweep file to name the entry it came from)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 def _int(config: dict, key: str, low: int, high: int | None = None) -> None:
@@ -61,10 +66,10 @@ def _int(config: dict, key: str, low: int, high: int | None = None) -> None:
         return
     v = config[key]
     if isinstance(v, bool) or not isinstance(v, int):
-        raise ConfigError(f"{key} must be a whole number, got {v!r}")
+        raise ConfigError(f"{key} must be a whole number, got {v!r}", key)
     if v < low or (high is not None and v > high):
         bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise ConfigError(f"{key} must be {bound}, got {v}")
+        raise ConfigError(f"{key} must be {bound}, got {v}", key)
 
 
 def _float(config: dict, key: str, low: float, high: float | None = None, *, open_low=False):
@@ -72,16 +77,17 @@ def _float(config: dict, key: str, low: float, high: float | None = None, *, ope
         return
     v = config[key]
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise ConfigError(f"{key} must be a finite number, got {v!r}")
+        raise ConfigError(f"{key} must be a finite number, got {v!r}", key)
     if (v <= low if open_low else v < low) or (high is not None and v >= high):
         rel = ">" if open_low else ">="
         bound = f"{rel} {low:g}" + (f" and < {high:g}" if high is not None else "")
-        raise ConfigError(f"{key} must be {bound}, got {v!r}")
+        raise ConfigError(f"{key} must be {bound}, got {v!r}", key)
 
 
 def _choice(config: dict, key: str, known) -> None:
     if key in config and config[key] not in known:
-        raise ConfigError(f"{key} {config[key]!r} is not one of {', '.join(sorted(known))}")
+        known = ", ".join(sorted(known))
+        raise ConfigError(f"{key} {config[key]!r} is not one of {known}", key)
 
 
 def check_config(config: dict[str, Any], has_data: bool) -> None:
@@ -98,7 +104,8 @@ def check_config(config: dict[str, Any], has_data: bool) -> None:
     if unknown:
         raise ConfigError(
             f"unknown key {unknown[0]!r}; known: {', '.join(SETTINGS)} (or pass run= for "
-            "a run function of your own)"
+            "a run function of your own)",
+            unknown[0],
         )
     _choice(config, "model", MODEL_NAMES)
     _choice(config, "dataset", DATASETS)
@@ -108,24 +115,31 @@ def check_config(config: dict[str, Any], has_data: bool) -> None:
     _choice(config, "loss", LOSSES)
     if "dataset" not in config:
         if not has_data:
-            raise ConfigError('no dataset: name one (dataset = "digits") or pass data=')
+            raise ConfigError('no dataset: name one (dataset = "digits") or pass data=', "dataset")
         if config.get("model", "mlp") != "mlp":
-            raise ConfigError(f"model {config['model']!r} needs a dataset; data= trains an MLP")
+            raise ConfigError(
+                f"model {config['model']!r} needs a dataset; data= trains an MLP", "model"
+            )
     hidden = config.get("hidden")
     if isinstance(hidden, list):
         if config.get("model", "mlp") != "mlp" or not hidden:
-            raise ConfigError("hidden may be a list of widths only for an MLP, and not empty")
+            raise ConfigError("hidden may be a list of widths only for an MLP, not empty", "hidden")
         for k, width in enumerate(hidden):
-            _int({f"hidden[{k}]": width}, f"hidden[{k}]", 1, MAX_WIDTH)
+            try:
+                _int({f"hidden[{k}]": width}, f"hidden[{k}]", 1, MAX_WIDTH)
+            except ConfigError as e:
+                raise ConfigError(str(e), "hidden") from None
     else:
         _int(config, "hidden", 1, MAX_WIDTH)
     if "activation" in config:
         if not isinstance(config["activation"], str):
-            raise ConfigError(f"activation must be a name, got {config['activation']!r}")
+            raise ConfigError(
+                f"activation must be a name, got {config['activation']!r}", "activation"
+            )
         try:
             get_activation(config["activation"])
         except (KeyError, ValueError) as e:
-            raise ConfigError(f"activation: {e}") from None
+            raise ConfigError(f"activation: {e}", "activation") from None
     _choice(config, "init", INITIALIZERS)
     _float(config, "dropout", 0.0, 1.0)
     _float(config, "lr", 0.0, open_low=True)
@@ -143,9 +157,11 @@ def check_config(config: dict[str, Any], has_data: bool) -> None:
     _int(config, "folds", 2)
     _int(config, "fold", 0)
     if ("fold" in config) != ("folds" in config):
-        raise ConfigError("fold and folds go together (fold = 0 ... folds - 1)")
+        raise ConfigError("fold and folds go together (fold = 0 ... folds - 1)", "fold")
     if "fold" in config and config["fold"] >= config["folds"]:
-        raise ConfigError(f"fold must be below folds ({config['folds']}), got {config['fold']}")
+        raise ConfigError(
+            f"fold must be below folds ({config['folds']}), got {config['fold']}", "fold"
+        )
 
 
 # ------------------------------------------------------------------------------- the run

@@ -70,21 +70,31 @@ class ResultsFile:
 
     def __init__(self, path: str | os.PathLike, resume: bool = False, option: str = "out"):
         self.path = output_file(path, option)
-        self.rows: list[dict[str, Any]] = []
-        cut = None
-        if self.path.exists() and self.path.stat().st_size:
-            self.rows, cut = read_rows(self.path)
-            if not resume:
-                raise UsageError(
-                    f"{option} {self.path}: holds {len(self.rows)} results already; resume "
-                    "it (--resume, resume=True) or give a new file"
-                )
+        self.rows, cut = self.check(path, resume, option)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         if not stat.S_ISREG(os.fstat(self._fd).st_mode):  # swapped since it was checked
             os.close(self._fd)
             raise UsageError(f"{option} {self.path}: not a regular file")
         if cut is not None:
             os.ftruncate(self._fd, cut)
+
+    @staticmethod
+    def check(
+        path: str | os.PathLike, resume: bool, option: str = "out"
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Check ``path`` before a sweep starts (nothing is written): a file it may write that
+        is new or empty, or — with ``resume`` — a results file. Returns :func:`read_rows`."""
+        p = output_file(path, option)
+        if not (p.exists() and p.stat().st_size):
+            return [], None
+        rows, cut = read_rows(p)
+        if not resume:
+            how = "--resume" if option.startswith("--") else "resume=True"
+            raise UsageError(
+                f"{option} {p}: holds {len(rows)} results already; continue it with {how} or "
+                "give a new file"
+            )
+        return rows, cut
 
     def finished(self) -> dict[str, dict[str, Any]]:
         """The rows of runs that finished without error, by key (the last one wins)."""
