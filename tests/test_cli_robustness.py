@@ -52,6 +52,7 @@ def workdir(tmp_path, monkeypatch):
     os.mkfifo(tmp_path / "fifo.toml")
     os.symlink(tmp_path / "nowhere", tmp_path / "dangling.svg")
     os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
+    (tmp_path / "sweep.toml").write_text('[base]\ndataset = "iris"\n[grid]\nlr = [0.1, -1]\n')
 
     def no_work(*args, **kwargs):
         raise AssertionError("work started before the input was checked")
@@ -198,6 +199,25 @@ BAD_INPUT = [
     (["exercise", "check"], 2, "give an exercise NAME or --all"),
     (["exercise", "check", "seed002_network", "--all"], 2, "give an exercise NAME or --all"),
     (["exercise", "solve"], 2, "argument ACTION: invalid choice: 'solve'"),
+    # sweep: the sweep file, its entries and the output paths, all before any run
+    (["sweep", "missing.toml"], 2, "missing.toml: cannot read it: No such file or directory"),
+    (["sweep", "bad.toml"], 2, "bad.toml:2: not valid UTF-8"),
+    (["sweep", "fifo.toml"], 2, "fifo.toml: not a regular file"),
+    (["sweep", "folder"], 2, "folder: not a regular file"),
+    (["sweep", "notes.txt"], 2, "notes.txt: not valid TOML"),
+    (["sweep", "sweep.toml"], 2, "sweep.toml: [grid] lr = -1: lr must be > 0, got -1"),
+    (["sweep", "sweep.toml", "--workers", "0"], 2, "argument --workers: must be from 1 to 256"),
+    (["sweep", "sweep.toml", "--resume"], 2, "--resume continues the file of --out; give --out"),
+    (["sweep", "sweep.toml", "--out", "folder"], 2, "--out folder: is a directory"),
+    (["sweep", "sweep.toml", "--out", "notes.txt"], 2, "--out notes.txt: line 1: not JSON"),
+    (["sweep", "sweep.toml", "--out", "missing/r.jsonl"], 2, "folder missing does not exist"),
+    (["sweep", "sweep.toml", "--plot", "fifo.svg"], 2, "--plot fifo.svg: not a regular file"),
+    (["sweep", "sweep.toml", "--scheduler", "host"], 2, "an address such as tcp://host:8786"),
+    (
+        ["sweep", "sweep.toml", "--workers", "2", "--serial"],
+        2,
+        "argument --serial: not allowed with argument --workers",
+    ),  # fmt: skip
     # bench and ops
     (["bench", "--rounds", "0"], 2, "argument --rounds: must be at least 1, got '0'"),
     (["bench", "--rounds", "-3"], 2, "argument --rounds: must be at least 1"),

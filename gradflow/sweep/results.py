@@ -87,7 +87,10 @@ class ResultsFile:
         p = output_file(path, option)
         if not (p.exists() and p.stat().st_size):
             return [], None
-        rows, cut = read_rows(p)
+        try:
+            rows, cut = read_rows(p)
+        except UsageError as e:
+            raise UsageError(f"{option} {e}") from None
         if not resume:
             how = "--resume" if option.startswith("--") else "resume=True"
             raise UsageError(

@@ -148,7 +148,7 @@ class _Reader:
             return f"[grid] {key} = {config[key]!r}"
         if key in base:
             return f"[base] {key}"
-        return f"the run with {', '.join(f'{k} = {v!r}' for k, v in config.items())}"
+        return "[base]"  # a setting that is missing belongs there
 
     def check(self, config: dict[str, Any], where) -> None:
         try:
