@@ -1,4 +1,8 @@
-"""``gradcheck``: the engine's gradients against central finite differences in float64."""
+"""``gradcheck``: the engine's gradients against central finite differences in float64.
+
+A NaN or an infinity on either side is a failure, never a pass: ``|nan − 0| > tol`` is
+False, so a plain tolerance test would wave a NaN gradient through.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ class GradcheckReport:
     worst_index: tuple | None
     analytic: float
     numeric: float
+    nonfinite: str = ""  # "engine", "finite difference" or "engine and finite difference"
 
     def __bool__(self) -> bool:
         return self.ok
@@ -31,11 +36,25 @@ class GradcheckReport:
         verdict = "gradcheck passed" if self.ok else "gradcheck FAILED"
         if self.worst_input is None:
             return f"{verdict}: no inputs require grad"
-        return (
-            f"{verdict}: worst at input {self.worst_input} index {self.worst_index}: "
-            f"engine {self.analytic:.10g} vs finite difference {self.numeric:.10g} "
-            f"(abs error {self.max_abs_error:.3g})"
-        )
+        where = f"input {self.worst_input} index {self.worst_index}"
+        numbers = f"engine {self.analytic:.10g} vs finite difference {self.numeric:.10g}"
+        if self.nonfinite:
+            verb = "are" if " and " in self.nonfinite else "is"
+            return (
+                f"{verdict}: at {where} {numbers}: the {self.nonfinite} {verb} not finite "
+                "(a NaN or Inf cannot be checked)"
+            )
+        return f"{verdict}: worst at {where}: {numbers} (abs error {self.max_abs_error:.3g})"
+
+
+def _nonfinite(analytic: float, numeric: float) -> str:
+    """Which side of the comparison is NaN or Inf ("" when both are finite)."""
+    sides = [
+        name
+        for name, v in (("engine", analytic), ("finite difference", numeric))
+        if not np.isfinite(v)
+    ]
+    return " and ".join(sides)
 
 
 def _copy64(x: Any) -> Node:
@@ -61,6 +80,7 @@ def gradcheck(
     _scalar(out)
     out.backward()
     worst = (0.0, None, None, 0.0, 0.0)
+    bad = ""  # the first non-finite element is reported, whatever the errors elsewhere
     ok = True
     for k, x in enumerate(xs):
         analytic = np.asarray(x.grad if x.grad is not None else np.zeros_like(x.data), float)
@@ -68,11 +88,17 @@ def gradcheck(
             num = _numeric(fn, xs, x, idx, eps)
             a = float(analytic[idx])
             err = abs(a - num)
-            if err > atol + rtol * abs(num):
+            side = _nonfinite(a, num)
+            if side:
                 ok = False
-            if worst[1] is None or err > worst[0]:
+                if not bad:
+                    bad, worst = side, (err, k, idx, a, num)
+                continue
+            if not err <= atol + rtol * abs(num):
+                ok = False
+            if not bad and (worst[1] is None or err > worst[0]):
                 worst = (err, k, idx, a, num)
-    return GradcheckReport(ok, worst[0], worst[1], worst[2], worst[3], worst[4])
+    return GradcheckReport(ok, worst[0], worst[1], worst[2], worst[3], worst[4], bad)
 
 
 def _numeric(fn, xs, x, idx, eps) -> float:

@@ -198,13 +198,20 @@ def _check_text_template(op: Op, template: str) -> None:
 
 @functools.cache
 def _text_printer():
-    """SymPy's text printer, with Piecewise read as ``(1 if z > 0 else 0)``."""
+    """SymPy's text printer, with Piecewise read as ``(1 if z > 0 else 0)`` and conditions as
+    ``x = 0 and y >= 0``."""
     from sympy.printing.str import StrPrinter
 
     class TextPrinter(StrPrinter):
         def _print_Piecewise(self, expr):
             parts = [f"{self._print(e)} if {self._print(c)}" for e, c in expr.args[:-1]]
             return "(" + " else ".join(parts) + f" else {self._print(expr.args[-1][0])})"
+
+        def _print_Equality(self, expr):  # "y = 0", not "Eq(y, 0)"
+            return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
+
+        def _print_And(self, expr):
+            return " and ".join(self._print(a) for a in expr.args)
 
     return TextPrinter()
 
@@ -368,15 +375,70 @@ DIV = elementwise(
 NEG = elementwise(
     "neg", "−", "-{0}", lambda xp, a: -a, (MINUS_ONE,), lambda a: -a, doc="−a", text="−{0}"
 )
+
+
+def _pow_d_base(xp, a, b):
+    """∂(a^b)/∂a = b·a^(b−1), and 0 where b = 0: a^0 = 1 is constant, so 0^0 gets 0 rather
+    than 0·0^(−1) = 0·∞ = NaN (PyTorch's pow backward does the same). The exponent b − 1 is
+    taken as 0 there, so no NaN is ever formed."""
+    return b * xp.pow(a, xp.where(b == 0, 1.0, b) - 1)
+
+
+def _pow_d_exponent(xp, o, a, b):
+    """∂(a^b)/∂b = a^b·ln a, and 0 where a = 0 and b ≥ 0: 0^b is constant 0 for b > 0, and
+    PyTorch takes the same 0 at b = 0 (a^b·ln a would be 0·(−∞) = NaN there). a < 0 stays
+    NaN: a^b is not real for most b."""
+    at_zero = (a == 0) & (b >= 0)
+    return xp.where(at_zero, 0.0, o * xp.log(xp.where(at_zero, 1.0, a)))
+
+
+@functools.cache
+def _sym_powv():
+    """SymPy's a^b, but differentiated with the limits of :func:`_pow_d_base` and
+    :func:`_pow_d_exponent`, so the symbolic check agrees with the engine at a = 0.
+
+    Only a power whose base is a symbol (or 0) and whose exponent is a symbol needs it; any
+    other evaluates to SymPy's own power (a numeric exponent b differentiates to b·a^(b−1),
+    with a^0 = 1 giving 0 by itself). It prints as a plain power.
+    """
+
+    class powv(sp.Function):
+        nargs = 2
+
+        @classmethod
+        def eval(cls, a, b):
+            if b.is_number or (a.is_number and a != 0):
+                return a**b
+            return None
+
+        def fdiff(self, argindex=1):
+            a, b = self.args
+            if argindex == 1:
+                return sp.Piecewise((0, sp.Eq(b, 0)), (b * powv(a, b - 1), True))
+            return sp.Piecewise((0, sp.Eq(a, 0) & (b >= 0)), (self * sp.log(a), True))
+
+        def _eval_evalf(self, prec):
+            return sp.Pow(*self.args)._eval_evalf(prec)
+
+        def _latex(self, printer, exp=None):
+            text = printer._print(sp.Pow(*self.args, evaluate=False))
+            return f"\\left({text}\\right)^{{{exp}}}" if exp else text
+
+        def _sympystr(self, printer):
+            return printer._print(sp.Pow(*self.args, evaluate=False))
+
+    return powv
+
+
 POW = elementwise(
     "pow",
     "^",
     "{0}^{{{n}}}",
     lambda xp, a, n: xp.pow(a, n),
-    (lambda xp, o, a, n: n * xp.pow(a, n - 1),),
+    (lambda xp, o, a, n: _pow_d_base(xp, a, n),),
     lambda a, n: a**n,
     params={"n": 2},
-    doc="a^n, constant exponent n",
+    doc="a^n, constant exponent n; derivative n·a^(n−1), 0 when n = 0 (also at a = 0)",
     text="{0}^{n}",
     name_text="{0} ^ {n}",
 )
@@ -385,9 +447,10 @@ POWV = elementwise(
     "^",
     "{0}^{{{1}}}",
     lambda xp, a, b: xp.pow(a, b),
-    (lambda xp, o, a, b: b * xp.pow(a, b - 1), lambda xp, o, a, b: o * xp.log(a)),
-    lambda a, b: a**b,
-    doc="a^b, variable exponent (needs a > 0 for ∂/∂b)",
+    (lambda xp, o, a, b: _pow_d_base(xp, a, b), _pow_d_exponent),
+    lambda a, b: _sym_powv()(a, b),
+    doc="a^b, variable exponent; ∂/∂a = b·a^(b−1) (0 where b = 0), ∂/∂b = a^b·ln a "
+    "(0 where a = 0 and b ≥ 0, as in PyTorch; NaN for a < 0)",
     text="{0} ^ {1}",
 )
 EXP = elementwise(

@@ -157,3 +157,84 @@ def test_linear_op_is_a_neuron():
     assert z.data == pytest.approx(0.5 * 3 - 2 + 0.25)
     assert check_symbolic(z).ok
     assert gradcheck(lambda *a: gf.value.linear(list(a[:2]), list(a[2:4]), a[4]), *ws, *xs, b)
+
+
+# --- limits at boundary points: the values PyTorch documents (torch is not a dependency) ---
+# pow_backward: exponent == 0 gives 0; pow_backward_self: where(exponent == 0, 0, b·a^(b−1));
+# pow_backward_exponent: where(a == 0 & b >= 0, 0, a^b·ln a).
+POW_LIMITS = [
+    # (a, b, ∂/∂a, ∂/∂b) for a ** b with both a Value / Tensor
+    (0.0, 0.0, 0.0, 0.0),
+    (0.0, 2.0, 0.0, 0.0),
+    (0.0, 1.0, 1.0, 0.0),
+    (0.0, 0.5, math.inf, 0.0),
+    (0.0, -1.0, -math.inf, -math.inf),
+    (2.0, 3.0, 12.0, 8.0 * math.log(2.0)),
+    (-2.0, 2.0, -4.0, math.nan),
+]
+
+
+def _same(got, want):
+    return (math.isnan(want) and math.isnan(got)) or got == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("a, b, da, db", POW_LIMITS)
+def test_pow_limits_match_pytorch_scalar_and_tensor(a, b, da, db):
+    x, e = Value(a), Value(b)
+    (x**e).backward()
+    assert _same(x.grad, da) and _same(e.grad, db), (a, b, x.grad, e.grad)
+    tx, te = Tensor([a], requires_grad=True), Tensor([b], requires_grad=True)
+    with np.errstate(all="ignore"):
+        (tx**te).sum().backward()
+    assert _same(tx.grad[0], da) and _same(te.grad[0], db), (a, b, tx.grad, te.grad)
+
+
+@pytest.mark.parametrize("a", [0.0, 3.0, -2.0])
+def test_constant_exponent_zero_has_derivative_zero(a):
+    x = Value(a)
+    (x**0).backward()
+    assert x.grad == 0.0  # was 0·0^(−1) = NaN at a = 0
+    t = Tensor([a, 1.0], requires_grad=True)
+    (t**0).sum().backward()
+    assert t.grad.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("a, b", [(0.0, 0.0), (0.0, 2.0), (0.0, 1.0), (2.0, 3.0)])
+def test_pow_limits_agree_with_sympy(a, b):
+    x, e = Value(a, label="x"), Value(b, label="e")
+    report = check_symbolic((x**e) * 3.0)
+    assert report.ok, str(report)
+    assert check_symbolic(Value(a, label="x") ** 0 + Value(a, label="y")).ok
+
+
+def test_pow_derivative_text_names_the_limit():
+    assert OPS["powv"].derivative_text(0, ("x", "y")) == "(0 if y = 0 else y*x**(y - 1))"
+    assert OPS["powv"].derivative_text(1, ("x", "y")) == "(0 if x = 0 and y >= 0 else log(x)*x**y)"
+    assert OPS["pow"].derivative_text(0, ("x",), {"n": 3}) == "3*x**2"
+
+
+def test_gradcheck_fails_on_nan_or_inf_and_says_which_side():
+    r = gradcheck(lambda x: x**0 * 1.0, Value(0.0))  # engine used to give NaN here
+    assert r.ok  # now defined as 0, and 0 is what finite differences give
+    nan_engine = gradcheck(lambda x: _nan_grad(x), Value(1.0))
+    assert not nan_engine and "engine is not finite" in str(nan_engine), str(nan_engine)
+    assert "passed" not in str(nan_engine)
+    inf_both = gradcheck(lambda x: x.sqrt(), Value(0.0))
+    assert not inf_both and "engine and finite difference are not finite" in str(inf_both)
+    fd_only = gradcheck(lambda x: _nan_forward_off_point(x), Value(1.0))
+    assert not fd_only and "the finite difference is not finite" in str(fd_only), str(fd_only)
+
+
+def _nan_grad(x):
+    """x·1 whose local derivative is NaN: the engine side is broken, the function is fine."""
+    y = x * 1.0
+    y._op = gf.ops.Op(
+        "mul_nan", "×", "{0}", 2, True, gf.ops.MUL.forward, gf.ops.MUL.sympy,
+        local=lambda i, xp, out, xs, p: math.nan,
+    )  # fmt: skip
+    return y
+
+
+def _nan_forward_off_point(x):
+    """x exactly at 1, NaN a hair away: only finite differences see the NaN."""
+    return x * 1.0 if x.data == 1.0 else x * math.nan
