@@ -13,7 +13,7 @@ processes; no stepper or compiled kernel does.
 Workers do not oversubscribe the cores. Dask's nanny caps the BLAS and OpenMP libraries at one
 thread per worker but not numba (dask/distributed#9075), so the workers gradflow starts get
 ``NUMBA_NUM_THREADS=1`` before they start (``distributed.nanny.pre-spawn-environ``), and every
-run on a worker sets numba's thread count to 1 for its thread (the jit stepper then runs one
+run sets numba's thread count to 1 for its thread (the jit stepper then runs one
 thread, without probing for a second). A cluster started elsewhere should be started with
 ``NUMBA_NUM_THREADS=1``; :func:`worker_info` shows what a worker has.
 
@@ -78,29 +78,39 @@ def worker_info() -> dict[str, Any]:
     }
 
 
-def call_guarded(fn: Callable, item: Any, shared: Any, threads: int | None) -> Outcome:
-    """``fn(item, shared)`` as an outcome dict; what it raises becomes an error outcome.
-    ``threads`` (on workers: 1) is numba's thread count for this thread while it runs; None
-    (a run here) leaves it alone and keeps the exception object in the outcome."""
-    start = time.perf_counter()
-    before = None
-    try:
-        if threads is not None:
-            import numba
+@contextlib.contextmanager
+def one_thread():
+    """numba (for this thread) and the BLAS libraries numba calls (for the process) at one
+    thread while the block runs; restored after. Every run of a sweep runs this way, here
+    or on a worker: a matrix product OpenBLAS splits over two threads rounds differently
+    from one on a single thread, so this is what makes rows bit-identical wherever they ran."""
+    import numba
 
-            before = numba.get_num_threads()
-            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        result = fn(item, shared)
+    from .jit.threads import BlasThreads
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    held = BlasThreads.hold()
+    try:
+        yield
+    finally:
+        BlasThreads.release(held)
+        numba.set_num_threads(before)
+
+
+def call_guarded(fn: Callable, item: Any, shared: Any, here: bool = False) -> Outcome:
+    """``fn(item, shared)`` on one thread (:func:`one_thread`) as an outcome dict; what it
+    raises becomes an error outcome. ``here``: the run is in the caller's process, so the
+    outcome keeps the exception object too (it is never sent anywhere)."""
+    start = time.perf_counter()
+    try:
+        with one_thread():
+            result = fn(item, shared)
         status = {"status": "ok", "result": result}
     except Exception as e:  # a failing run is a row, not a lost sweep
         status = {"status": "error", "error": error_text(e), "traceback": _short_traceback(e)}
-        if threads is None:  # stays in this process: the caller may raise it as it is
+        if here:  # the caller may raise it as it is
             status["exception"] = e
-    finally:
-        if before is not None:
-            import numba
-
-            numba.set_num_threads(before)
     return {**status, "seconds": time.perf_counter() - start, "worker": worker_name()}
 
 
@@ -151,12 +161,15 @@ def run_tasks(
     try:
         if executor is None:
             for i, item in enumerate(items):
-                out = call_guarded(fn, item, shared, None)
+                out = call_guarded(fn, item, shared, here=True)
                 _tick(bar)
                 yield i, out
             return
         if isinstance(executor, cf.Executor):
-            yield from _run_futures(executor, fn, items, shared, warm_first, bar)
+            # BLAS is per process: hold it at one thread here for the whole call, so threads
+            # of a pool in this process never restore it under each other's feet
+            with one_thread():
+                yield from _run_futures(executor, fn, items, shared, warm_first, bar)
             return
         with dask_client(executor, workers) as client:
             yield from _run_dask(client, fn, items, shared, warm_first, bar, progress)
@@ -183,11 +196,11 @@ def _run_futures(executor, fn, items, shared, warm_first, bar):
     pending: dict[cf.Future, int] = {}
     start = 0
     if warm_first and items:
-        yield 0, _future_outcome(executor.submit(call_guarded, fn, items[0], shared, 1))
+        yield 0, _future_outcome(executor.submit(call_guarded, fn, items[0], shared))
         _tick(bar)
         start = 1
     for i in range(start, len(items)):
-        pending[executor.submit(call_guarded, fn, items[i], shared, 1)] = i
+        pending[executor.submit(call_guarded, fn, items[i], shared)] = i
     for future in cf.as_completed(pending):
         _tick(bar)
         yield pending[future], _future_outcome(future)
@@ -213,7 +226,7 @@ def _run_dask(client, fn, items, shared, warm_first, bar, progress):
 
     def submit(i: int):
         return client.submit(
-            call_guarded, fn, items[i], data, 1, key=f"{tag}-{i}", pure=False, retries=0
+            call_guarded, fn, items[i], data, key=f"{tag}-{i}", pure=False, retries=0
         )
 
     futures: dict[str, int] = {}
