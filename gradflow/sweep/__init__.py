@@ -290,10 +290,17 @@ def double_descent(
     if label_noise:
         base["label_noise"] = label_noise
     configs = [{"hidden": int(w), "seed": int(s), **base} for w in widths for s in seeds]
-    rows = sweep(
-        configs, data, executor=executor, workers=workers, out=out, resume=resume,
-        progress=progress,
+    # the narrowest run first (it goes alone and fills the numba cache), then the widest
+    # first: the long runs do not end up last on one worker while the others sit idle
+    order = sorted(range(len(configs)), key=lambda i: configs[i]["hidden"])
+    order = order[:1] + sorted(order[1:], key=lambda i: -configs[i]["hidden"])
+    ran = sweep(
+        [configs[i] for i in order], data, executor=executor, workers=workers, out=out,
+        resume=resume, progress=progress,
     )  # fmt: skip
+    rows: list[dict[str, Any]] = [{}] * len(configs)
+    for i, row in zip(order, ran):
+        rows[i] = row
     curve = summarize(rows, "hidden", ["parameters", "train_error", "test_error"])
     classes = int(exp.train[1].max()) + 1
     return DoubleDescent(rows, curve, threshold=float(min(n_train, len(exp.train[1])) * classes))
