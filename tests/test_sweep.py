@@ -415,3 +415,17 @@ def test_executor_dask_starts_and_closes_its_own_cluster():
     rows = sweep(CONFIGS[:2], executor="dask", workers=2)
     assert [r["status"] for r in rows] == ["ok", "ok"]
     assert all(r["worker"].split(":")[-1] != str(os.getpid()) for r in rows)
+
+
+def test_double_descent_curve_threshold_and_plot(tmp_path):
+    from gradflow.sweep import double_descent
+
+    dd = double_descent([64, 2], seeds=[0, 1], n_train=50, epochs=30)
+    assert [(r["config"]["hidden"], r["config"]["seed"]) for r in dd.rows] == [
+        (64, 0), (64, 1), (2, 0), (2, 1),
+    ]  # fmt: skip
+    assert [(c["hidden"], c["runs"]) for c in dd.curve] == [(2, 2), (64, 2)]
+    narrow, wide = dd.curve
+    assert narrow["train_error"] > 0 and wide["train_error"] == 0
+    assert dd.threshold == wide["parameters"] == 64 * 64 + 64 + 64 * 10 + 10
+    assert dd.plot(tmp_path / "dd.png").read_bytes()[:4] == b"\x89PNG"

@@ -236,8 +236,9 @@ def summarize(
 @dataclass
 class DoubleDescent:
     """The rows of a double-descent sweep and its curve: per width, the mean ``parameters``,
-    ``train_error`` and ``test_error`` over the seeds. ``threshold`` ≈ the interpolation
-    threshold in parameters (training examples × classes)."""
+    ``train_error`` and ``test_error`` over the seeds. ``threshold``: the interpolation
+    threshold as measured — the parameters of the narrowest width that fits every training
+    label with every seed (None if none does)."""
 
     rows: list[dict[str, Any]]
     curve: list[dict[str, Any]] = field(default_factory=list)
@@ -302,5 +303,5 @@ def double_descent(
     for i, row in zip(order, ran):
         rows[i] = row
     curve = summarize(rows, "hidden", ["parameters", "train_error", "test_error"])
-    classes = int(exp.train[1].max()) + 1
-    return DoubleDescent(rows, curve, threshold=float(min(n_train, len(exp.train[1])) * classes))
+    fits = [c["parameters"] for c in curve if c["train_error"] == 0.0]
+    return DoubleDescent(rows, curve, threshold=fits[0] if fits else None)
