@@ -34,7 +34,8 @@ def plot_curve(
     )  # fmt: skip
     ax = fig.axes[0]
     ax.set_xlabel("model size (parameters)" if x == "parameters" else x)
-    ax.set_ylabel(y if lower is None else f"{y} / {lower}")
+    errors = y.endswith("_error") and (lower is None or lower.endswith("_error"))
+    ax.set_ylabel("error" if errors else y if lower is None else f"{y} / {lower}")
     ax.set_title(title or f"{y} against {x}")
     for line, label in zip(ax.get_lines(), (y, lower)):
         if label:
