@@ -25,6 +25,16 @@ def load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
+def spread_widths(count: int, largest: int) -> list[int]:
+    """``count`` different widths from 1 to ``largest``, evenly spread on a log scale."""
+    points = count
+    while True:
+        widths = np.unique(np.geomspace(1, largest, points).round()).astype(int)
+        if len(widths) >= count or points > 100 * count:
+            return [int(w) for w in widths]
+        points += 1
+
+
 def noop(item, shared):
     return {"metrics": {"item": item}}
 
@@ -56,7 +66,7 @@ def main() -> None:
 
     from gradflow.sweep import double_descent
 
-    widths = [int(w) for w in np.unique(np.geomspace(1, args.max_width, args.widths).round())]
+    widths = spread_widths(args.widths, args.max_width)
     seeds = list(range(args.seeds))
     runs = len(widths) * len(seeds)
     settings = dict(
