@@ -47,7 +47,7 @@ MAX_ELEMENTS = 400  # per value: exercises are worked by hand
 
 def data_dir() -> Path:
     """The folder of exercises shipped with the package."""
-    return Path(str(resources.files("exercises") / "data"))
+    return Path(str(resources.files("gradflow.exercises") / "data"))
 
 
 def exercise_files(path: str | Path | None = None) -> list[Path]:

@@ -62,7 +62,7 @@ def render(ex: Exercise, directory: str) -> list[str]:
     from pathlib import Path
 
     try:
-        import visual
+        from gradflow import visual
     except ImportError as e:  # pragma: no cover - visual ships with gradflow
         raise RuntimeError(f"rendering needs the visual package: {e}") from None
     folder = Path(directory)

@@ -17,7 +17,7 @@ from gradflow.nn.conv import conv1d, conv2d
 from gradflow.nn.pool import avg_pool2d, max_pool1d
 from gradflow.steps import node_formula
 from gradflow.value import linear
-from visual.graph import op_text
+from gradflow.visual.graph import op_text
 
 
 def v(label, data=0.5):
@@ -169,7 +169,7 @@ def test_forward_steps_and_graph_boxes_show_these_texts():
     a = (z**2).relu()
     steps = gf.forward_steps(a)
     assert [s.formula for s in steps if s.op != "leaf"] == ["w × x", "n1 ^ 2", "relu(n2)"]
-    from visual import draw_graph
+    from gradflow.visual import draw_graph
 
     source = draw_graph(a).source
     assert "n1 = w × x" in source and "n2 = n1^2" in source and "n3 = ReLU(n2)" in source

@@ -8,7 +8,7 @@ import pytest
 from visual_helpers import layered_graph, svg_texts
 
 import gradflow
-import visual
+from gradflow import visual
 from gradflow import Tensor, Value
 from gradflow.examples import seed002_network
 from gradflow.nn import Linear

@@ -7,9 +7,11 @@ import nbformat
 from nbclient import NotebookClient
 
 CELLS = [
-    "import visual\nfrom gradflow.examples import seed002_network\nloss = seed002_network()['L']",
+    "from gradflow import visual\n"
+    "from gradflow.examples import seed002_network\n"
+    "loss = seed002_network()['L']",
     "visual.draw_graph(loss)",
-    "from visual import plots\nplots.plot_roc([0, 0.2, 1], [0, 0.8, 1], 0.8, path=None)",
+    "from gradflow.visual import plots\nplots.plot_roc([0, 0.2, 1], [0, 0.8, 1], 0.8, path=None)",
 ]
 
 

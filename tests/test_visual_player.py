@@ -7,11 +7,11 @@ import tempfile
 import pytest
 from visual_helpers import svg_texts
 
-import visual
+from gradflow import visual
 from gradflow import backward_steps
 from gradflow.examples import seed002_network
-from visual.graph import GraphView
-from visual.player import build_frames
+from gradflow.visual.graph import GraphView
+from gradflow.visual.player import build_frames
 
 
 def test_frames_are_forward_then_backward_with_the_chain_rule_panel():

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 from gradflow.ops import OPS
-from visual import plots
+from gradflow.visual import plots
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

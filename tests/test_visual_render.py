@@ -8,9 +8,9 @@ import warnings
 import pytest
 from visual_helpers import svg_texts
 
-import visual
+from gradflow import visual
 from gradflow.examples import seed002_network
-from visual import render
+from gradflow.visual import render
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "seed002.svg"
 

@@ -1,11 +1,12 @@
-"""visual: pictures of gradflow graphs and training runs.
+"""gradflow.visual: pictures of gradflow graphs and training runs (``from gradflow import visual``;
+the repository keeps the code in its top-level ``visual/`` folder).
 
 * :func:`draw_graph` / :func:`render_graph` — a computation graph with values, gradients,
   local derivatives; collapsible layers; SVG/PNG/DOT with a renderer that needs no system
-  Graphviz (see :mod:`visual.render`).
+  Graphviz (see :mod:`gradflow.visual.render`).
 * :func:`write_frames` / :func:`write_player` — backprop step by step, as SVG frames and as
   one self-contained HTML page.
-* :mod:`visual.plots` — the course's matplotlib figures (activations, optimizers, metrics).
+* :mod:`gradflow.visual.plots` — the course's matplotlib figures (activations, optimizers, metrics).
 """
 
 from .graph import draw_graph

@@ -21,7 +21,7 @@ from sklearn.datasets import load_iris
 
 import gradflow
 from gradflow import Value, forward_steps, gradcheck
-from visual import plots
+from gradflow.visual import plots
 
 # %% [markdown]
 # ## A neuron with three inputs

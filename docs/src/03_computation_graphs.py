@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from IPython.display import SVG, Markdown
 
-import visual
+from gradflow import visual
 from gradflow import Tensor, Value, backward_steps, forward_steps, scope
 from gradflow.examples import seed002_network
 from gradflow.nn import Linear, Sequential

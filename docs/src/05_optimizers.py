@@ -36,7 +36,7 @@ from gradflow.optim import (
     lr_range_test,
     rules,
 )
-from visual import plots
+from gradflow.visual import plots
 
 # %% [markdown]
 # ## One rule, read it

@@ -17,7 +17,7 @@ import numpy as np
 from gradflow import Tensor, fit, no_grad
 from gradflow.data import Standardizer, load_digits, moons
 from gradflow.nn import Linear, get_activation, init, losses, mlp
-from visual import plots
+from gradflow.visual import plots
 
 # %% [markdown]
 # ## Why not start from equal weights? The symmetry problem

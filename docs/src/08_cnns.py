@@ -13,14 +13,14 @@ import numba
 import numpy as np
 from scipy import signal
 
-import visual
+from gradflow import visual
 from gradflow import Tensor, fit, gradcheck, no_grad
 from gradflow.data import load_digits, train_val_test_split
 from gradflow.metrics import accuracy, confusion_matrix
 from gradflow.nn import Conv2d, cnn, conv1d, conv2d, losses, max_pool2d
 from gradflow.nn.pool import avg_pool2d
 from gradflow.training import predict
-from visual import plots
+from gradflow.visual import plots
 
 # %% [markdown]
 # ## Convolution in deep learning is cross-correlation

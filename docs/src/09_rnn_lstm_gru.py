@@ -15,7 +15,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-import visual
+from gradflow import visual
 from gradflow import Tensor, Value, backward_steps
 from gradflow.data import adding_problem
 from gradflow.nn import LSTMCell, RNNCell, gru, lstm, rnn

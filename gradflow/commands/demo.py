@@ -74,7 +74,7 @@ def _heading(text: str) -> None:
 
 def backprop_tour(out: Path) -> tuple[list[tuple[Path, str]], bool]:
     """Parts 1 and 2: print the worked example, render it, check it with SymPy."""
-    from visual import render_graph, write_player
+    from ..visual import render_graph, write_player
 
     from ..examples import seed002_network
     from ..steps import backward_steps, forward_steps
@@ -115,7 +115,7 @@ def backprop_tour(out: Path) -> tuple[list[tuple[Path, str]], bool]:
 
 def train_digits(model_name: str, out: Path, backend: str, seed: int, quiet: bool):
     """Part 3 for one model: ``gradflow train --model NAME --dataset digits``, then pictures."""
-    from visual import plots
+    from ..visual import plots
 
     from ..cli import build_parser
     from .train import run_training
@@ -154,7 +154,7 @@ def _layer_gradients(model, exp, seed: int):
     model object the jitted backend just trained — grouped by layer."""
     import numpy as np
 
-    from visual import plots
+    from ..visual import plots
 
     from ..nn import losses
     from ..tensor import Tensor

@@ -52,8 +52,8 @@ def run(args) -> int:
 def _find(name: str, path: str | None):
     """The exercise ``name`` — a name from the folder, or a ``.toml`` file (which must be a
     regular file: a FIFO would block, a directory is no exercise)."""
-    from exercises.errors import ExerciseError
-    from exercises.loader import find
+    from ..exercises.errors import ExerciseError
+    from ..exercises.loader import find
 
     candidate = Path(name)
     if candidate.suffix == ".toml" and os.path.lexists(candidate) and not candidate.is_file():
@@ -63,7 +63,7 @@ def _find(name: str, path: str | None):
 
 
 def _list(args) -> int:
-    from exercises.loader import load_all
+    from ..exercises.loader import load_all
 
     rows = [("name", "title", "topic", "difficulty")]
     rows += [(e.name, e.title, e.topic, e.difficulty) for e in load_all(args.path)]
@@ -74,7 +74,7 @@ def _list(args) -> int:
 
 
 def _show(args) -> int:
-    from exercises.runner import render, show
+    from ..exercises.runner import render, show
 
     ex = _find(args.name, args.path)
     if args.render is not None:  # checked before anything is printed or written
@@ -90,7 +90,7 @@ def _show(args) -> int:
 
 
 def _quiz(args) -> int:
-    from exercises.runner import quiz, read_answers
+    from ..exercises.runner import quiz, read_answers
 
     ex = _find(args.name, args.path)
     answers = None if args.answers is None else read_answers(answers_text(args.answers))
@@ -123,8 +123,8 @@ def answers_text(path: str) -> str:
 
 
 def _check(args) -> int:
-    from exercises.loader import load_all
-    from exercises.runner import check
+    from ..exercises.loader import load_all
+    from ..exercises.runner import check
 
     if args.all == (args.name is not None):
         raise UsageError("give an exercise NAME or --all (one of them)")

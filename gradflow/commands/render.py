@@ -59,7 +59,7 @@ def parse_assignments(text: str) -> dict[str, float]:
 def output_path(text: str) -> Path:
     """The ``-o`` file, checked before anything is drawn: a known suffix, and a file this
     user may write in a folder that exists (no folders are made)."""
-    from visual.render import FORMATS, find_renderer
+    from ..visual.render import FORMATS, find_renderer
 
     path = output_file(text, "-o")
     fmt = path.suffix.lower().lstrip(".")
@@ -76,7 +76,7 @@ def output_path(text: str) -> Path:
 def run(args) -> int:
     import warnings
 
-    from visual.render import NoRendererWarning, RenderError, find_renderer, render_graph
+    from ..visual.render import NoRendererWarning, RenderError, find_renderer, render_graph
 
     from ..cli import message
     from ..formula import evaluate, parse
