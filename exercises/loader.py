@@ -339,6 +339,12 @@ class _Reader:
             if not np.all(np.isfinite(node.data)):
                 table = "update" if name in ex.update else "graph"
                 self.fail(f"{name} is not finite ({node.data}) for the given values", table, name)
+        for name, g in sol.grads.items():  # e.g. sqrt(x) at x = 0: ∂/∂x = inf
+            if not np.all(np.isfinite(g)):
+                table = "values" if name in ex.values else "graph"
+                self.fail(
+                    f"∂{ex.output}/∂{name} is not finite ({g}) for the given values", table, name
+                )
         return sol
 
     # ------------------------------------------------------------------ questions

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import numpy as np
-import sympy as sp
 
 from gradflow.formula import FormulaError, parse
 from gradflow.gradcheck import gradcheck
 from gradflow.graph import Node
 from gradflow.steps import _fmt, backward_steps, forward_steps
-from gradflow.symbolic import check_symbolic, sympy_graph
+from gradflow.symbolic import check_symbolic, symbolic_value
 
 from .exercise import GRAD_PREFIX, Exercise, Question, Solution
 
@@ -267,6 +266,10 @@ class AnswerCheck:
     numeric_ok: bool | None  # None: not a gradient (finite differences do not apply)
     ok: bool
 
+    @property
+    def finite(self) -> bool:
+        return bool(np.isfinite(self.engine) and np.isfinite(self.symbolic))
+
 
 @dataclass
 class CheckReport:
@@ -287,6 +290,8 @@ class CheckReport:
         rows = [("answer", "engine", "SymPy", "finite diff.", "")]
         for a in self.answers:
             fd = "—" if a.numeric_ok is None else ("agrees" if a.numeric_ok else "DIFFERS")
+            if not a.finite:  # a NaN/Inf agrees with nothing, whatever the comparisons said
+                fd = "—" if a.numeric_ok is None else "not finite"
             rows.append((a.label, _fmt(a.engine), _fmt(a.symbolic), fd, "ok" if a.ok else "BAD"))
         widths = [max(len(r[k]) for r in rows) for k in range(5)]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
@@ -315,7 +320,7 @@ def check(ex: Exercise) -> CheckReport:
                 uses = {r[len(GRAD_PREFIX) :] for r in ex.update[q.target].names}
                 numeric = all(fd_ok.get(u, True) for u in uses & needed)
             else:
-                sym = _pick(_symbolic_value(sol.nodes[q.target]), q.index)
+                sym = _pick(symbolic_value(sol.nodes[q.target]), q.index)
                 numeric = None
         elif q.kind == "grad":
             sym = _pick(sym_grads[q.target], q.index)
@@ -324,22 +329,14 @@ def check(ex: Exercise) -> CheckReport:
             g = _pick(sym_grads[q.target], q.index)
             sym = _pick(ex.values[q.target], q.index) - q.lr * g
             numeric = fd_ok[q.target]
-        agree = bool(np.isclose(engine, sym, rtol=1e-7, atol=1e-9))
+        # np.isclose calls inf and inf close: a NaN or Inf is never an agreement
+        finite = bool(np.isfinite(engine) and np.isfinite(sym))
+        agree = finite and bool(np.isclose(engine, sym, rtol=1e-7, atol=1e-9))
+        numeric = numeric and finite if numeric is not None else None
         report.answers.append(
             AnswerCheck(q.label(ex.output), engine, sym, numeric, agree and numeric is not False)
         )
     return report
-
-
-def _sym_float(e: Any, values: dict) -> float:
-    return float(e.xreplace(values)) if isinstance(e, sp.Basic) else float(e)
-
-
-def _symbolic_value(node: Node) -> Any:
-    expr, _, values = sympy_graph(node)
-    if isinstance(expr, np.ndarray):
-        return np.vectorize(lambda e: _sym_float(e, values), otypes=[float])(expr)
-    return _sym_float(expr, values)
 
 
 def _cut_leaf(ex: Exercise, sol: Solution, target: str) -> tuple[dict, dict]:

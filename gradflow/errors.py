@@ -28,6 +28,11 @@ class UndecidedBranchError(GradflowError, ValueError):
     the point lies within rounding of the kink's threshold (values like 1e-300)."""
 
 
+class SymbolicLimitError(GradflowError, ValueError):
+    """A graph too large or too deep for :func:`gradflow.check_symbolic`: the message names
+    the limit (SymPy works recursively and slows down with the square of the depth)."""
+
+
 class UsageError(GradflowError, ValueError):
     """Bad command-line input found before any work starts: an option value or a path that
     cannot be used. The message names the option (or the file) and the problem."""

@@ -7,17 +7,98 @@ graphs get one symbol per element (``W_0_1``), built with numpy object arrays.
 
 from __future__ import annotations
 
+import math
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from .errors import UndecidedBranchError
+from .errors import SymbolicLimitError, UndecidedBranchError
 from .graph import Node, backprop, display_names, topological_order
 from .lazy import sympy as sp
 from .ops import sym_number
 
 MAX_ELEMENTS = 400  # symbolic differentiation of bigger graphs takes too long to be useful
+# Ops on the longest path from a leaf to the loss. The graph is turned into SymPy bottom-up
+# in topological order (no recursion here), but SymPy itself recurses through a nested
+# expression when it builds, differentiates, evaluates or prints it, some 8-30 Python frames
+# per level, and the derivative of a chain grows with the square of its depth (a 200-op
+# tanh chain takes ~7 s). Deep graphs get that many frames, on a thread with a big stack.
+MAX_DEPTH = 250
+_FRAMES_PER_LEVEL = 100
+_BASE_FRAMES = 2000
+_STACK_BYTES = 512 * 2**20
+_SHALLOW = 20  # graphs up to this depth run on the caller's stack
+_deep_state = threading.local()
+
+T = TypeVar("T")
+
+
+def graph_depth(order: list[Node]) -> int:
+    """Ops on the longest leaf-to-root path of a graph given in topological order."""
+    depth: dict[int, int] = {}
+    for n in order:
+        depth[id(n)] = 1 + max((depth[id(i)] for i in n.inputs), default=-1) if n.inputs else 0
+    return depth[id(order[-1])] if order else 0
+
+
+def _check_depth(order: list[Node]) -> int:
+    depth = graph_depth(order)
+    if depth > MAX_DEPTH:
+        raise SymbolicLimitError(
+            f"check_symbolic: the graph is {depth} ops deep (limit {MAX_DEPTH}): SymPy "
+            "recurses through nested expressions and its derivatives grow with the square of "
+            "the depth; check a shorter piece of the graph"
+        )
+    return depth
+
+
+def run_deep(fn: Callable[[], T], depth: int) -> T:
+    """Run ``fn`` (SymPy work on an expression nested ``depth`` levels) with room to recurse:
+    a thread with a big stack and a recursion limit to match. A RecursionError that still
+    happens becomes a :class:`SymbolicLimitError` naming the limit."""
+    if depth <= _SHALLOW or getattr(_deep_state, "active", False):
+        try:
+            return fn()
+        except RecursionError:
+            raise _too_deep(depth) from None
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        _deep_state.active = True
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # handed to the caller's thread below
+            result["error"] = e
+
+    frames = _BASE_FRAMES + _FRAMES_PER_LEVEL * depth
+    old_limit, old_stack = sys.getrecursionlimit(), threading.stack_size()
+    sys.setrecursionlimit(max(old_limit, frames))
+    try:
+        threading.stack_size(_STACK_BYTES)
+        try:
+            worker = threading.Thread(target=work, name="gradflow-sympy", daemon=True)
+        finally:
+            threading.stack_size(old_stack)
+        worker.start()
+        worker.join()
+    finally:
+        sys.setrecursionlimit(old_limit)
+    if "error" in result:
+        if isinstance(result["error"], RecursionError):
+            raise _too_deep(depth) from None
+        raise result["error"]
+    return result["value"]
+
+
+def _too_deep(depth: int) -> SymbolicLimitError:
+    return SymbolicLimitError(
+        f"check_symbolic: SymPy ran out of recursion on a graph {depth} ops deep (limit "
+        f"{MAX_DEPTH}); check a shorter piece of the graph"
+    )
 
 
 @dataclass
@@ -29,13 +110,19 @@ class DerivativeCheck:
     symbolic: Any
     engine: Any
     ok: bool
+    depth: int = 0  # of the graph: printing a deep expression needs room to recurse
+
+    @property
+    def finite(self) -> bool:
+        """Both sides are free of NaN and Inf (a non-finite value is never a match)."""
+        return bool(np.all(np.isfinite(self.symbolic)) and np.all(np.isfinite(self.engine)))
 
     @property
     def latex(self) -> str:
         d = self.derivative
         if isinstance(d, np.ndarray):
-            return sp.latex(sp.Matrix(np.atleast_2d(d)))
-        return sp.latex(d)
+            return run_deep(lambda: sp.latex(sp.Matrix(np.atleast_2d(d))), self.depth)
+        return run_deep(lambda: sp.latex(d), self.depth)
 
 
 @dataclass
@@ -44,6 +131,7 @@ class SymbolicReport:
 
     expression: Any
     checks: list[DerivativeCheck] = field(default_factory=list)
+    depth: int = 0
 
     @property
     def ok(self) -> bool:
@@ -53,18 +141,24 @@ class SymbolicReport:
         return self.ok
 
     def __str__(self) -> str:
-        lines = [f"L = {_short(self.expression)}", f"LaTeX: {sp.latex(self.expression)}"]
+        return run_deep(self._text, self.depth)
+
+    def _text(self) -> str:
+        lines = [f"L = {_short(self.expression)}", f"LaTeX: {_short(sp.latex(self.expression))}"]
         for c in self.checks:
             mark = "ok " if c.ok else "BAD"
             lines.append(f"[{mark}] ∂L/∂{c.name} = {_short(c.derivative)}")
-            lines.append(f"      LaTeX: {c.latex}")
-            lines.append(f"      SymPy: {_value(c.symbolic)}   engine: {_value(c.engine)}")
+            lines.append(f"      LaTeX: {_short(c.latex, 2000)}")
+            values = f"SymPy: {_value(c.symbolic)}   engine: {_value(c.engine)}"
+            if not c.finite:
+                values += "   (NaN or Inf: cannot be checked)"
+            lines.append(f"      {values}")
         lines.append("all derivatives match" if self.ok else "MISMATCH: see BAD rows above")
         return "\n".join(lines)
 
 
 def _short(e: Any, limit: int = 300) -> str:
-    s = str(e)
+    s = e if isinstance(e, str) else str(e)
     return s if len(s) <= limit else s[:limit] + " …"
 
 
@@ -93,10 +187,22 @@ def _symbol_name(name: str, k: int) -> str:
 
 
 def sympy_graph(root: Node) -> tuple[Any, dict[int, Any], dict[Any, Any]]:
-    """SymPy form of every node: (root expression, id(node) -> expression, symbol -> value)."""
+    """SymPy form of every node: (root expression, id(node) -> expression, symbol -> value).
+
+    Built bottom-up in topological order; graphs deeper than :data:`MAX_DEPTH` ops or with
+    more than ``10 × MAX_ELEMENTS`` elements raise :class:`SymbolicLimitError`."""
     order = topological_order(root)
     if sum(int(np.size(n.data)) for n in order) > MAX_ELEMENTS * 10:
-        raise ValueError(f"check_symbolic: graph too large ({len(order)} nodes) for SymPy")
+        raise SymbolicLimitError(
+            f"check_symbolic: graph too large ({len(order)} nodes, "
+            f"{sum(int(np.size(n.data)) for n in order)} elements; limit "
+            f"{MAX_ELEMENTS * 10} elements) for SymPy"
+        )
+    depth = _check_depth(order)
+    return run_deep(lambda: _build(order), depth)
+
+
+def _build(order: list[Node]) -> tuple[Any, dict[int, Any], dict[Any, Any]]:
     names = display_names(order)
     expr: dict[int, Any] = {}
     values: dict[Any, Any] = {}
@@ -120,19 +226,51 @@ def sympy_graph(root: Node) -> tuple[Any, dict[int, Any], dict[Any, Any]]:
             else:
                 e = n.op.sympy(*[np.asarray(i, dtype=object) for i in ins], **n.params)
         expr[id(n)] = e
-    return expr[id(root)], expr, values
+    return expr[id(order[-1])], expr, values
 
 
 def check_symbolic(loss: Node, rtol: float = 1e-7, atol: float = 1e-9) -> SymbolicReport:
-    """Differentiate the SymPy form of ``loss`` w.r.t. every leaf and compare with the engine."""
+    """Differentiate the SymPy form of ``loss`` w.r.t. every leaf and compare with the engine.
+
+    A NaN or Inf on either side is a mismatch, never a match. Graphs deeper than
+    :data:`MAX_DEPTH` ops raise :class:`~gradflow.errors.SymbolicLimitError`."""
     if np.size(loss.data) != 1:
         raise ValueError(f"check_symbolic needs a scalar loss, got shape {np.shape(loss.data)}")
+    depth = _check_depth(topological_order(loss))
+    return run_deep(lambda: _check(loss, rtol, atol, depth), depth)
+
+
+def symbolic_value(node: Node) -> Any:
+    """The SymPy form of ``node`` evaluated at its leaves' values (a float or an array)."""
+    depth = _check_depth(topological_order(node))
+
+    def value() -> Any:
+        expr, _, values = sympy_graph(node)
+        if isinstance(expr, np.ndarray):
+            return np.vectorize(lambda e: _number(e, values), otypes=[float])(expr)
+        return _number(expr, values)
+
+    return run_deep(value, depth)
+
+
+def _number(e: Any, values: dict) -> float:
+    return _float(e.xreplace(values)) if isinstance(e, sp.Basic) else float(e)
+
+
+def _float(value: Any) -> float:
+    """A SymPy number as a float; complex infinity (SymPy's 1/0) is ``inf``."""
+    if value is sp.zoo:
+        return math.inf
+    return float(value)
+
+
+def _check(loss: Node, rtol: float, atol: float, depth: int) -> SymbolicReport:
     root, expr, values = sympy_graph(loss)
     root = root.reshape(()).item() if isinstance(root, np.ndarray) else root
     grads: dict[int, Any] = {}
     order = backprop(loss, commit=False, collect=grads)
     names = display_names(order)
-    report = SymbolicReport(root)
+    report = SymbolicReport(root, depth=depth)
     for n in order:
         if n.op is not None or not n.requires_grad:
             continue
@@ -145,8 +283,12 @@ def check_symbolic(loss: Node, rtol: float = 1e-7, atol: float = 1e-9) -> Symbol
             sym_val = _at(deriv, values, names[id(n)])
         engine = grads.get(id(n))
         engine = np.zeros_like(np.asarray(n.data, dtype=float)) if engine is None else engine
-        ok = bool(np.allclose(np.asarray(engine, dtype=float), sym_val, rtol=rtol, atol=atol))
-        report.checks.append(DerivativeCheck(names[id(n)], deriv, sym_val, engine, ok))
+        check = DerivativeCheck(names[id(n)], deriv, sym_val, engine, False, depth)
+        # allclose calls inf and inf close: a non-finite value is never a match
+        check.ok = check.finite and bool(
+            np.allclose(np.asarray(engine, dtype=float), sym_val, rtol=rtol, atol=atol)
+        )
+        report.checks.append(check)
     return report
 
 
@@ -158,7 +300,7 @@ def _at(derivative, values: dict, leaf: str) -> float:
     unevaluated Piecewise; that is reported as such, not as SymPy's bare TypeError."""
     value = derivative.xreplace(values)
     try:
-        return float(value)
+        return _float(value)
     except TypeError:
         raise UndecidedBranchError(
             f"check_symbolic: SymPy cannot decide which branch of a kink applies in ∂L/∂{leaf} "

@@ -344,6 +344,7 @@ MALFORMED = [
         "matmul (1, 3) @ (2,): inner dimensions 3 and 2 differ",
     ),
     (_broken('y = "relu(z)"', 'y = "log(z - 70)"'), 12, "not finite"),
+    (_broken('y = "relu(z)"', 'y = "sqrt(z - 70)"'), 7, "∂y/∂x is not finite (inf)"),
     (_broken('y = "relu(z)"', 'y = "relu(z)"\ngrad_z = "z*2"'), 13, "reserved for gradients"),
     (_broken('y = "relu(z)"', 'y = "relu(z) + grad_w"'), 12, "can only be used in [update]"),
     (_broken('title = "t"', 'title = "t"\nrtol = 2'), 2, "rtol must be in [0, 1)"),
@@ -466,3 +467,31 @@ def test_loader_and_parser_contain_no_code_execution():
     banned = re.compile(r"(?<![.\w])(eval|exec|compile|sympify|parse_expr|pickle)\s*\(")
     for src in sources:
         assert not banned.search(src.read_text(encoding="utf-8")), src
+
+
+# ------------------------------------------------------------------ NaN never "agrees"
+
+
+def test_check_never_says_agrees_next_to_a_nan_or_inf(monkeypatch):
+    """SymPy giving NaN while the engine and finite differences agree used to print
+    "agrees" in the finite-differences column next to the NaN (np.isclose is simply False
+    for NaN, and numeric_ok came from gradcheck alone)."""
+    from gradflow.exercises import runner
+
+    ex = loads(MINIMAL, "m.toml")
+    monkeypatch.setattr(runner, "_symbolic_grad", lambda ex, sol, t: np.array(math.nan))
+    monkeypatch.setattr(runner, "symbolic_value", lambda node: math.inf)
+    report = check(ex)
+    assert not report.ok
+    table = report.table()
+    for row in table.splitlines()[1:]:
+        if "nan" in row or "inf" in row:
+            assert "agrees" not in row and "BAD" in row, table
+    assert "not finite" in table
+
+
+def test_check_table_of_non_finite_answers():
+    from gradflow.exercises.runner import AnswerCheck, CheckReport
+
+    report = CheckReport("x", [AnswerCheck("∂y/∂w", math.nan, math.nan, True, False)])
+    assert "agrees" not in report.table() and "not finite" in report.table()
