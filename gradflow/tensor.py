@@ -110,7 +110,9 @@ class Tensor(Node):
 
     @property
     def size(self) -> int:
-        return self.data.size
+        """The number of elements (numpy's ``a.size``); called, PyTorch's ``x.size()`` — the
+        shape — or ``x.size(dim)``, one axis's length."""
+        return _Size(self.data.size, self.data.shape)
 
     def numpy(self) -> np.ndarray:
         return self.data
@@ -235,10 +237,68 @@ class Tensor(Node):
     def T(self) -> Tensor:
         return self.transpose()
 
+    # --- PyTorch-style shape methods (all of them the table's reshape/transpose ops) ---------
+    def view(self, *shape) -> Tensor:
+        """PyTorch's ``x.view(-1, 32 * 6 * 6)``: the same values in another shape (one size
+        may be -1); here a ``reshape`` (gradflow never shares storage between tensors)."""
+        return self.reshape(*shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Axes ``start_dim`` … ``end_dim`` merged into one: ``x.flatten(1)`` is (B, C·H·W)."""
+        n = self.ndim
+        if n == 0:
+            return self.reshape(1)
+        s, e = _axis_index("flatten", start_dim, n), _axis_index("flatten", end_dim, n)
+        if s > e:
+            raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        shape = self.shape
+        merged = int(np.prod(shape[s : e + 1], dtype=np.int64))
+        return self.reshape(shape[:s] + (merged,) + shape[e + 1 :])
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """A new axis of length 1 at ``dim`` (negative counts from the end of the result)."""
+        d = _axis_index("unsqueeze", dim, self.ndim + 1)
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
+
+    def squeeze(self, dim: int | None = None) -> Tensor:
+        """Axes of length 1 removed (all of them, or only ``dim`` when it has length 1)."""
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        if self.ndim == 0:
+            return self
+        d = _axis_index("squeeze", dim, self.ndim)
+        if self.shape[d] != 1:
+            return self
+        return self.reshape(self.shape[:d] + self.shape[d + 1 :])
+
     def __getitem__(self, index) -> Tensor:
         if isinstance(index, Tensor):
             index = index.data.astype(np.intp)
         return apply(O.GETITEM, (self,), {"index": index})
+
+
+class _Size(int):
+    """``Tensor.size``: an int (the element count, as numpy's ``a.size``) that can also be
+    called as PyTorch's ``x.size()`` (the shape) or ``x.size(dim)``."""
+
+    def __new__(cls, count: int, shape: tuple[int, ...]):
+        out = super().__new__(cls, count)
+        out.shape = shape
+        return out
+
+    def __call__(self, dim: int | None = None):
+        if dim is None:
+            return tuple(self.shape)
+        return self.shape[_axis_index("size", dim, len(self.shape))]
+
+
+def _axis_index(fn: str, dim: int, ndim: int) -> int:
+    """``dim`` as an index in [0, ndim), negative counting from the end; a ShapeError
+    naming ``fn`` otherwise."""
+    d = int(dim)
+    if not -ndim <= d < ndim:
+        raise ShapeError(f"{fn}: dim {dim} is out of range for {ndim} axes")
+    return d % ndim
 
 
 def _axis(axis):
@@ -339,3 +399,22 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
     a, b = _tensors((a, b))
     return apply(O.WHERE, (a, b), {"cond": cond})
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """``gradflow.tensor([[1.0, 2.0]])``: a :class:`Tensor` from array-like data (PyTorch's
+    ``torch.tensor``)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+class _CallableModule(type(np)):
+    """This module's type: ``gradflow.tensor`` is both this module and, called, the
+    :func:`tensor` constructor."""
+
+    def __call__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+        return tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

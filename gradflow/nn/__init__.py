@@ -1,6 +1,6 @@
 """gradflow.nn: layers, losses and initializers on the graph engine."""
 
-from . import init, losses
+from . import functional, init, losses
 from .activation import (
     ACTIVATIONS,
     ELU,
@@ -33,6 +33,7 @@ from .losses import LOSSES, get_loss
 from .models import MODELS, Autoencoder, SequenceModel, cnn, gru, lenet, lstm, mlp, rnn
 from .module import Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d
+from .perceptron import Adaline, Perceptron, adaline_step, perceptron_step
 from .pool import (
     AvgPool1d,
     AvgPool2d,
@@ -58,6 +59,7 @@ __all__ = [
     "MODELS",
     "RNN",
     "SELU",
+    "Adaline",
     "Autoencoder",
     "AvgPool1d",
     "AvgPool2d",
@@ -80,6 +82,7 @@ __all__ = [
     "Module",
     "PReLU",
     "Parameter",
+    "Perceptron",
     "RNNCell",
     "RReLU",
     "ReLU",
@@ -94,12 +97,14 @@ __all__ = [
     "Softplus",
     "Swish",
     "Tanh",
+    "adaline_step",
     "avg_pool1d",
     "avg_pool2d",
     "cnn",
     "conv1d",
     "conv2d",
     "fold_batchnorm",
+    "functional",
     "get_activation",
     "get_loss",
     "gradcheck_module",
@@ -112,6 +117,7 @@ __all__ = [
     "max_pool1d",
     "max_pool2d",
     "mlp",
+    "perceptron_step",
     "rnn",
     "scaled_dot_product_attention",
 ]
