@@ -38,6 +38,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from .errors import ShapeError
 from .lazy import sympy as sp
 from .numerics import SELU_ALPHA, SELU_SCALE
 
@@ -64,6 +65,10 @@ class Op:
     vjp_text: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
     doc: str = ""
+    # How the op reads its ``axis`` parameter: "reduce" (sum, max, ...: None for every axis,
+    # an int or a tuple of ints; the axes go away unless keepdims) or "along" (softmax: the
+    # same forms, the shape stays). Checked by :func:`check_axis` before the op runs.
+    axis_kind: str = ""
     # The op applied to its arguments as plain text: {0}, {1}, ... (or {args}, all of them),
     # {symbol}, and {param} for a parameter. See format_text for where each one is used.
     text: str = ""  # graph labels: "{0} × {1}", "−{0}", "{0}ᵀ"; "" means "{symbol}({args})"
@@ -285,7 +290,18 @@ def elementwise(
 
 
 def tensor_op(
-    name, symbol, latex, forward, vjp, sympy, vjp_text, arity=1, params=None, doc="", text=""
+    name,
+    symbol,
+    latex,
+    forward,
+    vjp,
+    sympy,
+    vjp_text,
+    arity=1,
+    params=None,
+    doc="",
+    text="",
+    axis_kind="",
 ):
     """Declare a tensor op from its forward and its vector-Jacobian product."""
     return register(
@@ -302,6 +318,7 @@ def tensor_op(
             params=dict(params or {}),
             doc=doc,
             text=text,
+            axis_kind=axis_kind,
         )
     )
 
@@ -746,13 +763,46 @@ MATMUL = tensor_op(
 )
 
 
+def check_axis(op: Op, axis: Any, shape: tuple[int, ...]) -> Any:
+    """``axis`` of a reduction or softmax, checked against ``shape``: None, an int or a
+    tuple of ints (a list becomes a tuple), each in [−ndim, ndim), no axis twice. Otherwise
+    a ShapeError naming the op, the axis and the shape (numpy would raise its own error, or
+    crash later in the backward pass)."""
+    if axis is None:
+        return None
+    many = isinstance(axis, (tuple, list))
+    items = tuple(axis) if many else (axis,)
+    if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in items):
+        raise TypeError(f"{op.name}: axis must be None, an int or a tuple of ints, got {axis!r}")
+    items = tuple(int(a) for a in items)
+    shown = items if many else items[0]
+    ndim = len(shape)
+    where = f"{op.name}: axis {shown} for shape {shape}"
+    if ndim == 0 and items:
+        raise ShapeError(f"{where}: a 0-d tensor has no axes (use axis=None)")
+    for a in items:
+        if not -ndim <= a < ndim:
+            which = f": {a}" if many else ""
+            raise ShapeError(f"{where}{which} is out of range (axes -{ndim}..{ndim - 1})")
+    if len({a % ndim for a in items}) != len(items):
+        raise ShapeError(f"{where}: an axis appears twice")
+    return shown
+
+
+def reduced_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    """The axes a (checked) ``axis`` parameter names, as sorted non-negative ints."""
+    if axis is None:
+        return tuple(range(ndim))
+    items = axis if isinstance(axis, tuple) else (axis,)
+    return tuple(sorted(a % ndim for a in items))
+
+
 def _expand_reduced(g, shape, axis, keepdims):
     """Reinsert the axes a reduction removed, so ``g`` broadcasts against the input."""
-    if axis is None:
-        return np.broadcast_to(np.reshape(g, (1,) * len(shape)), shape)
-    if not keepdims:
-        g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, shape)
+    axes = reduced_axes(axis, len(shape))
+    return np.broadcast_to(
+        np.reshape(g, [1 if k in axes else n for k, n in enumerate(shape)]), shape
+    )
 
 
 def _obj(x):
@@ -768,15 +818,13 @@ SUM = tensor_op(
     lambda a, axis, keepdims: _obj(np.sum(a, axis=axis, keepdims=keepdims)),
     ("broadcast(g)",),
     params={"axis": None, "keepdims": False},
-    doc="sum over axes",
+    doc="sum over axes (None, an int or a tuple)",
+    axis_kind="reduce",
 )
 
 
 def _count(shape, axis):
-    if axis is None:
-        return int(np.prod(shape))
-    axes = (axis,) if isinstance(axis, int) else axis
-    return int(np.prod([shape[k] for k in axes]))
+    return int(np.prod([shape[k] for k in reduced_axes(axis, len(shape))]))
 
 
 MEAN = tensor_op(
@@ -792,7 +840,8 @@ MEAN = tensor_op(
     ),
     ("broadcast(g) / N",),
     params={"axis": None, "keepdims": False},
-    doc="mean over axes",
+    doc="mean over axes (None, an int or a tuple)",
+    axis_kind="reduce",
 )
 RESHAPE = tensor_op(
     "reshape",
@@ -821,7 +870,7 @@ BROADCAST_TO = tensor_op(
 def _inverse_axes(axes, ndim):
     if axes is None:
         return None
-    return tuple(np.argsort(axes))
+    return tuple(np.argsort([a % ndim for a in axes]))  # transpose(-1, 0) is (1, 0)
 
 
 TRANSPOSE = tensor_op(
@@ -889,24 +938,48 @@ STACK = tensor_op(
 )
 
 
-def _max_vjp(i, g, out, xs, p):
-    """Route the gradient to the first winner along the axis (the max-pool rule)."""
-    a, axis = xs[0], p["axis"]
-    flat = a.reshape(-1) if axis is None else a
-    ax = 0 if axis is None else axis
-    idx = np.expand_dims(np.argmax(flat, axis=ax), ax)
-    gg = np.reshape(g, ()) if axis is None else (g if p["keepdims"] else np.expand_dims(g, ax))
-    full = np.zeros_like(flat)
-    np.put_along_axis(full, idx, np.broadcast_to(gg, idx.shape), axis=ax)
-    return full.reshape(a.shape)
+def _to_last(a, axes):
+    """``a`` with the reduced ``axes`` moved to the end and merged into one: (kept…, N)."""
+    keep = [k for k in range(a.ndim) if k not in axes]
+    moved = np.transpose(a, keep + list(axes))
+    return moved.reshape(moved.shape[: len(keep)] + (-1,)), keep
 
 
-def _sym_max(a, axis, keepdims):
-    a = _obj(a)
-    if axis is None:
-        return _obj(sp.Max(*a.reshape(-1)))
-    r = np.apply_along_axis(lambda v: sp.Max(*v), axis, a)
-    return _obj(np.expand_dims(r, axis) if keepdims else r)
+def _first_winner(a, axis, arg):
+    """A mask with one True per reduced slice: the first extreme element in row-major order
+    over the reduced axes (``arg`` is np.argmax or np.argmin), whatever the number of axes."""
+    axes = reduced_axes(axis, a.ndim)
+    flat, keep = _to_last(a, axes)
+    mask = np.zeros(flat.shape, dtype=bool)
+    np.put_along_axis(mask, arg(flat, axis=-1)[..., None], True, axis=-1)
+    mask = mask.reshape([a.shape[k] for k in keep + list(axes)])
+    return np.transpose(mask, np.argsort(keep + list(axes)))
+
+
+def _extreme_vjp(arg):
+    """Route the gradient to the first winner (the max-pool rule), for one or more axes."""
+
+    def vjp(i, g, out, xs, p):
+        a = xs[0]
+        gg = _expand_reduced(g, a.shape, p["axis"], p["keepdims"])
+        return np.where(_first_winner(a, p["axis"], arg), gg, 0.0).astype(g.dtype, copy=False)
+
+    return vjp
+
+
+def _sym_extreme(fn):
+    def form(a, axis, keepdims):
+        a = _obj(a)
+        axes = reduced_axes(axis, a.ndim)
+        flat, keep = _to_last(a, axes)
+        r = _obj(np.empty(flat.shape[:-1], dtype=object))
+        for idx in np.ndindex(r.shape):
+            r[idx] = fn(*flat[idx])
+        if keepdims:
+            r = r.reshape([1 if k in axes else n for k, n in enumerate(a.shape)])
+        return r
+
+    return form
 
 
 MAX = tensor_op(
@@ -914,11 +987,26 @@ MAX = tensor_op(
     "max",
     "\\max {0}",
     lambda a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims),
-    _max_vjp,
-    _sym_max,
+    _extreme_vjp(np.argmax),
+    _sym_extreme(lambda *v: sp.Max(*v)),
     ("g routed to the argmax",),
     params={"axis": None, "keepdims": False},
-    doc="maximum over an axis; the gradient goes to the first maximal element",
+    doc="maximum over axes (None, an int or a tuple); the gradient goes to the first "
+    "maximal element in row-major order",
+    axis_kind="reduce",
+)
+MIN = tensor_op(
+    "min",
+    "min",
+    "\\min {0}",
+    lambda a, axis, keepdims: np.min(a, axis=axis, keepdims=keepdims),
+    _extreme_vjp(np.argmin),
+    _sym_extreme(lambda *v: sp.Min(*v)),
+    ("g routed to the argmin",),
+    params={"axis": None, "keepdims": False},
+    doc="minimum over axes (None, an int or a tuple); the gradient goes to the first "
+    "minimal element in row-major order",
+    axis_kind="reduce",
 )
 
 
@@ -943,7 +1031,8 @@ LOGSUMEXP = tensor_op(
     ),
     ("g · softmax(x)",),
     params={"axis": None, "keepdims": False},
-    doc="log Σ e^x, computed stably with the max subtracted",
+    doc="log Σ e^x over axes, computed stably with the max subtracted",
+    axis_kind="reduce",
 )
 
 
@@ -966,7 +1055,8 @@ SOFTMAX = tensor_op(
     _sym_softmax,
     ("s ⊙ (g − Σ g⊙s)",),
     params={"axis": -1},
-    doc="e^x / Σ e^x along an axis",
+    doc="e^x / Σ e^x along an axis (or a tuple of them)",
+    axis_kind="along",
 )
 LOG_SOFTMAX = tensor_op(
     "log_softmax",
@@ -977,7 +1067,8 @@ LOG_SOFTMAX = tensor_op(
     lambda a, axis: a - _vec(sp.log)(_obj(np.sum(_vec(sp.exp)(a), axis=axis, keepdims=True))),
     ("g − softmax(x) Σ g",),
     params={"axis": -1},
-    doc="x − logsumexp(x) along an axis",
+    doc="x − logsumexp(x) along an axis (or a tuple of them)",
+    axis_kind="along",
 )
 
 

@@ -203,14 +203,17 @@ class Tensor(Node):
     def max(self, axis=None, keepdims: bool = False) -> Tensor:
         return apply(O.MAX, (self,), {"axis": _axis(axis), "keepdims": keepdims})
 
+    def min(self, axis=None, keepdims: bool = False) -> Tensor:
+        return apply(O.MIN, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+
     def logsumexp(self, axis=None, keepdims: bool = False) -> Tensor:
         return apply(O.LOGSUMEXP, (self,), {"axis": _axis(axis), "keepdims": keepdims})
 
-    def softmax(self, axis: int = -1) -> Tensor:
-        return apply(O.SOFTMAX, (self,), {"axis": axis})
+    def softmax(self, axis: int | tuple[int, ...] = -1) -> Tensor:
+        return apply(O.SOFTMAX, (self,), {"axis": _axis(axis)})
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return apply(O.LOG_SOFTMAX, (self,), {"axis": axis})
+    def log_softmax(self, axis: int | tuple[int, ...] = -1) -> Tensor:
+        return apply(O.LOG_SOFTMAX, (self,), {"axis": _axis(axis)})
 
     def reshape(self, *shape) -> Tensor:
         shape = (
@@ -320,9 +323,14 @@ for _op in O.unary_elementwise():
         setattr(Tensor, _op.name, _unary_method(_op))
 
 
-def _check_shapes(op: O.Op, xs: list[np.ndarray], params: dict) -> None:
-    """Raise a ShapeError naming the op and the shapes before numpy does it less clearly."""
+def _check_shapes(op: O.Op, xs: list[np.ndarray], params: dict) -> dict:
+    """Raise a ShapeError naming the op and the shapes before numpy does it less clearly;
+    return the params with the axis checked (a list of axes becomes a tuple)."""
     shapes = [x.shape for x in xs]
+    if op.axis_kind:
+        axis = O.check_axis(op, params.get("axis"), shapes[0])
+        if axis != params.get("axis"):
+            params = {**params, "axis": axis}
     if op.elementwise and len(xs) > 1:
         try:
             np.broadcast_shapes(*shapes)
@@ -346,12 +354,13 @@ def _check_shapes(op: O.Op, xs: list[np.ndarray], params: dict) -> None:
                 f"where: condition {np.shape(params['cond'])} and operands "
                 f"{' and '.join(map(str, shapes))} cannot be broadcast"
             ) from None
+    return params
 
 
 def apply(op: O.Op, inputs: tuple[Tensor, ...], params: dict = _NO_PARAMS) -> Tensor:
     """Run a tensor op forward and record it (unless inside ``no_grad()``)."""
     xs = [x.data for x in inputs]
-    _check_shapes(op, xs, params)
+    params = _check_shapes(op, xs, params)
     try:
         with np.errstate(all="ignore"):
             if op.elementwise:

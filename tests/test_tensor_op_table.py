@@ -6,12 +6,13 @@ op is tested the moment it is declared.
 
 import numpy as np
 import pytest
-from hypothesis import given
+import scipy.special
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import gradflow as gf
-from gradflow import OPS, Tensor, check_symbolic, gradcheck
+from gradflow import OPS, ShapeError, Tensor, check_symbolic, gradcheck
 
 distinct = st.integers(-30, 30).map(lambda v: v / 10)  # 0.1 apart: no near-ties for max
 
@@ -51,6 +52,10 @@ BUILDERS = {
         [arr(d, (2,)), arr(d, (2,))],
     ),
     "max": lambda d: (lambda a: (a.max(axis=1) * weights((2,))).sum(), [arr(d, (2, 3))]),
+    "min": lambda d: (
+        lambda a: (a.min(axis=(0, 2)) * weights((2,))).sum(),
+        [arr(d, (2, 2, 2))],
+    ),
     "logsumexp": lambda d: (
         lambda a: (a.logsumexp(axis=0) * weights((3,))).sum(),
         [arr(d, (2, 3))],
@@ -92,3 +97,116 @@ def test_tensor_op_gradcheck_and_sympy(name, data):
     assert gradcheck(fn, *leaves)
     report = check_symbolic(fn(*leaves))
     assert report.ok, str(report)
+
+
+# ------------------------------------------ every op with an axis parameter, any axes
+# The ops that read ``axis`` (op.axis_kind): numpy/scipy's value for the same call, and the
+# Tensor call. A new reduction fails test_every_axis_op_has_a_reference until it gets one.
+AXIS_REFERENCE = {
+    "sum": lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
+    "mean": lambda a, axis, keepdims: np.mean(a, axis=axis, keepdims=keepdims),
+    "max": lambda a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims),
+    "min": lambda a, axis, keepdims: np.min(a, axis=axis, keepdims=keepdims),
+    "logsumexp": lambda a, axis, keepdims: scipy.special.logsumexp(a, axis, keepdims=keepdims),
+    "softmax": lambda a, axis, keepdims: scipy.special.softmax(a, axis),
+    "log_softmax": lambda a, axis, keepdims: scipy.special.log_softmax(a, axis),
+}
+AXIS_OPS = sorted(n for n, op in OPS.items() if op.axis_kind)
+
+
+def _call(t, name, axis, keepdims):
+    if OPS[name].axis_kind == "reduce":
+        return getattr(t, name)(axis=axis, keepdims=keepdims)
+    return getattr(t, name)(axis=axis)
+
+
+def test_every_axis_op_has_a_reference():
+    assert {"sum", "mean", "max", "min", "logsumexp", "softmax"} <= set(AXIS_OPS)
+    assert set(AXIS_OPS) == set(AXIS_REFERENCE)
+
+
+@st.composite
+def array_and_axis(draw):
+    """A random shape (0 to 4 axes) with distinct values 0.1 apart (no near-ties for max),
+    and an axis: None, an int, or a tuple/list of distinct axes, any sign, any order."""
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=3))
+    a = draw(hnp.arrays(np.float64, shape, elements=distinct, unique=True))
+    ndim = len(shape)
+    kind = draw(st.sampled_from(["none", "int", "tuple", "list"] if ndim else ["none"]))
+    if kind == "none":
+        return a, None
+    signed = lambda k: draw(st.sampled_from([k, k - ndim]))  # noqa: E731
+    if kind == "int":
+        return a, signed(draw(st.integers(0, ndim - 1)))
+    axes = draw(st.permutations(range(ndim)))[: draw(st.integers(1, ndim))]
+    axes = [signed(k) for k in axes]
+    return a, tuple(axes) if kind == "tuple" else axes
+
+
+@pytest.mark.parametrize("name", AXIS_OPS)
+@settings(max_examples=60, deadline=None)
+@given(case=array_and_axis(), keepdims=st.booleans())
+def test_any_axes_match_numpy_forward_and_finite_differences(name, case, keepdims):
+    a, axis = case
+    np_axis = tuple(axis) if isinstance(axis, list) else axis
+    if axis is None and OPS[name].axis_kind == "along":
+        np_axis = tuple(range(a.ndim))
+    t = Tensor(a, requires_grad=True, label="x")
+    out = _call(t, name, axis, keepdims)
+    np.testing.assert_allclose(out.data, AXIS_REFERENCE[name](a, np_axis, keepdims), rtol=1e-12)
+    w = np.linspace(0.5, 1.5, out.size).reshape(out.shape)
+    report = gradcheck(lambda x: (_call(x, name, axis, keepdims) * w).sum(), t)
+    assert report, str(report)
+    assert t.grad is None or t.grad.shape == a.shape
+
+
+@pytest.mark.parametrize("name", AXIS_OPS)
+def test_tuple_axes_agree_with_sympy(name):
+    a = np.array([[[0.3, -1.2], [2.0, 0.7]], [[-0.4, 1.1], [0.9, -2.0]]])
+    t = Tensor(a, requires_grad=True, label="x")
+    for axis in [(0, 2), [2, -3], (-1,)]:
+        out = _call(t, name, axis, False)
+        w = Tensor(np.linspace(0.5, 1.5, out.size).reshape(out.shape))
+        report = check_symbolic((_call(t, name, axis, False) * w).sum())
+        assert report.ok, (axis, str(report))
+
+
+def test_max_and_min_ties_go_to_the_first_element_in_row_major_order():
+    """The documented rule (the max-pool rule) for several axes at once: the first winner in
+    row-major order over the reduced axes gets the whole gradient."""
+    a = np.zeros((2, 2, 2))
+    for name, winner in (("max", 1.0), ("min", -1.0)):
+        x = a.copy()
+        x[0, 1, 1] = x[1, 1, 0] = x[1, 1, 1] = winner  # ties across axes 0 and 2 in column 1
+        t = Tensor(x, requires_grad=True)
+        getattr(t, name)(axis=(0, 2)).sum().backward()
+        want = np.zeros((2, 2, 2))
+        want[0, 1, 1] = 1.0  # first of (0,1,1), (1,1,0), (1,1,1)
+        want[0, 0, 0] = 1.0  # column 0: all equal, the very first element wins
+        np.testing.assert_array_equal(t.grad, want, err_msg=name)
+
+
+@pytest.mark.parametrize("name", AXIS_OPS)
+@pytest.mark.parametrize(
+    "shape, axis, problem",
+    [
+        ((), 0, "axis 0 for shape (): a 0-d tensor has no axes"),
+        ((), (0,), "axis (0,) for shape (): a 0-d tensor has no axes"),
+        ((2, 3), 2, "axis 2 for shape (2, 3) is out of range (axes -2..1)"),
+        ((2, 3), -3, "axis -3 for shape (2, 3) is out of range"),
+        ((2, 3), (0, 5), "axis (0, 5) for shape (2, 3): 5 is out of range"),
+        ((2, 3), (1, 1), "axis (1, 1) for shape (2, 3): an axis appears twice"),
+        ((2, 3), [0, -2], "axis (0, -2) for shape (2, 3): an axis appears twice"),
+    ],
+)
+def test_bad_axes_are_a_shape_error_naming_op_axis_and_shape(name, shape, axis, problem):
+    t = Tensor(np.ones(shape), requires_grad=True)
+    with pytest.raises(ShapeError) as e:
+        _call(t, name, axis, False)
+    assert str(e.value).startswith(f"{name}: ") and problem in str(e.value), str(e.value)
+
+
+def test_zero_d_reduction_without_axis_still_works():
+    t = Tensor(2.0, requires_grad=True)
+    (t.sum() + t.max() + t.mean() + t.logsumexp()).backward()
+    assert t.grad == pytest.approx(4.0)
