@@ -152,3 +152,15 @@ def test_backward_with_explicit_gradient():
     t = Tensor([1.0, 2.0, 3.0], requires_grad=True)
     (t * t).backward(np.array([1.0, 0.0, 2.0]))
     assert np.allclose(t.grad, [2.0, 0.0, 12.0])
+
+
+@given(x=arrays((2, 3, 4)), perm=st.permutations([0, 1, 2]), signs=st.tuples(*[st.booleans()] * 3))
+def test_transpose_with_negative_axes_sends_the_gradient_back_in_order(x, perm, signs):
+    """transpose(-1, 0) used to invert with argsort((-1, 0)) = (0, 1): a (2, 3) input got a
+    (3, 2) gradient."""
+    axes = tuple(a - 3 if neg else a for a, neg in zip(perm, signs))
+    t = Tensor(x, requires_grad=True)
+    out_shape = tuple(x.shape[a] for a in perm)
+    w = np.linspace(0.5, 1.5, 24).reshape(out_shape)
+    assert gradcheck(lambda a: (a.transpose(*axes) * w).sum(), t)
+    assert t.grad is None or t.grad.shape == x.shape
