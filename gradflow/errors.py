@@ -33,6 +33,11 @@ class SymbolicLimitError(GradflowError, ValueError):
     the limit (SymPy works recursively and slows down with the square of the depth)."""
 
 
+class DataError(GradflowError, ValueError):
+    """Training or validation data that cannot be trained on, e.g. a NaN or Inf among the
+    inputs or targets; the message names the data set and the element: ``X[3, 5] is NaN``."""
+
+
 class UsageError(GradflowError, ValueError):
     """Bad command-line input found before any work starts: an option value or a path that
     cannot be used. The message names the option (or the file) and the problem."""

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..data.loader import DataLoader
-from ..errors import TrainingDivergedError
+from ..errors import DataError, TrainingDivergedError
 from ..graph import no_grad
 from ..metrics import accuracy
 from ..optim.optimizers import Optimizer, make_optimizer
@@ -74,6 +74,24 @@ def _as_xy(data, name: str) -> tuple[np.ndarray, np.ndarray]:
     if len(X) != len(y):
         raise ValueError(f"fit: {name} has {len(X)} inputs but {len(y)} targets")
     return X, y
+
+
+def check_finite(X: np.ndarray, y: np.ndarray, name: str) -> None:
+    """Refuse a NaN or Inf among the inputs or targets, naming the first one (row-major):
+    ``fit: train_data X[3, 5] is NaN``. Otherwise it trains silently (the jit backend) or is
+    blamed on an update (the graph backend's NaN diagnosis). One ``np.isfinite`` pass per
+    array; the element is looked up only when something is wrong."""
+    for label, a in (("X", X), ("y", y)):
+        if a.dtype.kind != "f":  # integers and booleans are always finite
+            continue
+        ok = np.isfinite(a)
+        if ok.all():
+            continue
+        index = np.unravel_index(int(np.argmin(ok.reshape(-1))), a.shape)
+        v = a[index]
+        what = "NaN" if np.isnan(v) else ("Inf" if v > 0 else "-Inf")
+        where = ", ".join(str(int(i)) for i in index)
+        raise DataError(f"fit: {name} {label}[{where}] is {what}")
 
 
 def predicted_classes(out: np.ndarray, loss_name: str) -> np.ndarray:
@@ -226,6 +244,9 @@ def fit(
     """
     X, y = _as_xy(train_data, "train_data")
     val = _as_xy(val_data, "val_data") if val_data is not None else None
+    check_finite(X, y, "train_data")  # once, before anything is built or trained
+    if val is not None:
+        check_finite(*val, "val_data")
     if isinstance(optimizer, str):
         optimizer = make_optimizer(
             optimizer, model.parameters(), **({} if lr is None else {"lr": lr})
