@@ -15,10 +15,13 @@ import numpy as np
 from gradflow.errors import GradflowError
 from gradflow.formula import Formula
 from gradflow.graph import Node
-from gradflow.tensor import Tensor
+from gradflow.tensor import Tensor, element_limit
 from gradflow.value import Value
 
 GRAD_PREFIX = "grad_"  # in [update] equations, grad_w is ∂(output)/∂w from the backward pass
+# Elements per value, given or computed: exercises are worked by hand. Computed nodes are
+# checked before numpy allocates them (values shaped to broadcast against each other).
+MAX_ELEMENTS = 400
 
 
 class EquationError(ValueError):
@@ -172,7 +175,8 @@ class Exercise:
 def _build(name: str, table: str, formula: Formula, env: dict[str, Node]) -> Node:
     """Build one equation and name its node; failures name the equation."""
     try:
-        node = formula.build(env)
+        with element_limit(MAX_ELEMENTS):
+            node = formula.build(env)
     except (GradflowError, ValueError, ArithmeticError) as e:
         raise EquationError(name, table, f"[{table}] {name} = {formula.text!r}: {e}") from None
     if any(node is v for v in env.values()):

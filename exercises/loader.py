@@ -21,7 +21,7 @@ from gradflow.errors import GradflowError
 from gradflow.formula import Formula, FormulaError, parse
 
 from .errors import ExerciseError, LineFinder
-from .exercise import GRAD_PREFIX, EquationError, Exercise, Question, Source
+from .exercise import GRAD_PREFIX, MAX_ELEMENTS, EquationError, Exercise, Question, Source
 
 TOP_KEYS = {
     "title": str,
@@ -42,7 +42,6 @@ TOP_KEYS = {
 REQUIRED = ("title", "topic", "difficulty", "source", "values", "graph", "ask")
 DIFFICULTIES = ("easy", "medium", "hard")
 ASK_KEYS = {"value", "grad", "update", "index", "lr", "expected", "hint"}
-MAX_ELEMENTS = 400  # per value: exercises are worked by hand
 
 
 def data_dir() -> Path:

@@ -7,7 +7,9 @@ vector-Jacobian products. float64 by default; float32 inputs stay float32.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,54 @@ from .graph import Node, _state, check_backward, check_forward
 from .numerics import ARRAY
 
 _NO_PARAMS: dict = {}
+_limit: dict[str, int | None] = {"elements": None}
+
+
+@contextlib.contextmanager
+def element_limit(n: int) -> Iterator[None]:
+    """Refuse to compute any node with more than ``n`` elements inside this block: the size
+    of a result is worked out from the shapes *before* numpy allocates it, so four
+    400-element vectors shaped to broadcast against each other fail at once with a
+    ShapeError naming the op and the size, instead of asking for 191 GiB. Exercise files
+    are built under it (``gradflow.exercises``)."""
+    old = _limit["elements"]
+    _limit["elements"] = n if old is None else min(n, old)
+    try:
+        yield
+    finally:
+        _limit["elements"] = old
+
+
+def _result_shape(op: O.Op, shapes: list[tuple[int, ...]], params: dict) -> tuple | None:
+    """The shape an op will produce, from the input shapes alone, for the ops whose result
+    can be larger than their inputs; None for the others (they cannot grow)."""
+    if op.elementwise:
+        return np.broadcast_shapes(*shapes)
+    if op is O.MATMUL:
+        a, b = shapes
+        batch = np.broadcast_shapes(a[:-2], b[:-2])
+        return batch + a[-2:-1] + b[-1:] if len(b) > 1 else batch + a[-2:-1]
+    if op is O.WHERE:
+        return np.broadcast_shapes(np.shape(params["cond"]), *shapes)
+    if op is O.BROADCAST_TO:
+        return tuple(params["shape"])
+    if op in (O.CONCAT, O.STACK):
+        return (sum(math.prod(s) for s in shapes),)
+    return None
+
+
+def _check_size(op: O.Op, xs: list[np.ndarray], params: dict, limit: int) -> None:
+    shapes = [x.shape for x in xs]
+    try:
+        shape = _result_shape(op, shapes, params)
+    except (ValueError, TypeError, KeyError):
+        return  # a shape error of its own, reported when the op runs
+    if shape is not None and math.prod(shape) > limit:
+        ins = " and ".join(map(str, shapes))
+        raise ShapeError(
+            f"{op.name} of {ins} would make {math.prod(shape)} elements {tuple(shape)} "
+            f"(limit {limit})"
+        )
 
 
 def _as_array(data: Any, dtype: Any) -> np.ndarray:
@@ -361,6 +411,8 @@ def apply(op: O.Op, inputs: tuple[Tensor, ...], params: dict = _NO_PARAMS) -> Te
     """Run a tensor op forward and record it (unless inside ``no_grad()``)."""
     xs = [x.data for x in inputs]
     params = _check_shapes(op, xs, params)
+    if _limit["elements"] is not None:
+        _check_size(op, xs, params, _limit["elements"])
     try:
         with np.errstate(all="ignore"):
             if op.elementwise:

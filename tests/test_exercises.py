@@ -495,3 +495,65 @@ def test_check_table_of_non_finite_answers():
 
     report = CheckReport("x", [AnswerCheck("∂y/∂w", math.nan, math.nan, True, False)])
     assert "agrees" not in report.table() and "not finite" in report.table()
+
+
+# ------------------------------------------------------------------ size of computed nodes
+
+
+def _broadcasting_exercise(formula: str) -> str:
+    """Four 400-element values shaped (400,1,1,1), (1,400,1,1), ... : each is within the
+    400-element limit of a value, but a * b * c * d broadcasts to 400⁴ (191 GiB)."""
+    rows = []
+    for k, name in enumerate("abcd"):
+        shape = [1, 1, 1, 1]
+        shape[k] = 400
+        rows.append(f"{name} = {np.linspace(0, 1, 400).reshape(shape).tolist()}")
+    return (
+        MINIMAL.split("[values]")[0]
+        + "[values]\n"
+        + "\n".join(rows)
+        + f'\n\n[graph]\ny = "{formula}"\n\n[[ask]]\nvalue = "y"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "formula, size",
+    [
+        ("sum(a * b * c * d)", 160000),
+        ("sum(a + b)", 160000),
+        ("sum(maximum(a, b))", 160000),
+    ],
+)
+def test_a_computed_node_over_the_size_limit_is_refused_before_it_is_allocated(formula, size):
+    import tracemalloc
+
+    text = _broadcasting_exercise(formula)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ExerciseError) as e:
+            loads(text, "big.toml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    msg = str(e.value)
+    assert msg.startswith("big.toml:13: [graph] y = "), msg
+    assert f"would make {size} elements" in msg and "(limit 400)" in msg, msg
+    assert (
+        peak < 20 * 2**20
+    )  # nothing near the 1.3 MB of a 160000-element result, let alone 191 GiB
+
+
+def _outer_product_exercise(rows: int) -> str:
+    col = [[float(k)] for k in range(rows)]
+    row = [[float(k) for k in range(20)]]
+    return (
+        MINIMAL.split("[values]")[0]
+        + f'[values]\nu = {col}\nv = {row}\n\n[graph]\ny = "sum(u * v)"\n\n[[ask]]\nvalue = "y"\n'
+    )
+
+
+def test_the_limit_is_the_one_for_given_values():
+    ex = loads(_outer_product_exercise(20), "ok.toml")  # 20 × 20 = 400 elements: allowed
+    assert float(ex.solve().loss.data) == sum(range(20)) ** 2
+    with pytest.raises(ExerciseError, match=r"mul of \(21, 1\) and \(1, 20\) would make 420"):
+        loads(_outer_product_exercise(21), "big.toml")

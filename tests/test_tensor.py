@@ -164,3 +164,24 @@ def test_transpose_with_negative_axes_sends_the_gradient_back_in_order(x, perm, 
     w = np.linspace(0.5, 1.5, 24).reshape(out_shape)
     assert gradcheck(lambda a: (a.transpose(*axes) * w).sum(), t)
     assert t.grad is None or t.grad.shape == x.shape
+
+
+def test_element_limit_checks_result_sizes_before_computing():
+    from gradflow.tensor import element_limit
+
+    a, b = Tensor(np.ones((30, 1))), Tensor(np.ones((1, 30)))
+    with element_limit(400):
+        for make, size in [
+            (lambda: a * b, 900),
+            (lambda: a @ b, 900),
+            (lambda: a.broadcast_to((30, 30)), 900),
+            (lambda: gf.where(np.ones((30, 30), bool), a, b), 900),
+            (lambda: gf.concat([a.reshape(30), b.reshape(30)] * 7), 420),
+        ]:
+            with pytest.raises(ShapeError, match=f"would make {size} elements"):
+                make()
+        assert (a.reshape(1, 30) * b).shape == (1, 30)  # within the limit
+        with element_limit(1000):  # nesting never raises the limit
+            with pytest.raises(ShapeError, match=r"\(limit 400\)"):
+                a * b
+    assert (a * b).shape == (30, 30)  # no limit outside the block
