@@ -18,7 +18,7 @@ from gradflow.nn import Dropout, Linear, ReLU, mlp
 from gradflow.regularization import Regularizer
 from gradflow.sweep import double_descent
 from gradflow.training import EarlyStopping, predict
-from visual import plots
+from gradflow.visual import plots
 
 # %% [markdown]
 # ## An overfitting set-up

@@ -19,7 +19,7 @@ def plot_curve(
 ):
     """Plot ``y`` (and ``lower``, dashed, e.g. the training error) against ``x`` from the
     entries of :func:`gradflow.sweep.summarize`; saved to ``path`` (the figure if None)."""
-    from visual import plots  # the one import of the plotting package in gradflow.sweep
+    from ..visual import plots  # the one import of the plotting package in gradflow.sweep
 
     points = [e for e in curve if isinstance(e.get(x), int | float) and e.get(y) is not None]
     if not points:
