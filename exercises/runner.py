@@ -68,7 +68,8 @@ def render(ex: Exercise, directory: str) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     sol = ex.solve()
     graph = visual.render_graph(sol.loss, folder / f"{ex.name}.svg")
-    player = visual.write_player(sol.loss, folder / f"{ex.name}.html")
+    lr = next((q.lr for q in ex.questions if q.kind == "update"), None)  # the update step
+    player = visual.write_player(sol.loss, folder / f"{ex.name}.html", lr=lr)
     return [str(graph), str(player)]
 
 

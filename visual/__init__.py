@@ -4,13 +4,20 @@ the repository keeps the code in its top-level ``visual/`` folder).
 * :func:`draw_graph` / :func:`render_graph` — a computation graph with values, gradients,
   local derivatives; collapsible layers; SVG/PNG/DOT with a renderer that needs no system
   Graphviz (see :mod:`gradflow.visual.render`).
-* :func:`write_frames` / :func:`write_player` — backprop step by step, as SVG frames and as
-  one self-contained HTML page.
+* :func:`write_frames` / :func:`write_player` / :func:`player` — backprop step by step, as
+  SVG frames, as one self-contained HTML page, and inline in a Jupyter cell.
 * :mod:`gradflow.visual.plots` — the course's matplotlib figures (activations, optimizers, metrics).
 """
 
 from .graph import draw_graph
-from .player import write_frames, write_player
+from .player import player, write_frames, write_player
 from .render import find_renderer, render_graph
 
-__all__ = ["draw_graph", "find_renderer", "render_graph", "write_frames", "write_player"]
+__all__ = [
+    "draw_graph",
+    "find_renderer",
+    "player",
+    "render_graph",
+    "write_frames",
+    "write_player",
+]

@@ -13,15 +13,17 @@ The DOT text is deterministic: node ids come from the topological order, never f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import graphviz
 import numpy as np
 
 from gradflow.graph import Node, display_names, topological_order
-from gradflow.steps import backward_steps
+from gradflow.steps import BackwardStep, backward_steps
 
 from .render import render_source
 
@@ -61,7 +63,30 @@ def op_text(node: Node, names: dict[int, str]) -> str:
 
 class Drawing(graphviz.Digraph):
     """A :class:`graphviz.Digraph` whose ``pipe()`` — what Jupyter calls to show it inline —
-    goes through gradflow's renderer chain, so it displays without a system Graphviz."""
+    and ``render()`` go through gradflow's renderer chain (:mod:`gradflow.visual.render`),
+    so it displays and saves SVG/PNG without a system Graphviz."""
+
+    @property
+    def _render(self):  # graphviz's own hook: render() calls self._render(engine, fmt, ...)
+        def run(engine, format, filepath=None, renderer=None, formatter=None, neato_no_op=None,
+                quiet=False, *, outfile=None, raise_if_result_exists=False,
+                overwrite_filepath=False):  # fmt: skip
+            plain = renderer is None and formatter is None and not neato_no_op
+            if not (plain and engine in (None, "dot") and format in ("svg", "png")):
+                return graphviz.render(
+                    engine, format, filepath, renderer, formatter, neato_no_op, quiet,
+                    outfile=outfile, raise_if_result_exists=raise_if_result_exists,
+                    overwrite_filepath=overwrite_filepath,
+                )  # fmt: skip
+            out = Path(outfile) if outfile is not None else Path(f"{filepath}.{format}")
+            if raise_if_result_exists and out.exists():
+                raise graphviz.FileExistsError(f"output file exists: {os.fspath(out)!r}")
+            source = Path(filepath).read_text(encoding=self.encoding)
+            data, _ = render_source(source, format)
+            out.write_bytes(data)
+            return os.fspath(out)
+
+        return run
 
     def pipe(
         self,
@@ -97,6 +122,8 @@ class GraphState:
     nodes: set[int] = field(default_factory=set)  # highlighted nodes
     edges: set[tuple[int, int]] = field(default_factory=set)  # (input id, node id)
     title: str = ""
+    data: dict[int, Any] = field(default_factory=dict)  # node id -> value to show instead
+    lines: dict[int, list[str]] = field(default_factory=dict)  # node id -> the box's lines
 
 
 class GraphView:
@@ -141,14 +168,21 @@ class GraphView:
     def node_id(self, n: Node) -> str:
         return self.groups.of.get(id(n)) or f"n{self.index[id(n)]}"
 
-    def _draw_node(self, dot: graphviz.Digraph, n: Node, state: GraphState, prefix: str) -> None:
+    def node_lines(self, n: Node, state: GraphState) -> list[str]:
+        """The lines of a node's box in ``state`` (the player swaps them frame by frame)."""
         name = self.names[id(n)]
         head = name if n.op is None else f"{name} = {op_text(n, self.names)}"
         known = state.values is None or id(n) in state.values
-        lines = [head, f"data {summarize(n.data)}" if known else "data not computed yet"]
+        data = state.data.get(id(n), n.data)
+        lines = [head, f"data {summarize(data)}" if known else "data not computed yet"]
         if n.requires_grad:
             g = state.grads.get(id(n))
             lines.append("no grad yet" if g is None else f"grad {summarize(g)}")
+        return lines
+
+    def _draw_node(self, dot: graphviz.Digraph, n: Node, state: GraphState, prefix: str) -> None:
+        name = self.names[id(n)]
+        lines = state.lines.get(id(n)) or self.node_lines(n, state)
         attrs = {"id": f"{prefix}{self.node_id(n)}", "tooltip": dot_text([name])}
         if n.op is None:
             attrs["fillcolor"] = "#eef3fb" if n.requires_grad else "#f2f2f2"
@@ -206,16 +240,18 @@ def _is_constant(n: Node, root: Node) -> bool:
     return n.op is None and not n.requires_grad and n is not root
 
 
+def local_label(s: BackwardStep) -> str:
+    """An edge's label: the local derivative ∂node/∂input as "formula = number"."""
+    text = s.local_text if len(s.local_text) <= 40 else "…"
+    if s.local is not None and np.ndim(s.local) == 0:
+        number = fmt_number(s.local)
+        text = number if text == number else f"{text} = {number}"
+    return text
+
+
 def _edge_locals(root: Node) -> dict[tuple[int, int], str]:
     """``(node id, input index) -> "formula = number"`` from one dry backward pass."""
-    out = {}
-    for s in backward_steps(root):
-        text = s.local_text if len(s.local_text) <= 40 else "…"
-        if s.local is not None and np.ndim(s.local) == 0:
-            number = fmt_number(s.local)
-            text = number if text == number else f"{text} = {number}"
-        out[(id(s.node), s.input_index)] = text
-    return out
+    return {(id(s.node), s.input_index): local_label(s) for s in backward_steps(root)}
 
 
 class _Groups:

@@ -74,11 +74,10 @@ def _heading(text: str) -> None:
 
 def backprop_tour(out: Path) -> tuple[list[tuple[Path, str]], bool]:
     """Parts 1 and 2: print the worked example, render it, check it with SymPy."""
-    from ..visual import render_graph, write_player
-
     from ..examples import seed002_network
     from ..steps import backward_steps, forward_steps
     from ..symbolic import check_symbolic
+    from ..visual import render_graph, write_player
 
     nodes = seed002_network()
     loss = nodes["L"]
@@ -96,7 +95,7 @@ def backprop_tour(out: Path) -> tuple[list[tuple[Path, str]], bool]:
     files = [
         (render_graph(loss, out / "seed002_graph.svg", show_local=True),
          "the seed-002 graph with values, gradients and local derivatives"),
-        (write_player(loss, out / "seed002_player.html"),
+        (write_player(loss, out / "seed002_player.html", lr=0.001),
          "step-by-step backprop player (open in a browser; arrow keys step)"),
     ]  # fmt: skip
 
@@ -115,9 +114,8 @@ def backprop_tour(out: Path) -> tuple[list[tuple[Path, str]], bool]:
 
 def train_digits(model_name: str, out: Path, backend: str, seed: int, quiet: bool):
     """Part 3 for one model: ``gradflow train --model NAME --dataset digits``, then pictures."""
-    from ..visual import plots
-
     from ..cli import build_parser
+    from ..visual import plots
     from .train import run_training
 
     argv = ["train", "--model", model_name, "--dataset", "digits", "--backend", backend,
@@ -154,10 +152,9 @@ def _layer_gradients(model, exp, seed: int):
     model object the jitted backend just trained — grouped by layer."""
     import numpy as np
 
-    from ..visual import plots
-
     from ..nn import losses
     from ..tensor import Tensor
+    from ..visual import plots
 
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(exp.train[1]), size=min(256, len(exp.train[1])), replace=False)
