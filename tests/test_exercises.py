@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gradflow.cli import main
 from gradflow.exercises.errors import ExerciseError
 from gradflow.exercises.loader import data_dir, exercise_files, find, load, loads
 from gradflow.exercises.runner import AnswerError, check, parse_answer, quiz, read_answers
-from gradflow.cli import main
 
 FILES = exercise_files()
 SEEDS = Path("/work/shared/seeds")
@@ -460,8 +460,8 @@ def test_fuzzed_text_only_raises_exercise_error(text):
 
 def test_loader_and_parser_contain_no_code_execution():
     """Static guard: the modules that read user text never call eval/exec/compile/sympify."""
-    from gradflow import exercises
     import gradflow.formula
+    from gradflow import exercises
 
     sources = [Path(gradflow.formula.__file__)] + list(Path(exercises.__file__).parent.glob("*.py"))
     banned = re.compile(r"(?<![.\w])(eval|exec|compile|sympify|parse_expr|pickle)\s*\(")

@@ -8,8 +8,7 @@ import pytest
 from visual_helpers import layered_graph, svg_texts
 
 import gradflow
-from gradflow import visual
-from gradflow import Tensor, Value
+from gradflow import Tensor, Value, visual
 from gradflow.examples import seed002_network
 from gradflow.nn import Linear
 

@@ -8,13 +8,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from gradflow.visual.graph import GraphView
-from gradflow.visual.player import build_frames, player_html
 from visual_helpers import svg_texts
 
 from gradflow import backward_steps, visual
 from gradflow.errors import UsageError
 from gradflow.examples import seed002_network
+from gradflow.visual.graph import GraphView
+from gradflow.visual.player import build_frames, player_html
 
 
 def test_frames_are_forward_then_backward_with_the_chain_rule_panel():

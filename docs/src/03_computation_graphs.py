@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 from IPython.display import SVG, Markdown
 
-from gradflow import visual
-from gradflow import Tensor, Value, backward_steps, forward_steps, scope
+from gradflow import Tensor, Value, backward_steps, forward_steps, scope, visual
 from gradflow.examples import seed002_network
 from gradflow.nn import Linear, Sequential
 

@@ -13,8 +13,7 @@ import numba
 import numpy as np
 from scipy import signal
 
-from gradflow import visual
-from gradflow import Tensor, fit, gradcheck, no_grad
+from gradflow import Tensor, fit, gradcheck, no_grad, visual
 from gradflow.data import load_digits, train_val_test_split
 from gradflow.metrics import accuracy, confusion_matrix
 from gradflow.nn import Conv2d, cnn, conv1d, conv2d, losses, max_pool2d

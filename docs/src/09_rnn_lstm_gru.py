@@ -15,8 +15,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from gradflow import visual
-from gradflow import Tensor, Value, backward_steps
+from gradflow import Tensor, Value, backward_steps, visual
 from gradflow.data import adding_problem
 from gradflow.nn import LSTMCell, RNNCell, gru, lstm, rnn
 from gradflow.optim import SGD, rules

@@ -76,10 +76,9 @@ def output_path(text: str) -> Path:
 def run(args) -> int:
     import warnings
 
-    from ..visual.render import NoRendererWarning, RenderError, find_renderer, render_graph
-
     from ..cli import message
     from ..formula import evaluate, parse
+    from ..visual.render import NoRendererWarning, RenderError, find_renderer, render_graph
 
     values = parse_assignments(args.at)
     unused = sorted(set(values) - parse(args.expr).names)
