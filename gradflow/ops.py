@@ -551,6 +551,15 @@ RELU = elementwise(
     lambda a: _relu_like(a, 0),
     doc="max(0, a); derivative 0 at a = 0",
 )
+STEP = elementwise(
+    "step",
+    "step",
+    "\\mathrm{{step}}({0})",
+    lambda xp, a: xp.where(a > 0, 1.0, 0.0),
+    (lambda xp, o, a: xp.where(a > 0, 0.0, 0.0),),
+    lambda a: sp.Piecewise((1, a > 0), (0, True)),
+    doc="1 if a > 0 else 0 (the perceptron's threshold); derivative 0 (no gradient flows)",
+)
 LEAKY_RELU = elementwise(
     "leaky_relu",
     "LReLU",

@@ -29,6 +29,7 @@ def _sig(x):
 
 FORMULAS = {
     nn.ReLU: lambda x: np.maximum(x, 0),
+    nn.Step: lambda x: np.where(x > 0, 1.0, 0.0),
     nn.LeakyReLU: lambda x: np.where(x > 0, x, 0.01 * x),
     nn.ELU: lambda x: np.where(x > 0, x, np.exp(x) - 1),
     nn.SELU: lambda x: (

@@ -145,7 +145,7 @@ def test_multiclass_hinge(b, c, seed):
 def test_registry_names_and_errors():
     assert set(L.LOSSES) == {
         "mse", "mae", "rmse", "sse", "bce", "bce_logits", "cross_entropy", "nll",
-        "gaussian_nll", "kl_div", "margin_ranking", "hinge",
+        "gaussian_nll", "kl_div", "margin_ranking", "hinge", "perceptron", "adaline",
     }  # fmt: skip
     assert L.get_loss("mse") is L.mse
     with pytest.raises(ValueError, match="unknown loss 'mse2'"):

@@ -53,6 +53,7 @@ CASES = {
     "tanh": [(lambda: x().tanh(), "tanh(x)", "tanh(x)")],
     "sigmoid": [(lambda: x().sigmoid(), "σ(x)", "sigmoid(x)")],
     "relu": [(lambda: x().relu(), "ReLU(x)", "relu(x)")],
+    "step": [(lambda: x().step(), "step(x)", "step(x)")],
     "leaky_relu": [
         (lambda: x().leaky_relu(0.1), "LReLU(x)", "leaky_relu(x, alpha=0.1)"),
         (lambda: x().leaky_relu(), "LReLU(x)", "leaky_relu(x, alpha=0.01)"),

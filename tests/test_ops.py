@@ -33,6 +33,7 @@ PARAMS = {
 }
 KINKS = {
     "relu": [0.0],
+    "step": [0.0],
     "leaky_relu": [0.0],
     "elu": [0.0],
     "selu": [0.0],

@@ -429,3 +429,79 @@ def plot_optimizer_paths(
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle("Optimizer paths")
     return _finish(fig, path)
+
+
+# --------------------------------------------------------------------------- single neurons
+
+
+def _boundary_pairs(snapshots: Sequence[Any]) -> list[tuple[np.ndarray, float]]:
+    """(w, b) pairs from ``(w, b)`` tuples or ``state_dict()``\\ s with weight and bias."""
+    pairs = []
+    for k, s in enumerate(snapshots):
+        if isinstance(s, dict):
+            if "weight" not in s or "bias" not in s:
+                raise ValueError(f"snapshot {k}: needs 'weight' and 'bias', has {sorted(s)}")
+            w, b = s["weight"], s["bias"]
+        else:
+            w, b = s
+        w = np.asarray(w, dtype=float).reshape(-1)
+        if w.shape != (2,):
+            raise ValueError(f"snapshot {k}: a 2-input neuron has 2 weights, got {w.size}")
+        pairs.append((w, float(np.asarray(b, dtype=float).reshape(-1)[0])))
+    return pairs
+
+
+def plot_decision_boundaries(
+    X: np.ndarray,
+    y: np.ndarray,
+    snapshots: Sequence[Any],
+    path: PathLike = "decision_boundaries.png",
+    title: str = "Decision boundary over the epochs",
+) -> Path | Figure:
+    """The line w₁x₁ + w₂x₂ + b = 0 of a 2-input neuron after each epoch, light (early) to
+    dark (last), over the two classes of (X, y). ``snapshots``: ``(w, b)`` pairs or the
+    ``state_dict()``\\ s of :class:`gradflow.training.ParameterSnapshots` (first = before
+    training); the region the last boundary calls class 1 is shaded."""
+    X, y = np.asarray(X, dtype=float), np.asarray(y).reshape(-1)
+    if X.ndim != 2 or X.shape[1] != 2 or len(X) != len(y):
+        raise ValueError(f"plot_decision_boundaries: X {X.shape} must be (n, 2) with n labels")
+    pairs = _boundary_pairs(snapshots)
+    if not pairs:
+        raise ValueError("plot_decision_boundaries: no snapshots")
+    pad = 0.15 * (X.max(axis=0) - X.min(axis=0) + 1e-9)
+    (x0, y0), (x1, y1) = X.min(axis=0) - pad, X.max(axis=0) + pad
+    fig = _figure(6, 5)
+    ax = fig.subplots()
+    w, b = pairs[-1]
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
+    ax.contourf(gx, gy, (w[0] * gx + w[1] * gy + b > 0).astype(float), levels=[-0.5, 0.5, 1.5],
+                colors=["#dbe8f6", "#f8e0d0"], alpha=0.8)  # fmt: skip
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    cmap, norm = colormaps["viridis"], Normalize(0, max(len(pairs) - 1, 1))
+    xs = np.array([x0, x1])
+    for k, (w, b) in enumerate(pairs):
+        if abs(w[1]) > 1e-12:
+            line = (xs, -(w[0] * xs + b) / w[1])
+        elif abs(w[0]) > 1e-12:
+            line = (np.full(2, -b / w[0]), np.array([y0, y1]))
+        else:
+            continue  # w = 0: no boundary yet (every point on one side)
+        last = k == len(pairs) - 1
+        ax.plot(*line, color=cmap(norm(k)), lw=2.8 if last else 1.3, zorder=3,
+                ls="-" if last else "--")  # fmt: skip
+    for cls, (marker, colour) in zip((0, 1), (("o", "tab:blue"), ("s", "tab:orange"))):
+        pts = X[y == cls]
+        ax.scatter(pts[:, 0], pts[:, 1], marker=marker, c=colour, edgecolors="k",
+                   linewidths=0.5, s=30, label=f"class {cls}", zorder=4)  # fmt: skip
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    ax.set_title(title)
+    ax.legend(loc="best")
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax)
+    bar.set_label("epoch (0 = before training)")
+    return _finish(fig, path)

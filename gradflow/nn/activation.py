@@ -47,6 +47,13 @@ class ReLU(_OpActivation):
     op_name = "relu"
 
 
+class Step(_OpActivation):
+    """step(x) = 1 if x > 0 else 0: the threshold of the McCulloch–Pitts neuron (its
+    derivative is 0, so no gradient passes it; see :mod:`gradflow.nn.perceptron`)."""
+
+    op_name = "step"
+
+
 class LeakyReLU(_OpActivation):
     """x if x > 0 else αx."""
 
@@ -219,6 +226,7 @@ ACTIVATIONS: dict[str, type[Module]] = {
     "selu": SELU,
     "gelu": GELU,
     "gelu_approx": GELUApprox,
+    "step": Step,
     "sigmoid": Sigmoid,
     "tanh": Tanh,
     "softplus": Softplus,

@@ -217,6 +217,41 @@ def hinge(pred: Tensor, target: Any, margin: float = 1.0) -> Tensor:
     return (margin - t * pred).relu().mean()
 
 
+# ------------------------------------------------------------- perceptron and ADALINE
+
+
+def _binary_labels(name: str, pred: Tensor, target: Any) -> np.ndarray:
+    """Class labels 0/1 shaped like ``pred`` (a (B,) or (B, 1) column of net inputs z)."""
+    t = _same_shape(name, pred, _t(target, pred)).data
+    if not np.all(np.isin(t, (0.0, 1.0))):
+        raise ValueError(f"{name}: targets must be the class labels 0 or 1")
+    return t
+
+
+def perceptron(pred: Tensor, target: Any) -> Tensor:
+    """Perceptron criterion on the net input z = w·x + b and labels t ∈ {0, 1}:
+    mean of (ŷ − t)·z with ŷ = step(z) (1 where z > 0, else 0) held constant.
+
+    It is 0 for a correctly classified example and |z| for a wrong one, and its gradient is
+    (ŷ − t)·x, so SGD with batch size 1 and lr η is Rosenblatt's rule w ← w + η(t − ŷ)x.
+    """
+    t = _binary_labels("perceptron", pred, target)
+    yhat = (pred.data > 0).astype(pred.dtype)
+    return (pred * Tensor(yhat - t)).mean()
+
+
+def adaline(pred: Tensor, target: Any) -> Tensor:
+    """ADALINE's LMS (Widrow–Hoff) loss on the linear output z and labels t ∈ {0, 1}:
+    mean of ½(d − z)² with the bipolar target d = 2t − 1 (±1).
+
+    Its gradient is −(d − z)·x, so SGD with batch size 1 is the delta rule
+    w ← w + η(d − z)x; the class is still read as step(z) (1 where z > 0).
+    """
+    d = 2.0 * _binary_labels("adaline", pred, target) - 1.0
+    e = Tensor(d) - pred
+    return (e * e).mean() * 0.5
+
+
 LOSSES: dict[str, Callable[..., Tensor]] = {
     "mse": mse,
     "mae": mae,
@@ -230,6 +265,8 @@ LOSSES: dict[str, Callable[..., Tensor]] = {
     "kl_div": kl_div,
     "margin_ranking": margin_ranking,
     "hinge": hinge,
+    "perceptron": perceptron,
+    "adaline": adaline,
 }
 
 

@@ -2,7 +2,13 @@
 cross-validation, ensembles and the LR range test, each optionally on an executor."""
 
 from .backends import BackendError, GraphStepper, Stepper, make_stepper, resolve_loss
-from .callbacks import Callback, EarlyStopping, LRScheduler, ModelCheckpoint
+from .callbacks import (
+    Callback,
+    EarlyStopping,
+    LRScheduler,
+    ModelCheckpoint,
+    ParameterSnapshots,
+)
 from .checkpoints import CheckpointError, load_checkpoint, restore_checkpoint, save_checkpoint
 from .ensemble import train_ensemble
 from .loop import History, Trainer, fit, predict, predict_proba
@@ -19,6 +25,7 @@ __all__ = [
     "LRFinderResult",
     "LRScheduler",
     "ModelCheckpoint",
+    "ParameterSnapshots",
     "Stepper",
     "Trainer",
     "cross_validate",

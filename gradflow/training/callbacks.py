@@ -236,3 +236,19 @@ class ModelCheckpoint(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.check_state_dict(state)
         self.best = float(state["best"])
+
+
+class ParameterSnapshots(Callback):
+    """Copies of the model's parameters before training and after every epoch, in
+    ``snapshots`` (one ``state_dict()`` per entry) — e.g. a decision boundary moving over the
+    epochs. Not saved in checkpoints: a resumed run records from where it resumed."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[dict[str, np.ndarray]] = []
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if not self.snapshots:
+            self.snapshots.append(trainer.model.state_dict())
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        self.snapshots.append(trainer.model.state_dict())

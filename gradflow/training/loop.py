@@ -29,7 +29,9 @@ from . import checkpoints
 from .backends import Stepper, make_stepper, resolve_loss
 from .callbacks import Callback, LRScheduler
 
-CLASSIFICATION_LOSSES = {"cross_entropy", "nll", "bce", "bce_logits", "hinge"}
+CLASSIFICATION_LOSSES = {
+    "cross_entropy", "nll", "bce", "bce_logits", "hinge", "perceptron", "adaline"
+}  # fmt: skip
 
 
 class History:
