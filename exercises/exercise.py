@@ -105,6 +105,11 @@ class Exercise:
     rtol: float = 0.01
     atol: float = 1e-6
 
+    def _repr_html_(self) -> str:  # Jupyter: what the student is given and asked (no answers)
+        from gradflow.display import exercise_html
+
+        return exercise_html(self)
+
     @property
     def tensor(self) -> bool:
         """True when some value is a vector or matrix: the graph is then a Tensor graph."""

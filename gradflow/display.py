@@ -212,3 +212,124 @@ def table(head: list[str], rows: list[list[str]], left: int = 1, raw: bool = Fal
         "<tr>" + "".join(cell("td", k, c) for k, c in enumerate(r)) + "</tr>" for r in rows
     )
     return f'{STYLE}<table class="gf-t"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+# --- rich display of gradflow objects (the _repr_html_ methods call these) -------------------
+
+
+def node_html(node: Any) -> str:
+    """A ``Value`` or ``Tensor`` as a small table: name, op, value and gradient."""
+    kind = type(node).__name__
+    name = node.label or kind
+    op = node.op.name if node.op is not None else ("parameter" if node.requires_grad else "given")
+    rows = [["op", _html.escape(op)]]
+    if np.ndim(node.data):
+        rows.append(["shape", "×".join(map(str, np.shape(node.data)))])
+    rows.append(["data", html(node.data)])
+    if node.requires_grad:
+        g = node.grad
+        shown = g is not None and (node.has_grad or bool(np.any(np.asarray(g) != 0)))
+        rows.append(["grad", html(g) if shown else "no grad yet"])
+    head = [_html.escape(f"{kind} {name}"), ""]
+    return table(head, rows, left=1, raw=True)
+
+
+def node_latex(node: Any) -> str | None:
+    """``$w_{111} = 20$`` for a named scalar or small array (None for a big one)."""
+    if np.size(node.data) > FULL:
+        return None
+    name = latex_name(node.label) if node.label else type(node).__name__
+    return f"${name} = {latex(node.data)}$"
+
+
+def steps_html(steps: Any) -> str:
+    """A forward or backward step list as an HTML table (the same columns as its text)."""
+    return table(list(steps.columns), steps.rows(), left=len(steps.columns))
+
+
+def history_html(epochs: list[dict[str, Any]], most: int = 12) -> str:
+    """A training history: a small loss plot (PNG, inline) above a table of the epochs
+    (the first and last ones when there are many)."""
+    import base64
+
+    if not epochs:
+        return "<p>History: no epochs yet</p>"
+    keys = [k for k in epochs[0] if any(r.get(k) is not None for r in epochs)]
+    shown = epochs if len(epochs) <= most else epochs[: most // 2] + epochs[-most // 2 :]
+    rows = []
+    for k, r in enumerate(shown):
+        if len(shown) < len(epochs) and k == most // 2:
+            rows.append(["…"] * len(keys))
+        rows.append([_cell(r.get(key)) for key in keys])
+    png = base64.b64encode(history_png(epochs)).decode("ascii")
+    img = f'<img alt="loss per epoch" src="data:image/png;base64,{png}" style="width:360px">'
+    title = f"<p><b>History</b>: {len(epochs)} epochs</p>"
+    return f"<div>{title}{img}{table(keys, rows, left=0)}</div>"
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)) or isinstance(v, (int, np.integer)):
+        return str(v)
+    if isinstance(v, (float, np.floating)):
+        return number(v)
+    return str(v)
+
+
+def history_png(epochs: list[dict[str, Any]]) -> bytes:
+    """Train and validation loss per epoch, 4 × 2.4 inches, integer epoch ticks."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(4, 2.4), dpi=90)  # no pyplot: nothing else shows it a second time
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x = [r.get("epoch", k + 1) for k, r in enumerate(epochs)]
+    for key, label in (("train_loss", "train loss"), ("val_loss", "validation loss")):
+        y = [r.get(key) for r in epochs]
+        if any(v is not None for v in y):
+            ax.plot(x, [np.nan if v is None else v for v in y], marker=".", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    return out.getvalue()
+
+
+def report_html(report: Any) -> str:
+    """A symbolic check (:func:`gradflow.check_symbolic`): per parameter the derivative,
+    SymPy's value, the engine's value and whether they agree."""
+    rows = []
+    for c in report.checks:
+        d = str(c.derivative)
+        d = d if len(d) <= 120 else d[:120] + " …"
+        mark = "✓ agree" if c.ok else "✗ DISAGREE"
+        rows.append([f"∂L/∂{c.name}", d, array(c.symbolic), array(c.engine), mark])
+    verdict = "every derivative matches the engine" if report.ok else "MISMATCH"
+    head = ["derivative", "SymPy expression", "SymPy value", "engine value", ""]
+    return f"<div><p><b>Symbolic check</b>: {verdict}</p>{table(head, rows, left=2)}</div>"
+
+
+def exercise_html(ex: Any) -> str:
+    """An exercise as a student starts it: title, where it comes from, the given values,
+    the equations and the questions — not the answers."""
+    e = _html.escape
+    given = [
+        [k, array(v) + (" (constant)" if k in ex.constants else "")] for k, v in ex.values.items()
+    ]
+    graph = "".join(f"<li><code>{e(k)} = {e(f.text)}</code></li>" for k, f in ex.graph.items())
+    asked = "".join(f"<li>{e(q.label(ex.output))} = ?</li>" for q in ex.questions)
+    return (
+        f"<div><h4>{e(ex.title)}</h4>"
+        f"<p>{e(ex.topic)} · {e(ex.difficulty)} · source: {e(str(ex.source))}</p>"
+        f"{table(['given', 'value'], given)}<p>Graph:</p><ul>{graph}</ul>"
+        f"<p>Questions:</p><ol>{asked}</ol></div>"
+    )

@@ -134,6 +134,17 @@ class Steps(list):
     def __str__(self) -> str:
         return self.table()
 
+    def __repr__(self) -> str:  # the last line of a notebook cell, or the REPL: the table
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        from .display import steps_html
+
+        return steps_html(self)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
     def to_json(self) -> str:
         return json.dumps([s.to_dict() for s in self], indent=2)
 

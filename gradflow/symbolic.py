@@ -143,6 +143,11 @@ class SymbolicReport:
     def __str__(self) -> str:
         return run_deep(self._text, self.depth)
 
+    def _repr_html_(self) -> str:  # Jupyter: one row per parameter, agree or disagree
+        from .display import report_html
+
+        return run_deep(lambda: report_html(self), self.depth)
+
     def _text(self) -> str:
         lines = [f"L = {_short(self.expression)}", f"LaTeX: {_short(sp.latex(self.expression))}"]
         for c in self.checks:

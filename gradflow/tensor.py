@@ -178,6 +178,16 @@ class Tensor(Node):
         body = np.array2string(self.data, precision=4, threshold=20)
         return f"Tensor({body}{lab}, requires_grad={self.requires_grad})"
 
+    def _repr_html_(self) -> str:  # Jupyter: shape, the values (a grid) and the gradient
+        from .display import node_html
+
+        return node_html(self)
+
+    def _repr_latex_(self) -> str | None:
+        from .display import node_latex
+
+        return node_latex(self)
+
     # --- arithmetic ---------------------------------------------------------------------
     def _other(self, other: Any, symbol: str) -> Tensor:
         if isinstance(other, Tensor):

@@ -141,6 +141,16 @@ class Value(Node):
         lab = f", label={self.label!r}" if self.label else ""
         return f"Value(data={self.data}, grad={self.grad}{lab})"
 
+    def _repr_html_(self) -> str:  # Jupyter: name, op, data and grad as a small table
+        from .display import node_html
+
+        return node_html(self)
+
+    def _repr_latex_(self) -> str | None:
+        from .display import node_latex
+
+        return node_latex(self)
+
 
 def _lift(other: Any, symbol: str) -> Value:
     """Wrap a Python number as a constant leaf (no gradient is computed for it)."""

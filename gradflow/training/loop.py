@@ -66,6 +66,11 @@ class History:
     def __repr__(self) -> str:
         return f"History({len(self.epochs)} epochs)"
 
+    def _repr_html_(self) -> str:  # Jupyter: a small loss plot and the table of epochs
+        from ..display import history_html
+
+        return history_html(self.epochs)
+
 
 def _as_xy(data, name: str) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(data, DataLoader):
