@@ -246,7 +246,8 @@ def test_an_mlp_after_a_view_trains_in_one_kernel_call_like_the_graph(view):
     is taken, and the trajectory is the graph backend's."""
     model = nn.Sequential(view(), nn.Linear(12, 7, seed=1), nn.ReLU(), nn.Linear(7, 3, seed=2))
     stepper = make_stepper(copy.deepcopy(model), "cross_entropy", None)
-    assert stepper._one_stack
+    stepper.train_batch(np.zeros((5, 3, 4)), np.zeros(5, dtype=int))
+    assert stepper.plan.one_stack
     _assert_same(_trajectories(model, lambda p: Adam(p, lr=0.05), _batches(3, 5, (1, 3, 4), 3)))
 
 

@@ -1,16 +1,15 @@
-"""Stages for recurrent layers, batch normalisation and residual blocks."""
+"""Stages for recurrent layers (over whole sequences) and batch normalisation."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import nn
+from ..errors import ShapeError
 from ..kernels import norm as norm_k
 from ..kernels import recurrent as rec_k
 from .stages import Stage
-
-
-def _grad(p):
-    return p.grad if isinstance(p.grad, np.ndarray) else np.zeros_like(p.data)
+from .stages import grad_view as _grad
 
 
 class Recurrent(Stage):
@@ -22,13 +21,14 @@ class Recurrent(Stage):
 
     has_params = True
 
-    def __init__(self, name, layer, kind, last, dtype):
+    def __init__(self, name, layer, last, dtype):
         super().__init__(dtype)
+        kind = next(k for k in (nn.LSTM, nn.GRU, nn.RNN) if isinstance(layer, k))
         self.name, self.kind, self.last = name, kind, last
-        self.relu = kind == "RNN" and layer.config().get("nonlinearity", "tanh") == "relu"
+        self.relu = kind is nn.RNN and layer.config().get("nonlinearity", "tanh") == "relu"
         self.w_ih, self.w_hh = layer.weight_ih.data, layer.weight_hh.data
         self.gw_ih, self.gw_hh = _grad(layer.weight_ih), _grad(layer.weight_hh)
-        if kind == "GRU":
+        if kind is nn.GRU:
             self.b_ih, self.b_hh = layer.bias_ih.data, layer.bias_hh.data
             self.gb_ih, self.gb_hh = _grad(layer.bias_ih), _grad(layer.bias_hh)
         else:
@@ -41,7 +41,7 @@ class Recurrent(Stage):
 
     def allocate(self, in_shape):
         if len(in_shape) != 3 or in_shape[2] != self.inputs or in_shape[1] < 1:
-            raise ValueError(
+            raise ShapeError(
                 f"{self.name}: expects (B, T, {self.inputs}) with T ≥ 1, got {in_shape}"
             )
         b, t, i = in_shape
@@ -61,20 +61,20 @@ class Recurrent(Stage):
             "zeros_h": self.buf((b, h)),
             "w_t": self.buf((h, g)),
         }
-        if self.kind == "LSTM":
+        if self.kind is nn.LSTM:
             ws.update(cs=self.buf((t + 1, b, h)), gates=self.buf((t, b, g)),
                       tanh_c=self.buf((t, b, h)), dc=self.buf((b, h)))  # fmt: skip
-        if self.kind == "GRU":
+        if self.kind is nn.GRU:
             ws.update(gates=self.buf((t, b, g)), hn=self.buf((t, b, h)),
                       delta_h=self.buf((t, b, g)), dh_prev=self.buf((b, h)))  # fmt: skip
         return ws
 
     def forward(self, x, training):
         ws = self.ws
-        if self.kind == "RNN":
+        if self.kind is nn.RNN:
             rec_k.rnn_forward(x, self.w_ih, self.w_hh, self.b, ws["xt"], ws["xw"], ws["hs"],
                               ws["tmp"], ws["w_t"], self.relu, self.fast)  # fmt: skip
-        elif self.kind == "LSTM":
+        elif self.kind is nn.LSTM:
             rec_k.lstm_forward(x, self.w_ih, self.w_hh, self.b, ws["xt"], ws["xw"], ws["hs"],
                                ws["cs"], ws["gates"], ws["tanh_c"], ws["tmp"], ws["w_t"],
                                self.fast)  # fmt: skip
@@ -94,11 +94,11 @@ class Recurrent(Stage):
         else:
             rec_k.swap_batch_time(dy, ws["d_all"])
             d_all, d_last = ws["d_all"], ws["zeros_h"]
-        if self.kind == "RNN":
+        if self.kind is nn.RNN:
             rec_k.rnn_backward(ws["xt"], self.w_ih, self.w_hh, ws["hs"], d_all, d_last,
                                ws["delta"], ws["dh"], self.gw_ih, self.gw_hh, self.gb, ws["dxt"],
                                ws["dx"], self.relu, self.need_dx)  # fmt: skip
-        elif self.kind == "LSTM":
+        elif self.kind is nn.LSTM:
             rec_k.lstm_backward(ws["xt"], self.w_ih, self.w_hh, ws["hs"], ws["cs"], ws["gates"],
                                 ws["tanh_c"], d_all, d_last, self.none2, ws["delta"], ws["dh"],
                                 ws["dc"], self.gw_ih, self.gw_hh, self.gb, ws["dxt"], ws["dx"],
@@ -127,7 +127,7 @@ class BatchNorm(Stage):
 
     def allocate(self, in_shape):
         if len(in_shape) < 2 or in_shape[1] != self.channels:
-            raise ValueError(f"{self.name}: expects (B, {self.channels}, ...), got {in_shape}")
+            raise ShapeError(f"{self.name}: expects (B, {self.channels}, ...), got {in_shape}")
         shape3 = (in_shape[0], self.channels, int(np.prod(in_shape[2:], dtype=np.int64)))
         return {
             "out_shape": in_shape,
@@ -145,7 +145,7 @@ class BatchNorm(Stage):
         layer = self.layer
         if training:
             if ws["shape3"][0] * ws["shape3"][2] < 2:
-                raise ValueError(
+                raise ShapeError(
                     f"{self.name}: training needs more than one value per channel "
                     f"(input {ws['in_shape']}); use eval() for single samples"
                 )
@@ -162,61 +162,3 @@ class BatchNorm(Stage):
         norm_k.backward(dy.reshape(ws["shape3"]), ws["xhat"], self.gamma, ws["inv_std"],
                         ws["dx"], self.dgamma, self.dbeta)  # fmt: skip
         return ws["dx"].reshape(ws["in_shape"])
-
-
-class Residual(Stage):
-    """x + block(x), the block compiled as its own list of stages."""
-
-    has_params = True
-
-    def __init__(self, name, block_stages, dtype):
-        super().__init__(dtype)
-        self.name, self.block = name, block_stages
-
-    def allocate(self, in_shape):
-        shape = in_shape
-        for s in self.block:
-            shape = s.resize(shape)
-        if shape != in_shape:
-            raise ValueError(
-                f"{self.name}: the block maps {in_shape} to {shape}; a skip connection needs "
-                "the same shape"
-            )
-        return {"out_shape": in_shape, "y": self.buf(in_shape), "dx": self.buf(in_shape)}
-
-    def resize(self, in_shape):
-        out = super().resize(in_shape)
-        for s in self.block:  # the block's own workspaces follow the batch size too
-            in_shape = s.resize(in_shape)
-        return out
-
-    def forward(self, x, training):
-        h = x
-        for s in self.block:
-            h = s.forward(h, training)
-        np.add(x, h, out=self.ws["y"])
-        return self.ws["y"]
-
-    def backward(self, dy):
-        g = dy
-        for s in reversed(self.block):
-            g = s.backward(g)
-        np.add(dy, g, out=self.ws["dx"])
-        return self.ws["dx"]
-
-
-def build(label, layer, kind, dtype):
-    """A stage for ``layer``, or None when this module does not know ``kind``."""
-    if kind == "LastState":  # a recurrent layer whose last hidden state feeds the next layer
-        inner = type(layer.layer).__name__
-        return Recurrent(label, layer.layer, inner, True, dtype)
-    if kind in ("RNN", "LSTM", "GRU"):
-        return Recurrent(label, layer, kind, False, dtype)
-    if kind in ("BatchNorm1d", "BatchNorm2d"):
-        return BatchNorm(label, layer, dtype)
-    if kind == "Residual":
-        from .plan import build_stages, flatten_layers
-
-        inner = build_stages(flatten_layers(layer.block, label + "/"), dtype)
-        return Residual(label, inner, dtype)
-    return None

@@ -1,8 +1,17 @@
-"""Compile a model into a plan: a list of :mod:`stages <gradflow.jit.stages>`.
+"""Compile a model into a plan: trace ``forward`` once, lower the op graph to stages, fuse.
 
-The plan is read from each layer's class name, ``config()`` and parameter arrays — never by
-running the layer's Python ``forward``. Anything the backend cannot run raises
-:class:`UnsupportedLayerError` naming the layer *before* any training or compilation.
+1. :mod:`~gradflow.jit.trace` runs ``forward`` on the graph engine with the model's real
+   parameters and a batch of the right shape, giving an op graph whose leaves are the input,
+   the parameters and constants; calls of modules with a registered lowering are nodes too.
+2. :mod:`~gradflow.jit.lowerings` turns each node into a stage (a kernel where one exists,
+   the op table's own forward and derivative on numpy otherwise).
+3. Fusion: an activation after a Linear/Conv runs inside its kernel, a max-pool after a Conv
+   too, consecutive Linear layers become one stack (one kernel call per pass), and the last
+   sigmoid/log-softmax joins a BCE/NLL loss (``bce_logits`` / softmax cross-entropy).
+
+A plan is a list of steps over numbered slots (slot = node of the traced graph). A plan that
+is a plain chain (each step takes the previous step's output, no parameter used outside a
+module) also exposes ``stages``/``train_stages`` and runs through the chain loop, as before.
 """
 
 from __future__ import annotations
@@ -11,206 +20,369 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import GradflowError, ShapeError
+from ..errors import GradflowError
 from ..kernels import activation as act_k
-from ..nn.shape import per_sample_shape
 from . import stages
+from .lowerings import Context, GenericOp, find_lowering, lower_op
+from .trace import TraceError, build_graph, run_traced, signature
 
 
 class UnsupportedLayerError(GradflowError, NotImplementedError):
-    """The jitted backend has no kernel for this layer (train it with ``backend="graph"``)."""
+    """Kept for code that catches it: since plans are traced, a model the graph engine runs
+    is never unsupported (an op without a kernel runs on the generic path)."""
 
 
-FUSABLE = {"Linear", "Conv1d", "Conv2d"}
-CONTAINERS = {"Sequential"}
+@dataclass
+class Step:
+    stage: object
+    ins: tuple[int, ...]
+    out: int
 
 
 @dataclass
 class Plan:
-    """Stages to run; ``train_stages`` may drop a final layer fused into the loss."""
+    """Steps to run; the first ``n_train`` in training (the rest are fused into the loss)."""
 
-    stages: list
+    steps: list[Step]
+    n_train: int
+    slots: int
+    input_slot: int
+    output: int
+    train_output: int
+    loss_name: str
+    preset: dict[int, np.ndarray] = field(default_factory=dict)
+    loose: dict[int, np.ndarray] = field(default_factory=dict)  # slot -> parameter grad view
+    needs: list[bool] = field(default_factory=list)
+    chain: bool = False
+    stages: list = field(default_factory=list)
     train_stages: list = field(default_factory=list)
-    loss_name: str = ""
     backward_stop: int = 0
 
+    # --- running ----------------------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool, train: bool = False, check=None):
+        """The output (``train``: the training output, before the stages fused into the
+        loss). ``check(step, value)`` sees every step's output (the NaN diagnosis)."""
+        if self.chain:
+            run = self.train_stages if train else self.stages
+            shape = x.shape
+            for s in run:
+                shape = s.resize(shape)
+            for s in run:
+                x = s.forward(x, training)
+                if check is not None:
+                    check(s, x)
+            return x
+        vals = self._values = [None] * self.slots
+        for k, v in self.preset.items():
+            vals[k] = v
+        vals[self.input_slot] = x
+        for step in self.steps[: self.n_train] if train else self.steps:
+            st = step.stage
+            if getattr(st, "multi", False):
+                y = st.forward(*[vals[i] for i in step.ins])
+            else:
+                xin = vals[step.ins[0]]
+                st.resize(xin.shape)
+                y = st.forward(xin, training)
+            vals[step.out] = y
+            if check is not None:
+                check(st, y)
+        return vals[self.train_output if train else self.output]
 
-class LastState:
-    """Marks a recurrent layer whose last hidden state (not the whole sequence) goes on."""
+    def backward(self, g: np.ndarray, check=None) -> None:
+        """Backpropagate ∂L/∂(training output) through the training steps."""
+        if self.chain:
+            run = self.train_stages
+            for k in range(len(run) - 1, self.backward_stop - 1, -1):
+                g = run[k].backward(g)
+                if check is not None:
+                    check(run[k], g)
+            return
+        for v in self.loose.values():
+            v[...] = 0.0
+        needs = self.needs
+        grads: list = [None] * self.slots
+        grads[self.train_output] = g
+        for step in reversed(self.steps[: self.n_train]):
+            g = grads[step.out]
+            grads[step.out] = None
+            if g is None or not needs[step.out]:
+                continue
+            st = step.stage
+            if getattr(st, "multi", False):
+                for i, gi in zip(step.ins, st.backward(g)):
+                    self._accumulate(grads, i, gi)
+            else:
+                gi = st.backward(g)
+                self._accumulate(grads, step.ins[0], gi)
+            if check is not None:
+                check(st, g)
 
-    def __init__(self, layer):
-        self.layer = layer
-
-
-def flatten_layers(model, prefix: str = "") -> list[tuple[str, object]]:
-    """(path, layer) pairs of ``model`` in execution order, containers opened up.
-
-    Known composite models are read from their parts: ``SequenceModel`` is its recurrent
-    layer (last state) then its head; ``Autoencoder`` is its encoder then its decoder.
-    """
-    kind = type(model).__name__
-    if kind == "SequenceModel":
-        return [(f"{prefix}recurrent", LastState(model.recurrent)), (f"{prefix}head", model.head)]
-    if kind == "Autoencoder":
-        return flatten_layers(model.encoder, f"{prefix}encoder.") + flatten_layers(
-            model.decoder, f"{prefix}decoder."
-        )
-    if kind in CONTAINERS or (hasattr(model, "layers") and isinstance(model.layers, list)):
-        out = []
-        for k, layer in enumerate(model.layers):
-            out.extend(flatten_layers(layer, f"{prefix}{k}."))
-        return out
-    if hasattr(model, "jit_layers"):  # a model class that states its layer sequence
-        out = []
-        for k, layer in enumerate(model.jit_layers()):
-            out.extend(flatten_layers(layer, f"{prefix}{k}."))
-        return out
-    return [(prefix.rstrip(".") or "the model's root", model)]
-
-
-def activation_code(layer) -> tuple[int, float] | None:
-    """(kernel code, parameter) for an elementwise activation module, else None."""
-    kind = type(layer).__name__
-    if kind == "Identity":
-        return act_k.IDENTITY, 0.0
-    if kind == "Swish":
-        cfg = layer.config()
-        return None if cfg.get("learnable") else (act_k.SWISH, float(cfg.get("beta", 1.0)))
-    op_name = getattr(layer, "op_name", None)
-    if op_name in act_k.CODES:
-        code, pname, default = act_k.CODES[op_name]
-        params = getattr(layer, "params", None) or layer.config()
-        return code, float(params.get(pname, default)) if pname else 0.0
-    return None
+    def _accumulate(self, grads: list, slot: int, g) -> None:
+        if g is None or not self.needs[slot]:
+            return
+        view = self.loose.get(slot)
+        if view is not None:
+            view += g.reshape(view.shape)
+        elif grads[slot] is None:
+            grads[slot] = g
+        else:
+            grads[slot] = grads[slot] + g
 
 
-def _pair(v) -> tuple[int, int]:
-    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+def _lowerable(module) -> bool:
+    return find_lowering(module) is not None
 
 
-def _single(v) -> tuple[int]:
-    return (int(v),) if np.isscalar(v) else (int(v[0]),)
+def _decide(rec, xt, out, dtype) -> tuple[set[int], dict[int, object]]:
+    """Which module calls run as their lowering (ids of the calls) and their stages.
+
+    A call is opened up into its ops when its lowering declines, or when one of its
+    parameters is also used elsewhere — by an op, or by another call (a module called twice,
+    a shared weight): the kernels overwrite their gradient views."""
+    candidates = {id(c): c for c in rec.calls}
+    built: dict[int, object] = {}
+    while True:
+        graph = build_graph(rec, xt, out, set(candidates))
+        used: dict[int, set[int]] = {}
+        for n in graph.nodes:
+            if n.kind == "module":
+                used.setdefault(id(n.call), set()).add(n.out_index)
+        loose = _params_used_by_ops(graph)
+        owner: dict[int, int] = {}
+        declined = {cid for cid in candidates if cid not in used}
+        for cid, call in candidates.items():
+            if cid in declined:
+                continue
+            for p in call.module.parameters():
+                if id(p) in loose or owner.setdefault(id(p), cid) != cid:
+                    declined.add(cid)
+                    declined.add(owner[id(p)])
+            if len(used[cid]) != 1:
+                declined.add(cid)
+        for cid, call in candidates.items():
+            if cid in declined or cid in built:
+                continue
+            ctx = Context(call.label, dtype, [a.shape for a in call.args], min(used[cid]))
+            stage = find_lowering(call.module)(call.module, ctx)
+            if stage is None:
+                declined.add(cid)
+            else:
+                built[cid] = stage
+        if not declined:
+            return set(candidates), built
+        for cid in declined:
+            candidates.pop(cid, None)
+            built.pop(cid, None)
 
 
-def build_stages(layers: list[tuple[str, object]], dtype, fuse_last: bool = True) -> list:
-    """Stages for ``layers``; an activation right after Linear/Conv is fused into it."""
-    out = []
-    i = 0
-    while i < len(layers):
-        path, layer = layers[i]
-        kind = type(layer).__name__
-        shown = type(layer.layer).__name__ if kind == "LastState" else kind
-        label = f"{shown} at {path}"
-        nxt = activation_code(layers[i + 1][1]) if i + 1 < len(layers) else None
-        last_pair = i + 2 == len(layers)
-        fuse = kind in FUSABLE and nxt is not None and (fuse_last or not last_pair)
-        code, alpha = nxt if fuse else (act_k.IDENTITY, 0.0)
-        stage = _stage(label, layer, kind, code, alpha, dtype)
-        out.extend(stage if isinstance(stage, list) else [stage])
-        i += 2 if fuse else 1
-        if kind in ("Conv1d", "Conv2d") and i < len(layers):  # conv → max pool: one kernel
-            pool_path, pool = layers[i]
-            if type(pool).__name__ == f"MaxPool{kind[-2:]}":
-                stage.fuse_max_pool(_stage(f"{type(pool).__name__} at {pool_path}", pool,
-                                           type(pool).__name__, 0, 0.0, dtype))  # fmt: skip
-                i += 1
+def _params_used_by_ops(graph) -> set[int]:
+    out = set()
+    for n in graph.nodes:
+        if n.kind == "op":
+            for i in n.inputs:
+                if graph.nodes[i].kind == "param":
+                    out.add(id(graph.nodes[i].value))
     return out
 
 
-def _grad(p):
-    """The gradient view of ``p`` (a placeholder during the support check, before the
-    parameters are moved into the flat buffer)."""
-    return p.grad if isinstance(p.grad, np.ndarray) else np.zeros_like(p.data)
+def _graph_for(model, x, dtype):
+    rec, xt, out = run_traced(model, x, _lowerable)
+    accepted, built = _decide(rec, xt, out, dtype)
+    graph = build_graph(rec, xt, out, accepted)
+    order = [k for k, c in enumerate(rec.calls) if id(c) in accepted]
+    return graph, built, order
 
 
-def _stage(label, layer, kind, code, alpha, dtype):
-    if kind == "Linear":
-        b = layer.bias
-        return stages.Dense(
-            label, layer.weight.data, None if b is None else b.data, _grad(layer.weight),
-            None if b is None else _grad(b), code, alpha, dtype,
-        )  # fmt: skip
-    if kind in ("Conv1d", "Conv2d"):
-        cfg = layer.config()
-        conv = _single if kind == "Conv1d" else _pair
-        b = layer.bias
-        return stages.Conv(
-            label, layer.weight.data, None if b is None else b.data, _grad(layer.weight),
-            None if b is None else _grad(b), conv(cfg.get("stride", 1)),
-            conv(cfg.get("padding", 0)), code, alpha, dtype,
-        )  # fmt: skip
-    if kind in ("MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d"):
-        cfg = layer.config()
-        dims = 1 if kind.endswith("1d") else 2
-        conv = _single if dims == 1 else _pair
-        k = conv(cfg["kernel_size"])
-        s = conv(cfg.get("stride") or cfg["kernel_size"])
-        return stages.Pool(label, kind[:3].lower(), dims, k, s, dtype)
-    if kind == "Flatten":
-        return stages.Flatten(dtype)
-    if kind == "Reshape":
-        return stages.Reshape(label, _reshape_rule(label, layer.config()["shape"]), dtype)
-    if kind == "Dropout":
-        cfg = layer.config()
-        rng = getattr(layer, "_rng", None) or np.random.default_rng()
-        return stages.Dropout(label, cfg.get("p", 0.5), cfg.get("mc", False), rng, dtype)
-    if kind in ("Softmax", "LogSoftmax"):
-        axis = getattr(layer, "axis", -1)
-        if axis not in (-1, 1):
-            raise UnsupportedLayerError(f"{label}: the jit backend supports axis=-1 only")
-        return stages.Softmax(label, kind == "LogSoftmax", dtype)
-    found = activation_code(layer)
-    if found is not None:
-        return stages.Activation(label, found[0], found[1], dtype)
-    extra = _extra_stage(label, layer, kind, dtype)
-    if extra is not None:
-        return extra
-    raise UnsupportedLayerError(
-        f"{label}: the jit backend has no kernel for {kind}; train this model with "
-        "backend='graph' (or replace the layer)"
+def _check_same_path(model, x, graph, order: list[int]) -> None:
+    """A second trace on other values must record the same graph."""
+    rng = np.random.default_rng(12345)
+    scale = float(np.abs(x).mean()) + 1.0 if x.size else 1.0
+    x2 = (x + rng.standard_normal(x.shape) * scale).astype(x.dtype)
+    rec2, xt2, out2 = run_traced(model, x2, _lowerable)
+    calls2 = {id(rec2.calls[k]) for k in order if k < len(rec2.calls)}
+    g2 = build_graph(rec2, xt2, out2, calls2)
+    a, b = signature(graph), signature(g2)
+    if a == b:
+        return
+    k = next((i for i, (u, v) in enumerate(zip(a, b)) if u != v), min(len(a), len(b)))
+    where = graph.nodes[k].label if k < len(graph.nodes) else "the end of forward"
+    raise TraceError(
+        f"{type(model).__name__}.forward runs differently for different input values (first "
+        f"difference: {where}): a Python branch on tensor values (t.data) or a random draw "
+        "inside forward; the jit backend traces forward once — use tensor ops (gradflow.where) "
+        "and layers (nn.Dropout) instead, or train with backend='graph'"
     )
 
 
-def _reshape_rule(label: str, shape):
-    """in_shape -> out_shape of a ``Reshape`` layer; a misfit names the layer's place."""
-    shape = tuple(shape)
-
-    def rule(in_shape):
-        try:
-            return per_sample_shape(in_shape, shape)
-        except ShapeError as e:
-            raise ShapeError(f"{label}: {e}") from None
-
-    return rule
-
-
-def _extra_stage(label, layer, kind, dtype):
-    """Stages defined in other modules (recurrent, normalisation, residual; activations with
-    a learned or random slope)."""
-    from . import extra_stages, slope_stages
-
-    found = extra_stages.build(label, layer, kind, dtype)
-    return found if found is not None else slope_stages.build(label, layer, kind, dtype)
+def compile_plan(model, x: np.ndarray, training: bool, loss_name: str, dtype) -> Plan:
+    """Trace ``model`` on the batch ``x`` (in ``training`` mode or not) and lower it."""
+    dtype = np.dtype(dtype)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    was = model.training
+    model.train(training)
+    try:
+        graph, built, order = _graph_for(model, x, dtype)
+        _check_same_path(model, x, graph, order)
+    finally:
+        model.train(was)
+    return lower(graph, built, loss_name, dtype)
 
 
-def compile_plan(model, loss_name: str, dtype) -> Plan:
-    """The stages for ``model`` and the loss fusion for ``loss_name``."""
-    layers = flatten_layers(model)
-    last = type(layers[-1][1]).__name__ if layers else ""
-    fuse_sigmoid = loss_name == "bce" and last == "Sigmoid"
-    all_stages = build_stages(layers, dtype, fuse_last=not fuse_sigmoid)
-    train_stages, tail = all_stages, []  # tail: run in prediction only (fused into the loss)
-    if fuse_sigmoid:  # σ then BCE  ->  BCE on logits
-        train_stages, tail, loss_name = all_stages[:-1], all_stages[-1:], "bce_logits"
-    elif loss_name == "nll" and last == "LogSoftmax":  # log-softmax then NLL -> softmax CE
-        train_stages, tail, loss_name = all_stages[:-1], all_stages[-1:], "nll_fused"
-    train_stages = stages.merge_dense_runs(train_stages)
-    plan = Plan(stages=train_stages + tail, train_stages=train_stages, loss_name=loss_name)
-    # backprop stops at the first stage with parameters: nothing before it needs ∂L/∂x
+def lower(graph, built: dict, loss_name: str, dtype) -> Plan:
+    nodes = graph.nodes
+    steps: list[Step] = []
+    preset: dict[int, np.ndarray] = {}
+    loose: dict[int, np.ndarray] = {}
+    input_slot = 0
+    for k, n in enumerate(nodes):
+        if n.kind == "input":
+            input_slot = k
+        elif n.kind == "param":
+            preset[k] = n.value.data
+            loose[k] = stages.grad_view(n.value)
+        elif n.kind == "const":
+            preset[k] = np.ascontiguousarray(n.value, dtype=dtype)
+        elif n.kind == "module":
+            steps.append(Step(built[id(n.call)], n.inputs, k))
+        else:
+            shapes = [nodes[i].shape for i in n.inputs]
+            steps.append(
+                Step(lower_op(n.label, n.op, n.params, shapes, n.shape, dtype), n.inputs, k)
+            )
+    consumers = graph.consumers()
+    plan = Plan(steps, len(steps), len(nodes), input_slot, graph.output, graph.output,
+                loss_name, preset, loose)  # fmt: skip
+    _fuse_loss(plan, consumers)
+    _fuse_activations(plan, consumers)
+    _fuse_dense_runs(plan, consumers)
+    _mark_needs(plan)
+    _as_chain(plan)
+    return plan
+
+
+def _producer(plan: Plan, slot: int) -> int | None:
+    for k, s in enumerate(plan.steps):
+        if s.out == slot:
+            return k
+    return None
+
+
+def _fuse_loss(plan: Plan, consumers) -> None:
+    """σ then BCE -> BCE on logits; log-softmax then NLL -> softmax cross-entropy: the last
+    stage runs in prediction only."""
+    if not plan.steps or plan.steps[-1].out != plan.output:
+        return
+    last = plan.steps[-1]
+    st = last.stage
+    fused = None
+    if plan.loss_name == "bce" and isinstance(st, stages.Activation) and st.code == act_k.SIGMOID:
+        fused = "bce_logits"
+    elif plan.loss_name == "nll" and isinstance(st, stages.Softmax) and st.log:
+        fused = "nll_fused"
+    if fused is None:
+        return
+    plan.loss_name = fused
+    plan.n_train = len(plan.steps) - 1
+    plan.train_output = last.ins[0]
+
+
+def _single_chain(plan: Plan, consumers, k: int) -> int | None:
+    """The index of the step producing step k's only input, when that output feeds step k
+    alone (so the two may run as one)."""
+    s = plan.steps[k]
+    if len(s.ins) != 1 or consumers[s.ins[0]] != 1:
+        return None
+    j = _producer(plan, s.ins[0])
+    if j is None or (k >= plan.n_train) != (j >= plan.n_train):
+        return None
+    return j
+
+
+def _fuse_activations(plan: Plan, consumers) -> None:
+    """Linear/Conv + activation, Conv + max-pool: one kernel."""
+    k = 0
+    while k < len(plan.steps):
+        st = plan.steps[k].stage
+        j = _single_chain(plan, consumers, k)
+        prev = plan.steps[j].stage if j is not None else None
+        merge = False
+        if isinstance(st, stages.Activation) and isinstance(prev, (stages.Dense, stages.Conv)):
+            if prev.code == act_k.IDENTITY and getattr(prev, "pool", None) is None:
+                prev.code, prev.alpha = st.code, st.alpha
+                merge = True
+        elif isinstance(st, stages.Pool) and st.kind == "max" and isinstance(prev, stages.Conv):
+            if prev.pool is None and prev.dims == st.dims:
+                prev.fuse_max_pool(st)
+                merge = True
+        if merge:
+            plan.steps[j].out = plan.steps[k].out
+            if k < plan.n_train:
+                plan.n_train -= 1
+            del plan.steps[k]
+            continue
+        k += 1
+
+
+def _fuse_dense_runs(plan: Plan, consumers) -> None:
+    """Each run of ≥ 2 chained small Linear stages -> one :class:`~stages.DenseStack`."""
+    out: list[Step] = []
+    run: list[Step] = []
+    n_train = plan.n_train
+
+    def flush():
+        nonlocal n_train
+        if len(run) >= 2:
+            stack = stages.DenseStack([s.stage for s in run], run[0].stage.dtype)
+            out.append(Step(stack, run[0].ins, run[-1].out))
+            n_train -= len(run) - 1
+        else:
+            out.extend(run)
+        run.clear()
+
+    for k, s in enumerate(plan.steps):
+        small = isinstance(s.stage, stages.Dense) and not s.stage.large and k < plan.n_train
+        if small and run and s.ins == (run[-1].out,) and consumers[run[-1].out] == 1:
+            run.append(s)
+            continue
+        flush()
+        if small:
+            run.append(s)
+        else:
+            out.append(s)
+    flush()
+    plan.steps = out
+    plan.n_train = n_train
+
+
+def _mark_needs(plan: Plan) -> None:
+    """Which slots need a gradient (a parameter is upstream); stages skip ∂L/∂x otherwise."""
+    needs = [False] * plan.slots
+    for k in plan.loose:
+        needs[k] = True
+    for s in plan.steps:
+        st = s.stage
+        needs[s.out] = getattr(st, "has_params", False) or any(needs[i] for i in s.ins)
+        if isinstance(st, GenericOp):
+            st.need = [needs[i] for i in s.ins]
+        else:
+            st.need_dx = needs[s.ins[0]]
+    plan.needs = needs
+
+
+def _as_chain(plan: Plan) -> None:
+    prev = plan.input_slot
+    for s in plan.steps:
+        if len(s.ins) != 1 or s.ins[0] != prev or getattr(s.stage, "multi", False):
+            return
+        prev = s.out
+    if plan.preset or prev != plan.output:
+        return
+    plan.chain = True
+    plan.stages = [s.stage for s in plan.steps]
+    plan.train_stages = plan.stages[: plan.n_train]
     plan.backward_stop = len(plan.train_stages)
-    for k, stage in enumerate(plan.train_stages):
-        if getattr(stage, "has_params", False):
-            stage.need_dx = False
+    for k in range(len(plan.train_stages)):
+        if plan.needs[plan.steps[k].out]:
             plan.backward_stop = k
             break
-    return plan

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ShapeError
 from ..kernels import activation as act_k
 from ..kernels import parametric as par_k
-from .plan import _grad
 from .stages import Stage
+from .stages import grad_view as _grad
 
 
 class PReLU(Stage):
@@ -32,7 +33,7 @@ class PReLU(Stage):
         if self.num == 1:  # one slope for every value
             shape3 = (1, 1, int(np.prod(in_shape, dtype=np.int64)))
         elif len(in_shape) < 2 or in_shape[1] != self.num:
-            raise ValueError(
+            raise ShapeError(
                 f"{self.name}: {self.num} slopes (one per channel) need input "
                 f"(B, {self.num}, ...), got {in_shape}"
             )
@@ -69,7 +70,7 @@ class RReLU(Stage):
         self.name = name
         cfg = layer.config()
         self.lower, self.upper = float(cfg["lower"]), float(cfg["upper"])
-        self.rng = layer._rng  # the generator the graph layer draws its slopes from
+        self.rng = layer.generator  # the generator the graph layer draws its slopes from
 
     def allocate(self, in_shape):
         return {
@@ -131,14 +132,3 @@ class LearnableSwish(Stage):
                              dy.reshape(-1), ws["dx"].reshape(-1), self.dbeta,
                              self.need_dx)  # fmt: skip
         return ws["dx"]
-
-
-def build(label, layer, kind, dtype):
-    """A stage for ``layer``, or None when this module does not know ``kind``."""
-    if kind == "PReLU":
-        return PReLU(label, layer, dtype)
-    if kind == "RReLU":
-        return RReLU(label, layer, dtype)
-    if kind == "Swish" and layer.config().get("learnable"):
-        return LearnableSwish(label, layer, dtype)
-    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ShapeError
 from ..kernels import activation as act_k
 from ..kernels import conv as conv_k
 from ..kernels import dense as dense_k
@@ -24,6 +25,12 @@ def empty(dtype) -> np.ndarray:
     if key not in _EMPTY:
         _EMPTY[key] = np.zeros(0, dtype=key)
     return _EMPTY[key]
+
+
+def grad_view(p) -> np.ndarray:
+    """The gradient array a stage writes ``p``'s gradient into: its view of the flat gradient
+    buffer (a placeholder of zeros before the parameters are moved into it)."""
+    return p.grad if isinstance(p.grad, np.ndarray) else np.zeros_like(p.data)
 
 
 class Stage:
@@ -73,7 +80,7 @@ class Dense(Stage):
     def allocate(self, in_shape):
         batch, n_in = in_shape
         if n_in != self.w.shape[1]:
-            raise ValueError(f"{self.name}: expects inputs (B, {self.w.shape[1]}), got {in_shape}")
+            raise ShapeError(f"{self.name}: expects inputs (B, {self.w.shape[1]}), got {in_shape}")
         shape = (batch, self.w.shape[0])
         z = self.buf(shape)
         a = z if self.code == act_k.IDENTITY else self.buf(shape)
@@ -334,7 +341,7 @@ class Softmax(Stage):
 
     def allocate(self, in_shape):
         if len(in_shape) != 2:
-            raise ValueError(f"{self.name}: the jit backend supports (B, K) inputs, got {in_shape}")
+            raise ShapeError(f"{self.name}: the jit backend supports (B, K) inputs, got {in_shape}")
         return {"out_shape": in_shape, "p": self.buf(in_shape), "y": self.buf(in_shape)}
 
     def forward(self, x, training):
@@ -382,7 +389,7 @@ class Conv(Stage):
     def allocate(self, in_shape):
         if len(in_shape) != self.dims + 2 or in_shape[1] != self.channels:
             want = "(B, C, L)" if self.dims == 1 else "(B, C, H, W)"
-            raise ValueError(
+            raise ShapeError(
                 f"{self.name}: expects {want} inputs with C = {self.channels}, got {in_shape}"
             )
         b = in_shape[0]
@@ -390,7 +397,7 @@ class Conv(Stage):
         oh = (h + 2 * self.ph - self.kh) // self.sh + 1
         ow = (w + 2 * self.pw - self.kw) // self.sw + 1
         if oh < 1 or ow < 1:
-            raise ValueError(f"{self.name}: input {in_shape} is smaller than the kernel")
+            raise ShapeError(f"{self.name}: input {in_shape} is smaller than the kernel")
         ckk = self.w2.shape[1]
         o = self.out_channels
         out_shape = (b, o, ow) if self.dims == 1 else (b, o, oh, ow)
@@ -400,7 +407,7 @@ class Conv(Stage):
             qh, qw, th, tw = self.pool
             poh, pow_ = (oh - qh) // th + 1, (ow - qw) // tw + 1
             if poh < 1 or pow_ < 1:
-                raise ValueError(f"{self.name}: the pooling window is larger than {out_shape}")
+                raise ShapeError(f"{self.name}: the pooling window is larger than {out_shape}")
             out_shape = (b, o, pow_) if self.dims == 1 else (b, o, poh, pow_)
             pooled = {
                 "y": self.buf((b, o, poh, pow_)),
@@ -468,13 +475,13 @@ class Pool(Stage):
 
     def allocate(self, in_shape):
         if len(in_shape) != self.dims + 2:
-            raise ValueError(f"{self.name}: expects {self.dims + 2}-D input, got {in_shape}")
+            raise ShapeError(f"{self.name}: expects {self.dims + 2}-D input, got {in_shape}")
         b, c = in_shape[:2]
         h, w = (1, in_shape[2]) if self.dims == 1 else in_shape[2:]
         oh = (h - self.kh) // self.sh + 1
         ow = (w - self.kw) // self.sw + 1
         if oh < 1 or ow < 1:
-            raise ValueError(f"{self.name}: input {in_shape} is smaller than the window")
+            raise ShapeError(f"{self.name}: input {in_shape} is smaller than the window")
         out_shape = (b, c, ow) if self.dims == 1 else (b, c, oh, ow)
         return {
             "out_shape": out_shape,

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from ..kernels import update as update_k
+from ..nan_check import non_finite_before_the_step
 from .buffer import FlatParameters
 from .losses import LossHead
-from .plan import compile_plan
+from .plan import Plan, compile_plan
 from .stages import DenseStack, Flatten, Reshape
 from .threads import ThreadGovernor
 
@@ -121,11 +122,14 @@ class JitStepper:
         smoothing = (
             label_smoothing if label_smoothing is not None else kwargs.get("label_smoothing", 0.0)
         )
-        compile_plan(model, name, self.dtype)  # unsupported layers fail here, model untouched
         self.flat = FlatParameters(named, self.dtype)
-        self.plan = compile_plan(model, name, self.dtype)  # now over views of the flat buffer
-        extra = {k: v for k, v in kwargs.items() if k != "label_smoothing"}
-        self.head = LossHead(self.plan.loss_name, self.dtype, smoothing, kwargs=extra)
+        self._loss_name = name
+        self._smoothing = smoothing
+        self._loss_extra = {k: v for k, v in kwargs.items() if k != "label_smoothing"}
+        self._heads: dict[str, LossHead] = {}
+        #: plans by (input shape, training): each traced on the first batch of its shape
+        self._plans: dict[tuple, Plan] = {}
+        self.plan: Plan | None = None
         self.optimizer = FlatOptimizer(optimizer, self.flat) if optimizer is not None else None
         self.l1, self.l2 = float(l1), float(l2)
         self.max_norm = max_norm
@@ -145,26 +149,35 @@ class JitStepper:
         self.weights = [p for _, p in named if p.data.ndim >= 2]
         self._transforms = None
         self.threads = ThreadGovernor(_max_threads(threads), adaptive=threads == "auto")
-        #: the trained part of the plan is one Linear stack, after views only (Reshape,
-        #: Flatten): train_batch's fast path, one kernel call for the whole MLP
-        views = 0
-        while views < len(self.plan.train_stages) and isinstance(
-            self.plan.train_stages[views], (Reshape, Flatten)
-        ):
-            views += 1
-        self._one_stack = views == len(self.plan.train_stages) - 1 and isinstance(
-            self.plan.train_stages[-1], DenseStack
-        )
+
+    # --- plans ------------------------------------------------------------------------------
+    #: plans kept (input shapes × train/eval); the oldest is dropped beyond this
+    MAX_PLANS = 8
+
+    def plan_for(self, x: np.ndarray, training: bool) -> Plan:
+        """The plan for batches shaped like ``x`` (traced on ``x`` the first time)."""
+        key = (x.shape, training)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= self.MAX_PLANS:
+                self._plans.pop(next(iter(self._plans)))
+            plan = compile_plan(self.model, x, training, self._loss_name, self.dtype)
+            plan.one_stack = _one_stack(plan)
+            self._plans[key] = plan
+        if training:
+            self.plan = plan
+        return plan
+
+    def head_for(self, plan: Plan) -> LossHead:
+        head = self._heads.get(plan.loss_name)
+        if head is None:
+            head = LossHead(plan.loss_name, self.dtype, self._smoothing, kwargs=self._loss_extra)
+            self._heads[plan.loss_name] = head
+        return head
 
     # --- the protocol ---------------------------------------------------------------------
-    def forward(self, x: np.ndarray, training: bool, stages=None) -> np.ndarray:
-        stages = self.plan.stages if stages is None else stages
-        shape = x.shape
-        for s in stages:
-            shape = s.resize(shape)
-        for s in stages:
-            x = s.forward(x, training)
-        return x
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        return self.plan_for(x, training).forward(x, training)
 
     def train_batch(self, xb: np.ndarray, yb: np.ndarray) -> float:
         """One step: forward, loss, backward, penalties/clipping, update. Returns the batch loss
@@ -176,23 +189,20 @@ class JitStepper:
         if not self.model.training:
             self.model.train()
         x = np.ascontiguousarray(xb, dtype=self.dtype)
-        stages = self.plan.train_stages
-        if self._one_stack and self.head.fuses_softmax(yb):  # an MLP: one kernel call
-            *views, stack = stages
+        plan = self.plan_for(x, True)
+        head = self.head_for(plan)
+        if plan.one_stack and head.fuses_softmax(yb):  # an MLP: one kernel call
+            *views, stack = plan.train_stages
             for view in views:
                 view.resize(x.shape)
                 x = view.forward(x, True)
             shape = stack.resize(x.shape)
-            t = self.head.targets(yb, shape)
-            loss = float(
-                stack.train_softmax_ce(x, t, self.head.grad_buffer(shape), self.head.smoothing)
-            )
+            t = head.targets(yb, shape)
+            loss = float(stack.train_softmax_ce(x, t, head.grad_buffer(shape), head.smoothing))
         else:
-            out = self.forward(x, True, stages)
-            loss = self.head.value_and_grad(out, yb)
-            g = self.head.grad
-            for k in range(len(stages) - 1, self.plan.backward_stop - 1, -1):
-                g = stages[k].backward(g)
+            out = plan.forward(x, True, train=True)
+            loss = head.value_and_grad(out, yb)
+            plan.backward(head.grad)
         self._regularize()
         if self.optimizer is not None:
             self.optimizer.step()
@@ -205,31 +215,33 @@ class JitStepper:
         the first stage whose forward output, the loss, or the first stage (from the top) whose
         backward output holds it. Reruns the batch stage by stage (gradients are overwritten:
         meant for after training has failed)."""
-        from ..training.backends import non_finite_before_the_step
-
         x = np.ascontiguousarray(xb, dtype=self.dtype)
         found = non_finite_before_the_step(self.model, x)
         if found:
             return found
-        stages = self.plan.train_stages
-        shape = x.shape
-        for s in stages:
-            shape = s.resize(shape)
-        for s in stages:
-            x = s.forward(x, True)
-            if not np.all(np.isfinite(x)):
-                return f"forward of {s.name} produced NaN/Inf"
-        value = self.head.value_and_grad(x, yb)
-        g = self.head.grad
-        if not (np.isfinite(value) and np.all(np.isfinite(g))):
-            return f"the loss {self.plan.loss_name} produced NaN/Inf (or its gradient did)"
-        for k in range(len(stages) - 1, self.plan.backward_stop - 1, -1):
-            g = stages[k].backward(g)
-            grads = [p.grad for _, p in self.model.named_parameters()]
-            if (g is not None and not np.all(np.isfinite(g))) or not all(
-                np.all(np.isfinite(q)) for q in grads
-            ):
-                return f"backward of {stages[k].name} produced NaN/Inf"
+        plan = self.plan_for(x, True)
+        head = self.head_for(plan)
+        params = [p for _, p in self.model.named_parameters()]
+
+        class Found(Exception):
+            pass
+
+        def forward_check(stage, value):
+            if not np.all(np.isfinite(value)):
+                raise Found(f"forward of {stage.name} produced NaN/Inf")
+
+        def backward_check(stage, g):
+            if not all(np.all(np.isfinite(p.grad)) for p in params):
+                raise Found(f"backward of {stage.name} produced NaN/Inf")
+
+        try:
+            out = plan.forward(x, True, train=True, check=forward_check)
+            value = head.value_and_grad(out, yb)
+            if not (np.isfinite(value) and np.all(np.isfinite(head.grad))):
+                return f"the loss {plan.loss_name} produced NaN/Inf (or its gradient did)"
+            plan.backward(head.grad, check=backward_check)
+        except Found as e:
+            return str(e)
         return "no stage produced NaN/Inf when the batch was run again"
 
     def predict(self, xb: np.ndarray) -> np.ndarray:
@@ -274,6 +286,15 @@ class JitStepper:
         fn = self._rules()["max_norm_rows"]
         for p in self.weights:
             fn(p.data.reshape(p.data.shape[0], -1), float(self.max_norm))
+
+
+def _one_stack(plan: Plan) -> bool:
+    """Is the trained part of ``plan`` one Linear stack after views only (Reshape, Flatten)?
+    (train_batch's fast path: one kernel call for the whole MLP)"""
+    if not plan.chain or not plan.train_stages:
+        return False
+    *views, last = plan.train_stages
+    return isinstance(last, DenseStack) and all(isinstance(v, (Reshape, Flatten)) for v in views)
 
 
 def _max_threads(threads: int | str) -> int:

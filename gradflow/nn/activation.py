@@ -193,6 +193,11 @@ class RReLU(Module):
         slopes = self._rng.uniform(self.lower, self.upper, x.shape).astype(x.dtype)
         return where(x.data > 0, x, x * Tensor(slopes))
 
+    @property
+    def generator(self):
+        """The numpy Generator the slopes are drawn from (shared with the jit backend)."""
+        return self._rng
+
     def config(self) -> dict:
         return {"lower": self.lower, "upper": self.upper}
 
@@ -221,12 +226,12 @@ class LogSoftmax(Softmax):
 #: activation op of the table → the module that applies it
 ACTIVATIONS: dict[str, type[Module]] = {
     "relu": ReLU,
+    "step": Step,
     "leaky_relu": LeakyReLU,
     "elu": ELU,
     "selu": SELU,
     "gelu": GELU,
     "gelu_approx": GELUApprox,
-    "step": Step,
     "sigmoid": Sigmoid,
     "tanh": Tanh,
     "softplus": Softplus,

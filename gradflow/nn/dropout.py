@@ -30,5 +30,11 @@ class Dropout(Module):
         mask = keep.astype(x.dtype) / (1.0 - self.p)
         return x * Tensor(mask)
 
+    @property
+    def generator(self):
+        """The numpy Generator the masks are drawn from (the jit backend draws from it too,
+        so both backends drop the same units for the same seed)."""
+        return self._rng
+
     def config(self) -> dict:
         return {"p": self.p, "mc": self.mc}

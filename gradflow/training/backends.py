@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import AnomalyError, GradflowError
 from ..graph import detect_anomaly, no_grad
+from ..nan_check import non_finite_before_the_step
 from ..optim.optimizers import Optimizer
 from ..regularization import Regularizer
 from ..tensor import Tensor
@@ -112,17 +113,6 @@ class GraphStepper:
         except AnomalyError as e:
             return str(e)
         return "no op produced NaN/Inf when the batch was run again"
-
-
-def non_finite_before_the_step(model, x: np.ndarray) -> str:
-    """What already holds NaN/Inf before a step runs — parameters of ``model`` (named) or the
-    input batch ``x`` — as the start of a diagnosis; "" when both are finite."""
-    bad = [n for n, p in model.named_parameters() if not np.all(np.isfinite(p.data))]
-    if bad:
-        return f"parameter(s) {', '.join(bad)} already hold NaN/Inf (the previous update)"
-    if not np.all(np.isfinite(x)):
-        return "the input batch holds NaN/Inf"
-    return ""
 
 
 BACKENDS = ("graph", "jit")
