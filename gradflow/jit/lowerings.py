@@ -101,7 +101,7 @@ def _avg_pool(layer, ctx):
 
 @lowering(nn.Flatten)
 def _flatten(layer, ctx):
-    return stages.Flatten(ctx.dtype)
+    return stages.Flatten(ctx.dtype, ctx.label)
 
 
 @lowering(nn.Dropout)

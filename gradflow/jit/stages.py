@@ -275,7 +275,11 @@ class Activation(Stage):
 
 
 class Flatten(Stage):
-    name = "Flatten"
+    """(B, ...) -> (B, prod(...))."""
+
+    def __init__(self, dtype, name: str = "flatten"):
+        super().__init__(dtype)
+        self.name = name
 
     def allocate(self, in_shape):
         return {"out_shape": (in_shape[0], int(np.prod(in_shape[1:])))}
