@@ -95,5 +95,23 @@ def test_notebook_executes_without_error(path, tmp_path, monkeypatch):
         kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     )
+    before = set(DOCS.iterdir())
     client.execute()  # raises CellExecutionError naming the cell on any error
     assert not list(ROOT.glob("seed002*")), "a notebook wrote into the repository"
+    written = {p.name for p in tmp_path.iterdir()}
+    assert written <= {"gradflow-output"}, f"{path.name} wrote {written} beside itself"
+    assert set(DOCS.iterdir()) == before, f"{path.name} wrote into docs/"
+
+
+def test_notebook_outputs_folder_is_ignored():
+    """Run from docs/ by a student, the notebooks write into docs/gradflow-output/, which git
+    ignores; no notebook source writes beside itself."""
+    assert "gradflow-output/" in (ROOT / ".gitignore").read_text().splitlines()
+    for src in sorted((DOCS / "src").glob("[0-9][0-9]_*.py")):
+        code = src.read_text(encoding="utf-8").splitlines()
+        text = "\n".join(line for line in code if not line.lstrip().startswith("#"))
+        for call in ("write_player(", "write_frames(", "render_graph(", ".render("):
+            for tail in text.split(call)[1:]:
+                args = tail.split(")")[0]
+                if "," in args or "OUT" in args:
+                    assert "OUT" in args, f"{src.name}: {call}{args}) writes outside OUT"

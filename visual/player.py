@@ -241,6 +241,7 @@ def player_html(loss: Node, rankdir: str = "LR", lr: float | None = None) -> str
                 "edge": _edge_id(view, edge) if edge else None,
                 "edgeNodes": [view.node_id(_node(view, e)) for e in edge] if edge else [],
                 "label": f.edge_label,
+                "wrap": k == 0,  # the given values: side by side, not one per line
             }
         )
     return _page(frames, _inline_svg(svg), steps)
@@ -277,6 +278,10 @@ class Player:
     def __init__(self, loss: Node, rankdir: str = "LR", lr: float | None = None, height=560):
         self.page = player_html(loss, rankdir, lr)
         self.height = int(height)
+        self.steps = self.page.count("<tr data-step=")
+
+    def __repr__(self) -> str:
+        return f"Player({self.steps} steps; shown inline in Jupyter, .save(path) writes it)"
 
     def _repr_html_(self) -> str:
         doc = html.escape(self.page, quote=True)
@@ -345,6 +350,8 @@ main { flex: 1; min-height: 0; display: grid;
   min-height: 7.5em; }
 #title { font-weight: bold; margin-bottom: .2em; }
 #maths > div { margin: .3em 0; overflow-x: auto; overflow-y: hidden; padding: .1em 0; }
+#maths.wrap { display: flex; flex-wrap: wrap; column-gap: 1.4em; }
+#maths.wrap > div { margin: .1em 0; }
 math { font-size: 17px; math-style: normal; }
 #tablewrap { flex: 1; min-height: 0; overflow: auto; border: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 13px; width: 100%; }
@@ -546,7 +553,7 @@ function show(k) {
   const edge = step.edge && document.getElementById(PREFIX + step.edge);
   if (edge) edge.classList.add("active");
   edgeLabel(edge, step.label, step);
-  if (step.phase !== "update") follow(lit);
+  if (lit.length <= 2) follow(lit);  // one op, or a sender and its receiver
   rows.forEach(function (r, j) { r.classList.toggle("current", j === current); });
   rowIntoView(rows[current]);
   document.getElementById("counter").textContent =
@@ -558,6 +565,7 @@ function show(k) {
   const maths = document.getElementById("maths");
   maths.innerHTML = step.maths.map(function (m) { return "<div>" + m + "</div>"; }).join("");
   maths.title = step.text.join("\n");
+  maths.classList.toggle("wrap", step.wrap);
   document.getElementById("prev").disabled = current === 0;
   document.getElementById("next").disabled = current === STEPS.length - 1;
 }

@@ -17,6 +17,9 @@ from gradflow import Tensor, Value, backward_steps, forward_steps, scope, visual
 from gradflow.examples import seed002_network
 from gradflow.nn import Linear, Sequential
 
+OUT = Path("gradflow-output")  # the files this notebook writes; git ignores the folder
+OUT.mkdir(exist_ok=True)
+
 # %% [markdown]
 # ## Before backward: values, and "no grad yet"
 #
@@ -62,23 +65,31 @@ visual.draw_graph(
 # %% [markdown]
 # ## The step player
 #
-# `visual.write_player` writes one self-contained HTML page (no network needed) that replays
-# the forward pass and then every backward step of `backward_steps(loss)`: the node being
-# processed is highlighted, and a panel shows *local × upstream = contribution* and the
-# accumulated gradient. Use the buttons or the arrow keys. Open the file in a browser (the
-# link works when you run this notebook locally).
+# `visual.player(loss)` replays the forward pass and then every backward step of
+# `backward_steps(loss)`, right here in the notebook: the node sending the gradient and the
+# input receiving it are highlighted, the edge between them carries the local derivative,
+# and the panel reads *local · upstream = contribution* in maths notation. Given a learning
+# rate, a last step updates every parameter, $w \leftarrow w - \gamma\,\partial L/\partial w$.
+# Click into it, then use the arrow keys or the buttons; click a row of the table to jump.
 
 # %%
-player = visual.write_player(loss, "seed002_player.html")
+visual.player(loss, lr=0.001)
+
+# %% [markdown]
+# `visual.write_player` writes the same page as one self-contained HTML file (no network
+# needed) to open in a browser.
+
+# %%
+player = visual.write_player(loss, OUT / "seed002_player.html", lr=0.001)
 print(f"wrote {player} ({player.stat().st_size // 1024} KiB)")
-Markdown(f"[Open the step player]({player.name}) (a file next to this notebook)")
+Markdown(f"[Open the step player]({player}) (a file in the folder {OUT}/)")
 
 # %% [markdown]
 # The same frames as SVG files, one per step (`visual.write_frames`), are handy for slides.
 # Here is the backward step that computes $\partial L/\partial w_{211}$:
 
 # %%
-frames = visual.write_frames(loss, "seed002_frames")
+frames = visual.write_frames(loss, OUT / "seed002_frames")
 n_ops = sum(1 for s in forward_steps(loss) if s.op != "leaf")
 k = next(s.index for s in backward_steps(loss) if s.input == "w211")
 # frame 0 shows the inputs, then one frame per op, the seed ∂L/∂L = 1, and the backward steps
@@ -94,8 +105,8 @@ SVG(filename=str(frames[n_ops + 1 + k]))
 # control.
 
 # %%
-svg = visual.render_graph(loss, "seed002.svg", show_local=True)
-dot = visual.render_graph(loss, "seed002.dot")
+svg = visual.render_graph(loss, OUT / "seed002.svg", show_local=True)
+dot = visual.render_graph(loss, OUT / "seed002.dot")
 print(svg, svg.stat().st_size, "bytes;", dot, dot.stat().st_size, "bytes")
 print(Path(dot).read_text().splitlines()[0])
 
