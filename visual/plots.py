@@ -505,3 +505,43 @@ def plot_decision_boundaries(
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax)
     bar.set_label("epoch (0 = before training)")
     return _finish(fig, path)
+
+
+# --------------------------------------------------------------------------- linear regions
+
+
+def plot_linear_regions(
+    models: dict[str, Any],
+    path: PathLike = "linear_regions.png",
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> Path | Figure:
+    """Each 1-input ReLU network of ``models`` ({title: model}) on [lo, hi], one panel each,
+    its linear regions shaded in alternating colours (breakpoints from
+    :func:`gradflow.regions.breakpoints`), with the region and parameter counts in the title."""
+    from gradflow.regions import breakpoints, relu_layers
+
+    if not models:
+        raise ValueError("plot_linear_regions: no models")
+    fig = _figure(4.6 * len(models), 3.6)
+    axes = fig.subplots(1, len(models), squeeze=False)[0]
+    for ax, (name, model) in zip(axes, models.items()):
+        kinks = breakpoints(model, lo, hi)
+        edges = np.concatenate([[lo], kinks, [hi]])
+        x = np.unique(np.concatenate([np.linspace(lo, hi, 2001), kinks]))
+        h = x.reshape(-1, 1)
+        layers = relu_layers(model)
+        for k, (W, b) in enumerate(layers):
+            h = h @ W.T + b
+            if k < len(layers) - 1:
+                h = np.maximum(h, 0.0)
+        for k in range(len(edges) - 1):
+            ax.axvspan(edges[k], edges[k + 1], color=("#dbe8f6", "#f8e0d0")[k % 2], lw=0)
+        ax.plot(x, h[:, 0], color="k", lw=1.4)
+        ax.set_xlim(lo, hi)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_title(
+            f"{name}\n{len(edges) - 1} regions, {model.num_parameters()} parameters", fontsize=10
+        )
+    return _finish(fig, path)
