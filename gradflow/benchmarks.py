@@ -21,7 +21,10 @@ THREADS = 2
 WARMUP = 3
 
 #: speed-up floors over PyTorch eager (W5: over micrograd) from the issue
-FLOORS = {"W1": 6.0, "W2": 1.2, "W3": 1.7, "W4": 1.25, "W4b": 4.0, "W4c": 2.75, "W5": 30.0}
+FLOORS = {
+    "W1": 6.0, "W2": 1.2, "W3": 1.7, "W4": 1.25, "W4b": 4.0, "W4c": 2.75, "W5": 30.0,
+    "W6": 1.7, "W7": 5.0,
+}  # fmt: skip
 
 
 def set_threads(n: int = THREADS) -> None:
@@ -109,11 +112,65 @@ class Workload:
     flops_per_sample: float  # forward multiply-adds ×2; a training step is ~3× that
 
 
+def data_course_images(n: int = 2048):
+    """Random 3×32×32 images, 10 classes (the course's CIFAR-sized input)."""
+    r = np.random.default_rng(6)
+    return r.normal(size=(n, 3, 32, 32)).astype(np.float32), r.integers(0, 10, n)
+
+
+def data_course_points(n: int = 4096):
+    """3 features, 2 classes (the course's SmolMultilayerPerceptron)."""
+    r = np.random.default_rng(7)
+    x = r.normal(size=(n, 3)).astype(np.float32)
+    return x, (x[:, 0] * x[:, 1] > 0).astype(np.int64)
+
+
+def course_classes(nn, F):
+    """The course's two classes (seed 000, slides "Multilayer perceptron" and "Sieci
+    splotowe"), the same code for PyTorch (``torch.nn``, ``torch.nn.functional``) and gradflow
+    (``gradflow.nn``, ``gradflow.nn.functional``)."""
+
+    class SmolMultilayerPerceptron(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(3, 5)
+            self.fc2 = nn.Linear(5, 4)
+            self.fc3 = nn.Linear(4, 2)
+
+        def forward(self, x):
+            x = F.sigmoid(self.fc1(x))
+            x = F.sigmoid(self.fc2(x))
+            return self.fc3(x)
+
+    class OurCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 18, 5)
+            self.pool = nn.MaxPool2d(2, 2)
+            self.conv2 = nn.Conv2d(18, 32, 3)
+            self.fc1 = nn.Linear(32 * 6 * 6, 120)
+            self.fc2 = nn.Linear(120, 84)
+            self.fc3 = nn.Linear(84, 10)
+
+        def forward(self, x):
+            x = self.pool(F.relu(self.conv1(x)))
+            x = self.pool(F.relu(self.conv2(x)))
+            x = x.view(-1, 32 * 6 * 6)
+            x = F.relu(self.fc1(x))
+            x = F.relu(self.fc2(x))
+            return self.fc3(x)
+
+    return {"W6": OurCNN, "W7": SmolMultilayerPerceptron}
+
+
 def _mlp_flops(sizes):
     return 2.0 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 _LENET_FLOPS = 2.0 * (6 * 24 * 24 * 25 + 16 * 8 * 8 * 150) + _mlp_flops([256, 120, 84, 10])
+
+
+_COURSE_CNN_FLOPS = 2.0 * (18 * 28 * 28 * 75 + 32 * 12 * 12 * 162) + _mlp_flops([1152, 120, 84, 10])
 
 
 def _rnn_flops(gates, t=50, i=16, h=64):
@@ -127,6 +184,8 @@ WORKLOADS = {
     "W4": Workload("W4", "lstm_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(4)),
     "W4b": Workload("W4b", "rnn_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(1)),
     "W4c": Workload("W4c", "gru_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(3)),
+    "W6": Workload("W6", "course_cnn", data_course_images, 64, 1, "adam", 1e-3, _COURSE_CNN_FLOPS),
+    "W7": Workload("W7", "course_mlp", data_course_points, 32, 2, "adam", 1e-3, _mlp_flops([3, 5, 4, 2])),  # noqa: E501
 }  # fmt: skip
 
 
@@ -136,6 +195,12 @@ def gradflow_model(key: str):
     from .nn.models import SequenceModel
 
     f32 = np.float32
+    if key in ("W6", "W7"):
+        from . import nn
+        from .nn import functional
+
+        nn.manual_seed(0)
+        return course_classes(nn, functional)[key]()
 
     def lin(a, b):
         return Linear(a, b, seed=a * 1000 + b, dtype=f32)
@@ -164,6 +229,10 @@ def gradflow_optimizer(w: Workload, params):
 def torch_model(key: str):
     import torch.nn as tnn
 
+    if key in ("W6", "W7"):
+        import torch.nn.functional as tF
+
+        return course_classes(tnn, tF)[key]()
     if key == "W1":
         return tnn.Sequential(tnn.Linear(64, 128), tnn.ReLU(), tnn.Linear(128, 64), tnn.ReLU(),
                               tnn.Linear(64, 10))  # fmt: skip
