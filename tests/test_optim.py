@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from gradflow.nn import Parameter
-from gradflow.optim import OPTIMIZERS, make_optimizer
+from gradflow.optim import OPTIMIZERS, NAdam, make_optimizer
 
 # f(φ) = ½ Σ aᵢ (φᵢ − cᵢ)², ∇f = a ⊙ (φ − c): a convex quadratic with known minimum c
 A = np.array([0.5, 1.0, 2.0, 4.0])
@@ -174,6 +174,31 @@ def test_nadam(phi0):
     close(run("nadam", phi0, 2, lr=a), ref)
 
 
+@pytest.mark.parametrize(
+    "momentum_decay, steps",
+    [
+        # Dozat, μ = 0.9 constant, g = 1, lr = 0.01, by hand (v̂ = 1 while g is constant):
+        # m̂₁ = 0.9·0.1/(1 − 0.9²) + 0.1/(1 − 0.9) = 1.473684…;
+        # m̂₂ = 0.9·0.19/(1 − 0.9³) + 0.1/(1 − 0.9²) = 1.1573121…
+        (0.0, [-0.014736842, -0.011573121]),
+        # PyTorch's schedule ψ = 0.004: μ₁ = 0.9(1 − ½·0.96^0.004) = 0.450073…,
+        # μ₂ = 0.450147…; m̂₁ = (1 − μ₁)/(1 − μ₁) + μ₂·0.1/(1 − μ₁μ₂) = 1.056452…
+        (0.004, [-0.010564518, -0.0078368435]),
+    ],
+)
+def test_nadam_first_steps_by_hand(momentum_decay, steps):
+    p = Parameter(np.zeros(1))
+    opt = NAdam([p], lr=0.01, momentum_decay=momentum_decay)
+    moves = []
+    for _ in steps:
+        before = p.data[0]
+        p.grad = np.ones(1)
+        opt.step()
+        moves.append(p.data[0] - before)
+    np.testing.assert_allclose(moves, steps, rtol=1e-6)
+    assert NAdam.defaults["momentum_decay"] == 0.0  # the course's form is the default
+
+
 @given(vectors)
 def test_adamax(phi0):
     a, b, gam, eps = 0.01, 0.9, 0.999, 1e-8
@@ -275,7 +300,7 @@ RULE_CALLS = {
     "rmsprop": lambda r, p, g, s: r(p, g, s[0], 0.1, 0.9, 1e-8, 0.01),
     "adam": lambda r, p, g, s: r(p, g, s[0], s[1], 2, 0.1, 0.9, 0.999, 1e-8, 0.01),
     "adamw": lambda r, p, g, s: r(p, g, s[0], s[1], 2, 0.1, 0.9, 0.999, 1e-8, 0.01),
-    "nadam": lambda r, p, g, s: r(p, g, s[0], s[1], 2, 0.1, 0.9, 0.999, 1e-8, 0.01),
+    "nadam": lambda r, p, g, s: r(p, g, s[0], s[1], 2, 0.1, 0.9, 0.999, 1e-8, 0.01, 0.004),
     "adamax": lambda r, p, g, s: r(p, g, s[0], s[1], 2, 0.1, 0.9, 0.999, 1e-8, 0.01),
     "clip_by_value": lambda r, p, g, s: r(p, 0.3),
     "add_penalty_grad": lambda r, p, g, s: r(p, g, 0.1, 0.2),

@@ -92,7 +92,12 @@ def ref_adamw(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
     return p - lr * m_hat / (np.sqrt(v_hat) + eps), (m, v)
 
 
-def ref_nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
+def ref_nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay, momentum_decay):
+    # Dozat's NAdam; PyTorch's μₜ schedule when momentum_decay > 0
+    def mu(i):
+        return beta1 if momentum_decay == 0 else beta1 * (1 - 0.5 * 0.96 ** (i * momentum_decay))
+
+    prod_t = np.prod([mu(i) for i in range(1, t + 1)])
     d = g + weight_decay * p
     m = beta1 * m + (1 - beta1) * d
     v = beta2 * v + (1 - beta2) * d**2
@@ -131,7 +136,10 @@ RULES = {
     ),
     "adam": (("m", "v"), dict(**ADAM_HP, weight_decay=decay)),
     "adamw": (("m", "v"), dict(**ADAM_HP, weight_decay=decay)),
-    "nadam": (("m", "v"), dict(**ADAM_HP, weight_decay=decay)),
+    "nadam": (
+        ("m", "v"),
+        dict(**ADAM_HP, weight_decay=decay, momentum_decay=st.sampled_from([0.0, 0.004, 0.1])),
+    ),
     "adamax": (("m", "u"), dict(**ADAM_HP, weight_decay=decay)),
 }
 NONNEGATIVE_STATE = {"s", "u", "v"}  # running sums / averages of squares or |g|

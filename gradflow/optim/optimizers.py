@@ -321,7 +321,12 @@ class Adam(Optimizer):
 
 
 class NAdam(Optimizer):
-    """NAdam: Adam with a Nesterov look-ahead momentum step."""
+    """NAdam (Dozat): Adam with a Nesterov look-ahead momentum step, the momentum corrected
+    by 1/(1 − β^{t+1}) and the gradient by 1/(1 − βᵗ) (see :func:`.rules.nadam`).
+
+    ``momentum_decay`` ψ = 0 (default) keeps μ = β constant, the form the course and Dozat's
+    paper state; ψ = 0.004 is PyTorch's schedule μₜ = β(1 − ½·0.96^{tψ}) (``torch.optim.NAdam``'s
+    default), for matching PyTorch's numbers."""
 
     rule = staticmethod(rules.nadam)
     state_names = ("m", "v")

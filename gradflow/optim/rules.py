@@ -138,10 +138,29 @@ def adamw(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
         p[i] = p[i] * decay - lr * (mi * mhat_scale) / (math.sqrt(vi * vhat_scale) + eps)
 
 
-def nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay):
-    """NAdam (Dozat, without the momentum-decay schedule): Adam whose step looks ahead by
-    one momentum step, φ ← φ − α (β m̂ + (1−β) g/(1−βᵗ)) / (√v̂ + ε)."""
-    bc1 = 1.0 - beta1**t
+def nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay, momentum_decay):
+    """NAdam as Dozat states it (2016): Adam whose step applies the *next* momentum now.
+
+    m ← μm + (1−μ)g; v ← γv + (1−γ)g²; v̂ = v/(1−γᵗ);
+    m̂ = μ_{t+1}·m/(1 − μ₁⋯μ_{t+1}) + (1−μₜ)·g/(1 − μ₁⋯μₜ);  φ ← φ − α m̂/(√v̂ + ε).
+
+    With ``momentum_decay`` ψ = 0 (the default) μₜ = β is constant and the corrections are
+    1/(1−β^{t+1}) on the momentum and 1/(1−βᵗ) on the gradient — the course's NAdam. With
+    ψ > 0, μₜ = β(1 − ½·0.96^{tψ}) is PyTorch's momentum-decay schedule (``torch.optim.NAdam``
+    uses ψ = 0.004); the products μ₁⋯μₜ are then recomputed each step (t multiplications).
+    """
+    if momentum_decay == 0.0:
+        mu_t, mu_next = beta1, beta1
+        prod_t, prod_next = beta1**t, beta1 ** (t + 1)
+    else:
+        prod_t = 1.0
+        for i in range(1, t + 1):
+            prod_t *= beta1 * (1.0 - 0.5 * 0.96 ** (i * momentum_decay))
+        mu_t = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+        prod_next = prod_t * mu_next
+    m_scale = mu_next / (1.0 - prod_next)  # on the momentum m
+    g_scale = (1.0 - mu_t) / (1.0 - prod_t)  # on the gradient g
     vhat_scale = 1.0 / (1.0 - beta2**t)
     for i in prange(p.size):
         d = g[i] + weight_decay * p[i]  # g + λφ
