@@ -168,7 +168,7 @@ def test_nadam(phi0):
         m = b * m + (1 - b) * g
         v = gam * v + (1 - gam) * g**2
         # Nesterov look-ahead: the next momentum step applied now
-        m_bar = b * m / (1 - b**t) + (1 - b) * g / (1 - b**t)
+        m_bar = b * m / (1 - b ** (t + 1)) + (1 - b) * g / (1 - b**t)  # Dozat
         phi = phi - a * m_bar / (np.sqrt(v / (1 - gam**t)) + eps)
         ref.append(phi)
     close(run("nadam", phi0, 2, lr=a), ref)

@@ -101,7 +101,7 @@ def ref_nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay, momentum_decay
     d = g + weight_decay * p
     m = beta1 * m + (1 - beta1) * d
     v = beta2 * v + (1 - beta2) * d**2
-    look_ahead = (beta1 * m + (1 - beta1) * d) / (1 - beta1**t)
+    look_ahead = mu(t + 1) * m / (1 - prod_t * mu(t + 1)) + (1 - mu(t)) * d / (1 - prod_t)
     return p - lr * look_ahead / (np.sqrt(v / (1 - beta2**t)) + eps), (m, v)
 
 

@@ -330,7 +330,7 @@ class NAdam(Optimizer):
 
     rule = staticmethod(rules.nadam)
     state_names = ("m", "v")
-    defaults = {**_ADAM, "lr": 2e-3}
+    defaults = {**_ADAM, "lr": 2e-3, "momentum_decay": 0.0}
 
 
 class AdaMax(Optimizer):

@@ -167,9 +167,7 @@ def nadam(p, g, m, v, t, lr, beta1, beta2, eps, weight_decay, momentum_decay):
         mi = beta1 * m[i] + (1.0 - beta1) * d
         vi = beta2 * v[i] + (1.0 - beta2) * d * d
         m[i], v[i] = mi, vi
-        p[i] -= (
-            lr * (beta1 * mi / bc1 + (1.0 - beta1) * d / bc1) / (math.sqrt(vi * vhat_scale) + eps)
-        )
+        p[i] -= lr * (m_scale * mi + g_scale * d) / (math.sqrt(vi * vhat_scale) + eps)
 
 
 def adamax(p, g, m, u, t, lr, beta1, beta2, eps, weight_decay):
