@@ -545,3 +545,45 @@ def plot_linear_regions(
             f"{name}\n{len(edges) - 1} regions, {model.num_parameters()} parameters", fontsize=10
         )
     return _finish(fig, path)
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def plot_attention(
+    weights: np.ndarray,
+    path: PathLike = "attention.png",
+    queries: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
+    title: str = "Attention weights",
+) -> Path | Figure:
+    """Attention weights as heat maps, one panel per head: rows are the positions that
+    attend (queries), columns the positions attended to (keys), each row sums to 1.
+    ``weights``: (Tq, Tk) or (heads, Tq, Tk) — e.g. ``MultiheadAttention.attention_weights[b]``."""
+    w = np.asarray(weights, dtype=float)
+    if w.ndim == 2:
+        w = w[None]
+    if w.ndim != 3:
+        raise ValueError(f"plot_attention: weights {w.shape} must be (Tq, Tk) or (heads, Tq, Tk)")
+    heads, tq, tk = w.shape
+    queries = [str(q) for q in (queries if queries is not None else range(tq))]
+    keys = [str(k) for k in (keys if keys is not None else range(tk))]
+    if len(queries) != tq or len(keys) != tk:
+        raise ValueError(
+            f"plot_attention: {len(queries)} query and {len(keys)} key labels for weights "
+            f"of {tq}×{tk}"
+        )
+    fig = _figure(0.6 + 2.9 * heads + 0.8, 3.4)
+    axes = fig.subplots(1, heads, squeeze=False)[0]
+    image = None
+    for h, ax in enumerate(axes):
+        image = ax.imshow(w[h], cmap="viridis", vmin=0.0, vmax=1.0)
+        ax.set_xticks(range(tk), keys)
+        ax.set_yticks(range(tq), queries)
+        ax.set_xlabel("attends to (key)")
+        if h == 0:
+            ax.set_ylabel("position (query)")
+        ax.set_title(f"head {h + 1}" if heads > 1 else "")
+    fig.colorbar(image, ax=list(axes), shrink=0.85, label="weight")
+    fig.suptitle(title)
+    return _finish(fig, path)

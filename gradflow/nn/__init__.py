@@ -23,7 +23,7 @@ from .activation import (
     Tanh,
     get_activation,
 )
-from .attention import SelfAttention, scaled_dot_product_attention
+from .attention import MultiheadAttention, SelfAttention, scaled_dot_product_attention
 from .checks import gradcheck_module
 from .conv import Conv1d, Conv2d, conv1d, conv2d
 from .dropout import Dropout
@@ -33,7 +33,7 @@ from .linear import Linear
 from .losses import LOSSES, get_loss
 from .models import MODELS, Autoencoder, SequenceModel, cnn, gru, lenet, lstm, mlp, rnn
 from .module import Module, Parameter, Sequential
-from .norm import BatchNorm1d, BatchNorm2d
+from .norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from .perceptron import Adaline, Perceptron, adaline_step, perceptron_step
 from .pool import (
     AvgPool1d,
@@ -49,6 +49,14 @@ from .pool import (
 from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .residual import Residual
 from .shape import Reshape
+from .transformer import (
+    FeedForward,
+    PositionalEncoding,
+    SequenceTransformer,
+    TransformerBlock,
+    positional_encoding,
+    sequence_cross_entropy,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -69,11 +77,13 @@ __all__ = [
     "Conv1d",
     "Conv2d",
     "Dropout",
+    "FeedForward",
     "Flatten",
     "GELUApprox",
     "GRUCell",
     "Identity",
     "LSTMCell",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
@@ -81,9 +91,11 @@ __all__ = [
     "MaxPool2d",
     "Mish",
     "Module",
+    "MultiheadAttention",
     "PReLU",
     "Parameter",
     "Perceptron",
+    "PositionalEncoding",
     "RNNCell",
     "RReLU",
     "ReLU",
@@ -91,6 +103,7 @@ __all__ = [
     "Residual",
     "SelfAttention",
     "SequenceModel",
+    "SequenceTransformer",
     "Sequential",
     "SiLU",
     "Sigmoid",
@@ -99,6 +112,7 @@ __all__ = [
     "Step",
     "Swish",
     "Tanh",
+    "TransformerBlock",
     "adaline_step",
     "avg_pool1d",
     "avg_pool2d",
@@ -120,6 +134,8 @@ __all__ = [
     "max_pool2d",
     "mlp",
     "perceptron_step",
+    "positional_encoding",
     "rnn",
     "scaled_dot_product_attention",
+    "sequence_cross_entropy",
 ]

@@ -94,3 +94,30 @@ class BatchNorm2d(_BatchNorm):
     """``BatchNorm2d(C, eps=1e-5, momentum=0.1)`` on (B, C, H, W)."""
 
     ndims = (4,)
+
+
+class LayerNorm(Module):
+    """``LayerNorm(normalized_shape, eps=1e-5)``: each example (each token of a sequence)
+    normalised over its last axis, x̂ = (x − mean)/√(var + ε) with the biased variance, then
+    γ·x̂ + β (``weight`` ones, ``bias`` zeros). Unlike batch norm it uses no batch statistics,
+    so training and eval compute the same thing — the normalisation of a transformer block."""
+
+    def __init__(self, normalized_shape: int, eps: float = 1e-5, dtype: Any = np.float64):
+        super().__init__()
+        self.normalized_shape, self.eps = int(normalized_shape), float(eps)
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 1 or x.shape[-1] != self.normalized_shape:
+            raise ShapeError(
+                f"LayerNorm({self.normalized_shape}): input {x.shape} must end with "
+                f"{self.normalized_shape} features"
+            )
+        mean = x.mean(axis=-1, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=-1, keepdims=True)
+        return centred / (var + self.eps).sqrt() * self.weight + self.bias
+
+    def config(self) -> dict:
+        return {"normalized_shape": self.normalized_shape, "eps": self.eps}
