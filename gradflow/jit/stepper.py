@@ -27,6 +27,8 @@ def loss_name_of(loss: Any) -> tuple[str, dict]:
         loss = loss.func
     if isinstance(loss, str):
         return loss, kwargs
+    if isinstance(getattr(loss, "loss_name", None), str):  # nn.functional's PyTorch-named losses
+        return loss.loss_name, kwargs
     try:
         from ..nn.losses import LOSSES
 
@@ -94,6 +96,8 @@ class JitStepper:
         model,
         loss: Any = "cross_entropy",
         optimizer=None,
+        regularizer=None,
+        threads: int | str = "auto",
         *,
         dtype=None,
         l1: float = 0.0,
@@ -103,9 +107,7 @@ class JitStepper:
         clip_norm: float | None = None,
         label_smoothing: float | None = None,
         penalize_biases: bool = False,
-        regularizer=None,
         loss_kwargs: dict | None = None,
-        threads: int | str = "auto",
     ):
         if regularizer is not None:  # gradflow.regularization.Regularizer, as the graph stepper
             l1, l2 = regularizer.l1, regularizer.l2
