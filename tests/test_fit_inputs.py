@@ -82,5 +82,5 @@ def test_the_first_bad_element_in_row_major_order_is_named(shape, data_):
 
 
 def test_finite_and_integer_data_pass():
-    check_finite(np.ones((3, 2), dtype=np.float32), np.arange(3), "train_data")
-    check_finite(np.arange(6).reshape(3, 2), np.array([True, False, True]), "val_data")
+    assert check_finite(np.ones((3, 2), dtype=np.float32), np.arange(3), "train_data") is None
+    assert check_finite(np.arange(6).reshape(3, 2), np.array([True, False, True]), "x") is None

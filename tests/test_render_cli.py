@@ -77,8 +77,9 @@ def test_assignments_parse():
 def test_fuzzed_assignments_only_raise_assignment_error(text):
     try:
         values = parse_assignments(text)
-    except AssignmentError:
-        return
+    except AssignmentError as e:
+        assert str(e).startswith("--at")
+        values = {}
     assert all(k.isidentifier() and isinstance(v, float) for k, v in values.items())
 
 

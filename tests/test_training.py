@@ -241,7 +241,14 @@ def test_label_smoothing_targets():
 
 
 def test_label_smoothing_reaches_the_loss(iris):
-    fit(TinyMLP(), iris[0], epochs=1, progress=False, loss_kwargs={"label_smoothing": 0.1})
+    """Same model, data and seed: only the smoothed targets differ, so from the first batch
+    on the losses (and then the weights) differ; without the kwarg reaching the loss they
+    would be identical."""
+    plain = fit(TinyMLP(), iris[0], epochs=2, progress=False)
+    again = fit(TinyMLP(), iris[0], epochs=2, progress=False)
+    smooth = fit(TinyMLP(), iris[0], epochs=2, progress=False, loss_kwargs={"label_smoothing": 0.1})
+    assert again["train_loss"] == plain["train_loss"]
+    assert all(a != b for a, b in zip(smooth["train_loss"], plain["train_loss"]))
 
 
 def test_image_augmentation():
