@@ -587,3 +587,115 @@ def plot_attention(
     fig.colorbar(image, ax=list(axes), shrink=0.85, label="weight")
     fig.suptitle(title)
     return _finish(fig, path)
+
+
+# --------------------------------------------------------------------------- conv filters
+
+
+def _layer_name(layer: Any, fallback: str) -> str:
+    """The name a parent gave the layer ("0:Conv2d", "conv1:Conv2d"), else ``fallback``."""
+    return getattr(layer, "__dict__", {}).get("_scope_name") or fallback
+
+
+def _grid(n: int, max_cols: int = 8) -> tuple[int, int]:
+    cols = min(n, max_cols)
+    return math.ceil(n / cols), cols
+
+
+def plot_filters(
+    layer: Any, path: PathLike = "filters.png", max_filters: int = 32
+) -> Path | Figure:
+    """The kernels of a ``Conv2d`` (out, in, kh, kw) or ``Conv1d`` (out, in, k) layer: one row
+    of tiles per filter (up to ``max_filters``), one tile per input channel (a Conv1d filter is
+    one in × k image), all on one colour scale centred on 0 (blue negative, red positive)."""
+    w = np.asarray(getattr(layer, "weight", None).data if hasattr(layer, "weight") else layer)
+    if w.ndim not in (3, 4):
+        raise ValueError(
+            f"plot_filters: needs a Conv1d/Conv2d layer (weight (out, in, k) or (out, in, kh, "
+            f"kw)), got weight shape {w.shape}"
+        )
+    name = _layer_name(layer, type(layer).__name__)
+    w = w[:max_filters]
+    tiles = w if w.ndim == 4 else w[:, None]  # a Conv1d filter: one in × k image
+    n_out, n_in = tiles.shape[:2]
+    lim = float(np.abs(w).max()) or 1.0
+    fig = _figure(1.0 + 1.1 * n_in, 0.6 + 1.0 * n_out) if n_in > 1 else None
+    if fig is None:  # one input channel: lay the filters out in a grid
+        rows, cols = _grid(n_out)
+        fig = _figure(1.2 + 1.1 * cols, 0.7 + 1.1 * rows)
+        axes = fig.subplots(rows, cols, squeeze=False)
+        cells = [(axes[k // cols][k % cols], tiles[k, 0], f"filter {k}") for k in range(n_out)]
+        for k in range(n_out, rows * cols):
+            axes[k // cols][k % cols].axis("off")
+    else:
+        axes = fig.subplots(n_out, n_in, squeeze=False)
+        cells = [
+            (axes[o][i], tiles[o, i], f"filter {o}, in {i}" if o == 0 or i == 0 else "")
+            for o in range(n_out)
+            for i in range(n_in)
+        ]
+    image = None
+    for ax, tile, label in cells:
+        image = ax.imshow(np.atleast_2d(tile), cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(label, fontsize=7)
+    fig.colorbar(image, ax=fig.axes, shrink=0.8, label="weight")
+    fig.suptitle(f"{name}: {w.shape[0]} filters of shape {tuple(w.shape[1:])}")
+    return _finish(fig, path)
+
+
+def feature_maps(model: Any, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(name, output) of every Conv1d/Conv2d layer of a ``Sequential`` model for one input
+    ``x`` (without its batch axis), in eval mode and without gradients."""
+    from gradflow.graph import no_grad
+    from gradflow.nn import Conv1d, Conv2d, Sequential
+    from gradflow.tensor import Tensor
+
+    if not isinstance(model, Sequential):
+        raise ValueError(
+            f"feature_maps: needs a Sequential model (its layers run one by one), got "
+            f"{type(model).__name__}"
+        )
+    h = Tensor(np.asarray(x, dtype=float)[None])
+    out = []
+    model.eval()
+    with no_grad():
+        for k, layer in enumerate(model):
+            h = layer(h)
+            if isinstance(layer, (Conv1d, Conv2d)):
+                out.append((_layer_name(layer, f"{k}:{type(layer).__name__}"), h.data[0]))
+    model.train()
+    if not out:
+        raise ValueError("feature_maps: the model has no Conv1d/Conv2d layer")
+    return out
+
+
+def plot_feature_maps(
+    model: Any, x: np.ndarray, path: PathLike = "feature_maps.png", max_maps: int = 16
+) -> Path | Figure:
+    """The input and the output channels of each conv layer of ``model`` for one input ``x``
+    (C, H, W) or (C, L): one row per layer, up to ``max_maps`` channels each, every row on its
+    own colour scale shared by its channels, the layer's name beside it."""
+    maps = feature_maps(model, x)
+    x = np.asarray(x, dtype=float)
+    rows = [("input", x)] + maps
+    cols = min(max(len(m) for _, m in rows), max_maps)
+    fig = _figure(1.0 + 1.25 * cols, 0.5 + 1.35 * len(rows))
+    axes = fig.subplots(len(rows), cols, squeeze=False)
+    for r, (name, m) in enumerate(rows):
+        lim_lo, lim_hi = float(m.min()), float(m.max())
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= min(len(m), max_maps):
+                ax.axis("off")
+                continue
+            ch = m[c] if m.ndim == 3 else m[c][None]  # a Conv1d channel: a 1 × L strip
+            ax.imshow(ch, cmap="gray" if r == 0 else "viridis", vmin=lim_lo, vmax=lim_hi,
+                      aspect="auto" if m.ndim == 2 else "equal")  # fmt: skip
+            ax.set_title(f"channel {c}", fontsize=7)
+        axes[r][0].set_ylabel(f"{name}\n{tuple(m.shape)}", fontsize=8)
+    fig.suptitle("Feature maps")
+    return _finish(fig, path)
