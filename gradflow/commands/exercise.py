@@ -40,6 +40,11 @@ def register(sub) -> None:
     c.add_argument("name", nargs="?", help="exercise name or a .toml file")
     c.add_argument("--all", action="store_true", help="check every exercise")
     c.add_argument("-v", "--verbose", action="store_true", help="print every answer's checks")
+    k = esub.add_parser("cards", help="the flash-card deck: question, answer, demonstration")
+    k.add_argument("--topic", metavar="T", help="only the cards of topic T")
+    k.add_argument("--reveal", action="store_true", help="print every answer (no prompts)")
+    k.add_argument("--run", action="store_true", help="also run each card's demonstration")
+    k.add_argument("--path", metavar="DIR", help="folder of card files (default: shipped)")
     p.set_defaults(func=run)
 
 
@@ -141,4 +146,29 @@ def _check(args) -> int:
     return 1 if bad else 0
 
 
-ACTIONS = {"list": _list, "show": _show, "quiz": _quiz, "check": _check}
+def _cards(args) -> int:
+    """Drill the deck. At a terminal (without ``--reveal``): each question, Enter shows the
+    answer, then "run the demonstration? [y/N]". Otherwise (a pipe, a test, ``--reveal``)
+    every question is printed with its answer and demonstration, nothing is read from stdin;
+    ``--run`` then runs every demonstration and the exit code is 1 if one failed."""
+    from ..exercises.cards import load_cards, run_demo, select
+
+    cards = select(load_cards(args.path), args.topic)
+    interactive = sys.stdin.isatty() and not args.reveal
+    failed = 0
+    for n, card in enumerate(cards, 1):
+        print(f"[{n}/{len(cards)}] ({card.topic}) {card.question}")
+        run = args.run
+        if interactive:
+            input("  (Enter shows the answer) ")
+        print(f"  answer: {card.answer}")
+        print(f"  see it: {card.describe()}")
+        if interactive and not run:
+            run = input("  run the demonstration? [y/N] ").strip().lower() in ("y", "yes")
+        if run:
+            failed += run_demo(card, sys.stdout) != 0
+        print()
+    return 1 if failed else 0
+
+
+ACTIONS = {"list": _list, "show": _show, "quiz": _quiz, "check": _check, "cards": _cards}
