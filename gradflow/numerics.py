@@ -37,10 +37,9 @@ def _sqrt(x: float) -> float:
 def _pow(x: float, y: float) -> float:
     try:
         r = x**y
-    except ZeroDivisionError:
-        return math.inf
-    except OverflowError:
-        return math.inf
+    except (ZeroDivisionError, OverflowError):  # numpy's answer: (-10)^309 is -inf, 0^-1 inf
+        with np.errstate(all="ignore"):
+            return float(np.power(np.float64(x), y))
     return r if not isinstance(r, complex) else math.nan
 
 

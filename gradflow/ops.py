@@ -976,6 +976,45 @@ def _extreme_vjp(arg):
     return vjp
 
 
+@functools.cache
+def _first_extreme(kind: str):
+    """SymPy's max or min of some values (``kind``), differentiated with the engine's tie
+    rule: the first winner takes the whole gradient. ``sp.Max`` differentiates to Heaviside
+    steps, which split a tie or hand it to every tied value. Value k wins when it beats each
+    earlier value strictly and ties or beats each later one; the condition is built only
+    when a derivative is taken, so the expression itself stays as small as ``Max(...)``."""
+    beats, ties, plain = (
+        (operator.gt, operator.ge, sp.Max) if kind == "max" else (operator.lt, operator.le, sp.Min)
+    )
+
+    class extreme(sp.Function):
+        @classmethod
+        def eval(cls, *v):
+            if len(v) == 1:
+                return v[0]
+            if all(x.is_number for x in v):
+                return plain(*v)
+            return None
+
+        def fdiff(self, argindex=1):
+            v, k = self.args, argindex - 1
+            wins = [beats(v[k], u) for u in v[:k]] + [ties(v[k], u) for u in v[k + 1 :]]
+            return sp.Piecewise((1, sp.And(*wins)), (0, True))
+
+        def _eval_evalf(self, prec):
+            return plain(*self.args)._eval_evalf(prec)
+
+        def _latex(self, printer, exp=None):
+            text = printer._print(plain(*self.args, evaluate=False))
+            return f"\\left({text}\\right)^{{{exp}}}" if exp else text
+
+        def _sympystr(self, printer):
+            return printer._print(plain(*self.args, evaluate=False))
+
+    extreme.__name__ = kind
+    return extreme
+
+
 def _sym_extreme(fn):
     def form(a, axis, keepdims):
         a = _obj(a)
@@ -997,7 +1036,7 @@ MAX = tensor_op(
     "\\max {0}",
     lambda a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims),
     _extreme_vjp(np.argmax),
-    _sym_extreme(lambda *v: sp.Max(*v)),
+    _sym_extreme(lambda *v: _first_extreme("max")(*v)),
     ("g routed to the argmax",),
     params={"axis": None, "keepdims": False},
     doc="maximum over axes (None, an int or a tuple); the gradient goes to the first "
@@ -1010,7 +1049,7 @@ MIN = tensor_op(
     "\\min {0}",
     lambda a, axis, keepdims: np.min(a, axis=axis, keepdims=keepdims),
     _extreme_vjp(np.argmin),
-    _sym_extreme(lambda *v: sp.Min(*v)),
+    _sym_extreme(lambda *v: _first_extreme("min")(*v)),
     ("g routed to the argmin",),
     params={"axis": None, "keepdims": False},
     doc="minimum over axes (None, an int or a tuple); the gradient goes to the first "

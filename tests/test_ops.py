@@ -239,3 +239,14 @@ def _nan_grad(x):
 def _nan_forward_off_point(x):
     """x exactly at 1, NaN a hair away: only finite differences see the NaN."""
     return x * 1.0 if x.data == 1.0 else x * math.nan
+
+
+@pytest.mark.parametrize("a, n", [(-10.0, 309), (10.0, 309), (-10.0, 310), (0.0, -1), (-0.0, -1)])
+def test_scalar_overflow_keeps_numpys_sign(a, n):
+    """Python raises OverflowError for (-10.0) ** 309; the scalar engine answered +inf where
+    numpy (and the tensor engine) give -inf."""
+    with np.errstate(all="ignore"):
+        want = float(np.power(np.float64(a), n))
+        tensor = (Tensor([a]) ** n).data[0]
+    assert (Value(a) ** n).data == want == tensor
+    assert (Value(a) ** Value(float(n))).data == want
