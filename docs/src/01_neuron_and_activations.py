@@ -16,11 +16,15 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 from sklearn.datasets import load_iris
 
 import gradflow
 from gradflow import Value, forward_steps, gradcheck
+from gradflow.nn import Adaline, Perceptron, perceptron_step
+from gradflow.optim import SGD
+from gradflow.regions import format_region_table, region_table, sawtooth_net, shallow_net
+from gradflow.training import ParameterSnapshots, fit
 from gradflow.visual import plots
 
 # %% [markdown]
@@ -194,7 +198,56 @@ print("values and derivatives agree at 7 points; tanh'(0) =", 1 - math.tanh(0) *
 # So tanh is a sigmoid stretched to $(-1, 1)$ and made twice as steep: its derivative at 0 is
 # 1 instead of 1/4, and it is centred at 0, which is why it often trains better than the
 # sigmoid in hidden layers.
+
+# %% [markdown]
+# ## The perceptron and ADALINE
 #
+# Before backprop there were single neurons with a threshold. The perceptron reads the class
+# as ŷ = step(z), z = w·x + b, and Rosenblatt's rule moves the weights only after a mistake:
+# w ← w + η(t − ŷ)x. ADALINE measures the error on z itself, before the threshold, and
+# follows the delta (LMS) rule w ← w + η(d − z)x with d = 2t − 1 = ±1. Both rules are SGD
+# with batch size 1 on a loss (`"perceptron"`: (ŷ − t)·z, `"adaline"`: ½(d − z)²), so `fit`
+# trains them; `ParameterSnapshots` keeps the weights after every epoch.
+
+# %%
+rng = np.random.default_rng(0)
+X2 = np.vstack([rng.normal([-0.6, -0.5], 0.5, (30, 2)), rng.normal([1.0, 0.8], 0.5, (30, 2))])
+y2 = np.r_[np.zeros(30, int), np.ones(30, int)]
+w_new, b_new, y_hat = perceptron_step([-0.5, 1.0], 0.5, [2, 1], 0)
+print(f"one perceptron step by hand: ŷ = {y_hat}, w = {w_new.tolist()}, b = {b_new}")
+for model, lr in ((Perceptron(2, seed=3), 0.1), (Adaline(2, seed=3), 0.005)):
+    snaps = ParameterSnapshots()
+    history = fit(model, (X2, y2), loss=model.loss, optimizer=SGD(model.parameters(), lr=lr),
+                  batch_size=1, epochs=8, callbacks=[snaps], progress=False)  # fmt: skip
+    name = type(model).__name__
+    accuracy = [round(r["train_accuracy"], 3) for r in history.epochs]
+    print(f"{name}: training accuracy per epoch {accuracy}")
+    title = f"{name}: the boundary over 8 epochs"
+    display(plots.plot_decision_boundaries(X2, y2, snaps.snapshots, None, title=title))
+
+# %% [markdown]
+# The perceptron jumps (each mistake moves the line by ηx) and keeps jumping while a point is
+# on the wrong side; ADALINE glides, because every example pulls z towards ±1, right or wrong.
+# Exercises: `perceptron_rule`, `adaline_rule`.
+#
+# ## Deep vs shallow: linear regions
+#
+# A ReLU network computes a piecewise linear function. With one input, a shallow net of D
+# units has 3D + 1 parameters and at most D + 1 linear regions. A deep net with K layers of D
+# units has 3D + 1 + (K − 1)·D(D + 1) parameters and can make up to (D + 1)^K regions, because
+# every layer folds the input and the next layer repeats its kinks in every fold.
+# `gradflow.regions` counts the regions exactly, from the kinks.
+
+# %%
+print(format_region_table(region_table(Ds=(2, 3, 4), Ks=(1, 2, 3))))
+nets = {"shallow, D = 17": shallow_net(17), "deep, D = 4, K = 3": sawtooth_net(4, 3)}
+plots.plot_linear_regions(nets, None)
+
+# %% [markdown]
+# With about the same number of parameters (52 and 53) the deep net makes 64 regions, the
+# shallow one 18. The sawtooth reaches D^K; (D + 1)^K is the course's upper bound.
+
+# %% [markdown]
 # **Next:** [2. Backprop by hand vs the engine](02_backprop_by_hand.ipynb). Try the
 # exercises too: `gradflow exercise list` shows the activation-derivative ones.
 #

@@ -26,10 +26,11 @@ import numpy as np
 
 from gradflow import fit
 from gradflow.data import Standardizer, load_digits, train_val_test_split
-from gradflow.nn import mlp
+from gradflow.nn import Parameter, mlp
 from gradflow.optim import (
     SGD,
     Exponential,
+    NAdam,
     OneCycle,
     PiecewiseConstant,
     Power,
@@ -213,6 +214,26 @@ history = fit(
 accuracy = history.epochs[-1]["val_accuracy"]
 print(f"SGD with the suggested α: val accuracy {accuracy:.3f} after 5 epochs")
 plots.plot_history(history.epochs, path=None)
+
+# %% [markdown]
+# ## NAdam
+#
+# NAdam (Dozat) is Adam with Nesterov's look-ahead: the step already uses the next momentum,
+# m̂ = β·m/(1 − β^(t+1)) + (1 − β)·g/(1 − βᵗ). With a constant gradient 1 and α = 0.01 the
+# first step is −0.01 · (0.9·0.1/0.19 + 0.1/0.1) = −0.014737. `momentum_decay=0.004` switches
+# on PyTorch's schedule for μ (first step −0.010565).
+
+# %%
+for psi in (0.0, 0.004):
+    p = Parameter(np.zeros(1))
+    opt = NAdam([p], lr=0.01, momentum_decay=psi)
+    moves = []
+    for _ in range(3):
+        before = p.data[0]
+        p.grad = np.ones(1)
+        opt.step()
+        moves.append(round(float(p.data[0] - before), 6))
+    print(f"momentum_decay = {psi}: first steps {moves}")
 
 # %% [markdown]
 # **Exercises:** one step each of `momentum`, `nesterov`, `adagrad`, `rmsprop` and `adam` by

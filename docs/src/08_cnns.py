@@ -11,6 +11,7 @@
 import matplotlib.pyplot as plt
 import numba
 import numpy as np
+from IPython.display import display
 from scipy import signal
 
 from gradflow import Tensor, fit, gradcheck, no_grad, visual
@@ -225,6 +226,17 @@ fig.suptitle(
     f"first-layer filters (top) and their ReLU feature maps on a test '{y_test[0]}' (bottom)"
 )
 plt.show()
+
+# %% [markdown]
+# ## Filters and feature maps with gradflow.visual
+#
+# `plot_filters(layer)` draws every kernel of a conv layer on one colour scale centred on 0;
+# `plot_feature_maps(model, image)` runs one image through the model and shows what each conv
+# layer outputs, one row per layer.
+
+# %%
+display(plots.plot_filters(model[0], None))
+plots.plot_feature_maps(model, X_test[0], None, max_maps=8)
 
 # %% [markdown]
 # **Exercises:** `conv1d`, `conv2d`, `maxpool_backward`, `avgpool_backward`.
