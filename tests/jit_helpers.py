@@ -41,8 +41,9 @@ def assert_matches_graph(model, x, y, loss="cross_entropy", dtype=np.float64, **
     stepper = make_stepper(model, loss, None, dtype=dtype, **loss_kwargs)
     got_loss = stepper.train_batch(x, y)
     tol = TOL[dtype]
-    np.testing.assert_allclose(got_loss, want_loss, **tol)
+    # equal_nan=False: NaN on both sides is a failure, not a match (numpy defaults to True)
+    np.testing.assert_allclose(got_loss, want_loss, equal_nan=False, **tol)
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad, want_grads[name], err_msg=name, **tol)
-    np.testing.assert_allclose(stepper.predict(x), want_out, **tol)
+        np.testing.assert_allclose(p.grad, want_grads[name], err_msg=name, equal_nan=False, **tol)
+    np.testing.assert_allclose(stepper.predict(x), want_out, equal_nan=False, **tol)
     return stepper
