@@ -127,10 +127,18 @@ def quiz(
     answers: Iterable[str] | None,
     out: TextIO,
     ask: Callable[[str], str] = input,
+    skip: Iterable[Question] = (),
+    on_answer: Callable[[Question, bool], None] | None = None,
 ) -> QuizResult:
     """Ask every question in order. ``answers`` (one per question) makes it non-interactive;
     with ``answers=None`` the user is prompted through ``ask`` and may retry unreadable input.
+    Questions in ``skip`` (answered right earlier) count as right and are not asked;
+    ``on_answer(question, correct)`` is called after each answer (the progress file).
+    A wrong answer is diagnosed (:mod:`gradflow.exercises.diagnose`) before the chain.
     """
+    from .diagnose import diagnose
+
+    skip = set(skip)
     sol = ex.solve()
     supplied = iter(answers) if answers is not None else None
     result = QuizResult(total=len(ex.questions))
@@ -138,14 +146,23 @@ def quiz(
     if ex.hints:
         out.write("Hints: " + " ".join(ex.hints) + "\n")
     for n, q in enumerate(ex.questions, start=1):
+        if q in skip:
+            result.correct += 1
+            continue
         prompt = f"[{n}/{result.total}] {q.label(ex.output)} = ? "
         given = _read(prompt, supplied, ask, out)
         truth = ex.answer(q, sol)
-        if given is not None and ex.close(given, truth):
+        right = given is not None and ex.close(given, truth)
+        if on_answer is not None:
+            on_answer(q, right)
+        if right:
             result.correct += 1
             out.write(f"  correct: {_fmt(truth)}\n")
             continue
         result.wrong.append(q.label(ex.output))
+        found = None if given is None else diagnose(ex, q, given, sol)
+        if found is not None:
+            out.write(f"  {found.message}\n")
         out.write(f"  wrong: the answer is {_fmt(truth)}\n")
         out.write(_indent(explain(ex, q, sol), "    ") + "\n")
         if q.hint:

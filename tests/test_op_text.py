@@ -104,6 +104,7 @@ CASES = {
     "concat": [(lambda: gf.concat([A(), A()], axis=1), "concat(A, A)", "concat(A, A, axis=1)")],
     "stack": [(lambda: gf.stack([A(), A()]), "stack(A, A)", "stack(A, A, axis=0)")],
     "max": [(lambda: A().max(axis=1), "max(A)", "max(A, axis=1, keepdims=False)")],
+    "min": [(lambda: A().min(axis=(0, 1)), "min(A)", "min(A, axis=(0, 1), keepdims=False)")],
     "logsumexp": [(lambda: A().logsumexp(), "LSE(A)", "logsumexp(A, keepdims=False)")],
     "softmax": [(lambda: A().softmax(), "softmax(A)", "softmax(A, axis=-1)")],
     "log_softmax": [(lambda: A().log_softmax(axis=0), "log_softmax(A)", "log_softmax(A, axis=0)")],
