@@ -20,7 +20,7 @@ import numpy as np
 from gradflow.formula import FormulaError, parse
 from gradflow.gradcheck import gradcheck
 from gradflow.graph import Node
-from gradflow.steps import _fmt, backward_steps, forward_steps
+from gradflow.steps import backward_steps, fmt, forward_steps
 from gradflow.symbolic import check_symbolic, symbolic_value
 
 from .exercise import GRAD_PREFIX, Exercise, Question, Solution
@@ -37,7 +37,7 @@ def show(ex: Exercise, out: TextIO) -> None:
     w("Given:\n")
     for k, v in ex.values.items():
         tag = " (constant)" if k in ex.constants else ""
-        w(f"  {k} = {_fmt(v)}{tag}\n")
+        w(f"  {k} = {fmt(v)}{tag}\n")
     w("\nGraph:\n")
     for k, f in ex.graph.items():
         w(f"  {k} = {f.text}\n")
@@ -48,10 +48,10 @@ def show(ex: Exercise, out: TextIO) -> None:
     if ex.update:
         w("\nAfter the backward pass:\n")
         for k, f in ex.update.items():
-            w(f"  {k} = {f.text} = {_fmt(sol.update_nodes[k].data)}\n")
+            w(f"  {k} = {f.text} = {fmt(sol.update_nodes[k].data)}\n")
     w("\nAnswers:\n")
     for q in ex.questions:
-        w(f"  {q.label(ex.output)} = {_fmt(ex.answer(q, sol))}\n")
+        w(f"  {q.label(ex.output)} = {fmt(ex.answer(q, sol))}\n")
     if ex.explanation:
         w(f"\nWhy:\n{_indent(ex.explanation)}\n")
 
@@ -157,13 +157,13 @@ def quiz(
             on_answer(q, right)
         if right:
             result.correct += 1
-            out.write(f"  correct: {_fmt(truth)}\n")
+            out.write(f"  correct: {fmt(truth)}\n")
             continue
         result.wrong.append(q.label(ex.output))
         found = None if given is None else diagnose(ex, q, given, sol)
         if found is not None:
             out.write(f"  {found.message}\n")
-        out.write(f"  wrong: the answer is {_fmt(truth)}\n")
+        out.write(f"  wrong: the answer is {fmt(truth)}\n")
         out.write(_indent(explain(ex, q, sol), "    ") + "\n")
         if q.hint:
             out.write(f"    hint: {q.hint}\n")
@@ -210,7 +210,7 @@ def explain(ex: Exercise, q: Question, sol: Solution) -> str:
         w = _pick(ex.values[q.target], q.index)
         t = q.element()
         lines.append(
-            f"{t} − γ·∂{ex.output}/∂{t} = {_fmt(w)} − {q.lr:g}·({_fmt(g)}) = {_fmt(w - q.lr * g)}"
+            f"{t} − γ·∂{ex.output}/∂{t} = {fmt(w)} − {q.lr:g}·({fmt(g)}) = {fmt(w - q.lr * g)}"
         )
     return "\n".join(lines)
 
@@ -222,15 +222,15 @@ def _pick(a: Any, index: tuple | None) -> Any:
 
 def _explain_value(ex: Exercise, name: str, sol: Solution) -> str:
     if name in ex.values:
-        return f"{name} is given: {_fmt(ex.values[name])}"
+        return f"{name} is given: {fmt(ex.values[name])}"
     f = ex.graph[name] if name in ex.graph else ex.update[name]
     env = {**sol.nodes, **{GRAD_PREFIX + k: v for k, v in sol.grads.items()}}
     parts = []
     for ref in sorted(f.names):
         v = env[ref].data if isinstance(env[ref], Node) else env[ref]
-        parts.append(f"{ref} = {_fmt(v)}")
+        parts.append(f"{ref} = {fmt(v)}")
     value = sol.value(name)
-    return f"{name} = {f.text} with {', '.join(parts)} → {_fmt(value)}"
+    return f"{name} = {f.text} with {', '.join(parts)} → {fmt(value)}"
 
 
 MAX_CHAIN_LINES = 12
@@ -266,7 +266,7 @@ def _explain_grad(ex: Exercise, q: Question, sol: Solution) -> list[str]:
     total = _pick(direct[-1].accumulated, q.index)
     n = len(direct)
     lines.append(
-        f"  ∂{ex.output}/∂{t} = {_fmt(total)}" + (f" (sum of {n} contributions)" if n > 1 else "")
+        f"  ∂{ex.output}/∂{t} = {fmt(total)}" + (f" (sum of {n} contributions)" if n > 1 else "")
     )
     return lines
 
@@ -310,7 +310,7 @@ class CheckReport:
             fd = "—" if a.numeric_ok is None else ("agrees" if a.numeric_ok else "DIFFERS")
             if not a.finite:  # a NaN/Inf agrees with nothing, whatever the comparisons said
                 fd = "—" if a.numeric_ok is None else "not finite"
-            rows.append((a.label, _fmt(a.engine), _fmt(a.symbolic), fd, "ok" if a.ok else "BAD"))
+            rows.append((a.label, fmt(a.engine), fmt(a.symbolic), fd, "ok" if a.ok else "BAD"))
         widths = [max(len(r[k]) for r in rows) for k in range(5)]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 

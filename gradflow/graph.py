@@ -243,28 +243,13 @@ def describe(node: Node) -> str:
     return f"{name}={float(data):.6g}"
 
 
-def display_names(order: list[Node]) -> dict[int, str]:
-    """One deterministic display name per node: its label, else n1, n2, ... in topo order.
+def display_names(order: list[Node], ids: bool = False) -> dict[int, str]:
+    """One deterministic display name per node (:mod:`gradflow.naming`): its label, an
+    unnamed constant's number, or a short name derived from the expression (``w·x``);
+    ``ids=True`` gives unnamed nodes n1, n2, ... in topological order instead."""
+    from .naming import display_names as names
 
-    Unlabelled constants are named by their value so ``2·x`` reads naturally.
-    """
-    names: dict[int, str] = {}
-    used: set[str] = set()
-    k = 0
-    for n in order:
-        if n.label:
-            name = n.label
-        elif n._op is None and not n.requires_grad and _is_scalar(n.data):
-            name = f"{float(n.data):g}"
-        else:
-            k += 1
-            name = f"n{k}"
-            while name in used:
-                k += 1
-                name = f"n{k}"
-        names[id(n)] = name
-        used.add(name)
-    return names
+    return names(order, ids)
 
 
 def _is_scalar(data: Any) -> bool:

@@ -71,8 +71,18 @@ class Op:
     axis_kind: str = ""
     # The op applied to its arguments as plain text: {0}, {1}, ... (or {args}, all of them),
     # {symbol}, and {param} for a parameter. See format_text for where each one is used.
-    text: str = ""  # graph labels: "{0} × {1}", "−{0}", "{0}ᵀ"; "" means "{symbol}({args})"
+    text: str = ""  # graph labels: "{0}·{1}", "−{0}", "{0}ᵀ"; "" means "{symbol}({args})"
     name_text: str = ""  # step tables, only where they differ from text: pow's "{0} ^ {n}"
+    # The local derivative in the course's notation, one template per input, as text and as
+    # LaTeX (``ReLU'(z) = 1[z > 0]``, ``σ(z)(1 − σ(z))``; for tensor ops ``vjp_text`` and
+    # ``vjp_latex`` hold the vector-Jacobian rule, with g the upstream gradient). Fields:
+    # {0}, {1} the arguments' names, {p0}, {p1} the same bracketed when they bind less than
+    # a product, {out} the node's own name, and the op's parameters as numbers. Every
+    # renderer reads them through derivative_text / derivative_latex.
+    d_text: tuple[str, ...] = ()
+    d_latex: tuple[str, ...] = ()
+    d_format: Callable[..., str] | None = None  # (i, args, params, latex) -> str: pow, linear
+    vjp_latex: tuple[str, ...] = ()
 
     def __post_init__(self):
         for template in (self.text, self.name_text):
@@ -115,13 +125,13 @@ class Op:
         """The op applied to argument names as plain text, in one of two styles.
 
         ``"symbol"``, for graph labels, where space is short and the maths notation reads
-        best: the ``text`` template (``w × x``, ``x^2``, ``Aᵀ``), else the symbol as a
+        best: the ``text`` template (``w·x``, ``x^2``, ``Aᵀ``), else the symbol as a
         function (``ReLU(z)``, ``Σ(A)``).
 
         ``"name"``, for step tables, which a student reads and searches by op name: a call
         with the parameters the node was given (``leaky_relu(z, alpha=0.1)``,
         ``sum(A, axis=1, keepdims=False)``, ``matmul(A, B)``). Elementwise operators keep
-        their ``text`` notation (``w × x``, ``−x``), or ``name_text`` where it differs
+        their ``text`` notation (``w·x``, ``−x``), or ``name_text`` where it differs
         (``x ^ 2``).
 
         ``params`` are the node's own parameters. A template field falls back to the op's
@@ -152,16 +162,54 @@ class Op:
         (a constant input) per argument."""
         return _derivative_expr(self, i, names, params)
 
-    def derivative_text(self, i: int, names: tuple[str, ...], params: dict | None = None) -> str:
-        """The local derivative (elementwise) or VJP rule (tensor) of input ``i`` as text."""
-        if not self.elementwise:
-            return self.vjp_text[min(i, len(self.vjp_text) - 1)] if self.vjp_text else "vjp"
-        return _text_printer().doprint(self.derivative_expr(i, names, _freeze(params)))
+    def derivative_text(
+        self, i: int, names: Sequence[Any], params: dict | None = None, out: str = ""
+    ) -> str:
+        """The local derivative ∂op/∂(input i) (elementwise) or the VJP rule (tensor) in the
+        course's notation, e.g. ``1[z > 0]``, ``2(ytrue − y21)``, ``g @ W1ᵀ``. ``names``
+        holds each argument's name, or a number for a constant argument; ``out`` is the
+        node's own name."""
+        return self._derivative(i, names, params, out, latex=False)
 
-    def derivative_latex(self, i: int, names: tuple[str, ...], params: dict | None = None) -> str:
-        if not self.elementwise:
-            return self.derivative_text(i, names, params)
-        return sp.latex(self.derivative_expr(i, names, _freeze(params)))
+    def derivative_latex(
+        self, i: int, names: Sequence[Any], params: dict | None = None, out: str = ""
+    ) -> str:
+        """:meth:`derivative_text` as LaTeX; ``names`` are LaTeX names (or numbers)."""
+        return self._derivative(i, names, params, out, latex=True)
+
+    def _derivative(self, i, names, params, out, latex: bool) -> str:
+        from . import display
+        from .naming import latex_wrap, wrap
+
+        p = {**self.params, **(params or {})}
+        args = [_arg_text(a, latex) for a in names]
+        if self.d_format is not None:
+            return self.d_format(i, args, p, latex)
+        if self.elementwise:
+            templates = self.d_latex if latex else self.d_text
+        else:
+            templates = (self.vjp_latex or self.vjp_text) if latex else self.vjp_text
+        if not templates:
+            return "\\mathrm{vjp}" if latex else "vjp"
+        template = templates[min(i, len(templates) - 1)]
+        bracket = latex_wrap if latex else wrap
+        fields = {f"p{k}": bracket(a, 2) for k, a in enumerate(args)}
+        for k, v in p.items():
+            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+                fields[k] = display.latex(v) if latex else display.number(v)
+        text = template.format(*args, out=out or "y", **fields)
+        if latex and not self.vjp_latex and not self.elementwise:
+            return display.text_latex(text)
+        return text
+
+
+def _arg_text(a: Any, latex: bool) -> str:
+    """An argument of a derivative template: a name as given, a constant as its number."""
+    from . import display
+
+    if isinstance(a, str):
+        return a
+    return display.latex(a) if latex else display.number(a)
 
 
 def short_param(v: Any) -> bool:
@@ -201,30 +249,6 @@ def _check_text_template(op: Op, template: str) -> None:
             )
 
 
-@functools.cache
-def _text_printer():
-    """SymPy's text printer, with Piecewise read as ``(1 if z > 0 else 0)`` and conditions as
-    ``x = 0 and y >= 0``."""
-    from sympy.printing.str import StrPrinter
-
-    class TextPrinter(StrPrinter):
-        def _print_Piecewise(self, expr):
-            parts = [f"{self._print(e)} if {self._print(c)}" for e, c in expr.args[:-1]]
-            return "(" + " else ".join(parts) + f" else {self._print(expr.args[-1][0])})"
-
-        def _print_Equality(self, expr):  # "y = 0", not "Eq(y, 0)"
-            return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
-
-        def _print_And(self, expr):
-            return " and ".join(self._print(a) for a in expr.args)
-
-    return TextPrinter()
-
-
-def _freeze(params: dict | None) -> tuple:
-    return tuple(sorted((params or {}).items()))
-
-
 @functools.lru_cache(maxsize=4096)
 def _derivative_expr(op: Op, i: int, names: tuple[str, ...], params: tuple) -> Any:
     syms = [sp.Symbol(n, real=True) if isinstance(n, str) else sym_number(n) for n in names]
@@ -255,7 +279,19 @@ def register(op: Op) -> Op:
 
 
 def elementwise(
-    name, symbol, latex, forward, derivs, sympy, params=None, doc="", text="", name_text=""
+    name,
+    symbol,
+    latex,
+    forward,
+    derivs,
+    sympy,
+    params=None,
+    doc="",
+    text="",
+    name_text="",
+    d_text=(),
+    d_latex=(),
+    d_format=None,
 ):
     """Declare an elementwise op from its forward and one derivative per input.
 
@@ -285,6 +321,9 @@ def elementwise(
             doc=doc,
             text=text,
             name_text=name_text,
+            d_text=tuple(d_text),
+            d_latex=tuple(d_latex),
+            d_format=d_format,
         )
     )
 
@@ -302,6 +341,7 @@ def tensor_op(
     doc="",
     text="",
     axis_kind="",
+    vjp_latex=(),
 ):
     """Declare a tensor op from its forward and its vector-Jacobian product."""
     return register(
@@ -319,6 +359,7 @@ def tensor_op(
             doc=doc,
             text=text,
             axis_kind=axis_kind,
+            vjp_latex=tuple(vjp_latex),
         )
     )
 
@@ -358,6 +399,14 @@ ADD = elementwise(
     lambda a, b: a + b,
     doc="a + b",
     text="{0} + {1}",
+    d_text=(
+        "1",
+        "1",
+    ),
+    d_latex=(
+        "1",
+        "1",
+    ),
 )
 SUB = elementwise(
     "sub",
@@ -368,6 +417,14 @@ SUB = elementwise(
     lambda a, b: a - b,
     doc="a − b",
     text="{0} − {1}",
+    d_text=(
+        "1",
+        "−1",
+    ),
+    d_latex=(
+        "1",
+        "-1",
+    ),
 )
 MUL = elementwise(
     "mul",
@@ -377,7 +434,15 @@ MUL = elementwise(
     (lambda xp, o, a, b: b, lambda xp, o, a, b: a),
     lambda a, b: a * b,
     doc="a · b",
-    text="{0} × {1}",
+    text="{0}·{1}",
+    d_text=(
+        "{1}",
+        "{0}",
+    ),
+    d_latex=(
+        "{1}",
+        "{0}",
+    ),
 )
 DIV = elementwise(
     "div",
@@ -388,9 +453,26 @@ DIV = elementwise(
     lambda a, b: a / b,
     doc="a / b",
     text="{0} ÷ {1}",
+    d_text=(
+        "1/{p1}",
+        "−{p0}/{p1}²",
+    ),
+    d_latex=(
+        "\\frac{{1}}{{{1}}}",
+        "-\\frac{{{0}}}{{{p1}^{{2}}}}",
+    ),
 )
 NEG = elementwise(
-    "neg", "−", "-{0}", lambda xp, a: -a, (MINUS_ONE,), lambda a: -a, doc="−a", text="−{0}"
+    "neg",
+    "−",
+    "-{0}",
+    lambda xp, a: -a,
+    (MINUS_ONE,),
+    lambda a: -a,
+    doc="−a",
+    text="−{0}",
+    d_text=("−1",),
+    d_latex=("-1",),
 )
 
 
@@ -447,6 +529,57 @@ def _sym_powv():
     return powv
 
 
+def _power_text(base: str, m: float, latex: bool) -> str:
+    """``base`` to the power ``m`` as a reader writes it: ``e``, ``e²``, ``x^0.5``."""
+    from . import display
+    from .naming import latex_wrap, wrap
+
+    if m == 1:
+        return base
+    if latex:
+        return f"{latex_wrap(base, 3)}^{{{display.number(m)}}}"
+    exp = display.number(m)
+    if float(m).is_integer():
+        return wrap(base, 3) + exp.translate(str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻"))
+    return f"{wrap(base, 3)}^({exp})" if m < 0 else f"{wrap(base, 3)}^{exp}"
+
+
+def _coefficient(c: float, rest: str, latex: bool) -> str:
+    """``c·rest`` written short: ``2e``, ``−e``, ``0.5·x^−0.5``, ``2(ytrue − y21)``."""
+    from . import display
+    from .naming import latex_wrap, wrap
+
+    if c == 0:
+        return "0"
+    if rest in ("", "1"):
+        return display.number(c)
+    sign = "-" if latex else "−"
+    if abs(c) == 1:
+        return rest if c > 0 else sign + (latex_wrap(rest, 2) if latex else wrap(rest, 2))
+    num = display.number(abs(c))
+    body = latex_wrap(rest, 2) if latex else wrap(rest, 2)
+    joint = "\\," if latex else ("" if body[:1].isalpha() or body[:1] in "(\\" else "·")
+    return ("" if c > 0 else sign) + num + joint + body
+
+
+def _pow_rule(i: int, args: list[str], p: dict, latex: bool) -> str:
+    """n·a^(n−1): ``2e``, ``3x²``, ``−x⁻²``; 0 for n = 0."""
+    n = float(p["n"])
+    return _coefficient(n, _power_text(args[0], n - 1, latex) if n != 1 else "1", latex)
+
+
+def _powv_rule(i: int, args: list[str], p: dict, latex: bool) -> str:
+    """∂(a^b)/∂a = b·a^(b−1), ∂(a^b)/∂b = a^b·ln a (the limits at 0 are in the doc)."""
+    from .naming import latex_wrap, wrap
+
+    a, b = args
+    if latex:
+        aw, bw = latex_wrap(a, 3), latex_wrap(b, 2)
+        return f"{bw}\\,{aw}^{{{b} - 1}}" if i == 0 else f"{aw}^{{{b}}} \\ln {aw}"
+    aw, bw = wrap(a, 3), wrap(b, 2)
+    return f"{bw}·{aw}^({b} − 1)" if i == 0 else f"{aw}^{wrap(b, 3)}·ln {aw}"
+
+
 POW = elementwise(
     "pow",
     "^",
@@ -458,6 +591,7 @@ POW = elementwise(
     doc="a^n, constant exponent n; derivative n·a^(n−1), 0 when n = 0 (also at a = 0)",
     text="{0}^{n}",
     name_text="{0} ^ {n}",
+    d_format=_pow_rule,
 )
 POWV = elementwise(
     "powv",
@@ -469,6 +603,7 @@ POWV = elementwise(
     doc="a^b, variable exponent; ∂/∂a = b·a^(b−1) (0 where b = 0), ∂/∂b = a^b·ln a "
     "(0 where a = 0 and b ≥ 0, as in PyTorch; NaN for a < 0)",
     text="{0} ^ {1}",
+    d_format=_powv_rule,
 )
 EXP = elementwise(
     "exp",
@@ -478,6 +613,8 @@ EXP = elementwise(
     (lambda xp, o, a: o,),
     lambda a: sp.exp(a),
     doc="e^a",
+    d_text=("exp({0})",),
+    d_latex=("e^{{{0}}}",),
 )
 LOG = elementwise(
     "log",
@@ -487,6 +624,8 @@ LOG = elementwise(
     (lambda xp, o, a: 1.0 / a,),
     lambda a: sp.log(a),
     doc="natural logarithm",
+    d_text=("1/{p0}",),
+    d_latex=("\\frac{{1}}{{{0}}}",),
 )
 SQRT = elementwise(
     "sqrt",
@@ -496,6 +635,8 @@ SQRT = elementwise(
     (lambda xp, o, a: 0.5 / o,),
     lambda a: sp.sqrt(a),
     doc="square root",
+    d_text=("1/(2√{p0})",),
+    d_latex=("\\frac{{1}}{{2\\sqrt{{{0}}}}}",),
 )
 ABS = elementwise(
     "abs",
@@ -505,6 +646,8 @@ ABS = elementwise(
     (lambda xp, o, a: xp.sign(a),),
     lambda a: sp.Abs(a),
     doc="absolute value (derivative 0 at 0)",
+    d_text=("sign({0})",),
+    d_latex=("\\operatorname{{sign}}({0})",),
 )
 SIN = elementwise(
     "sin",
@@ -514,6 +657,8 @@ SIN = elementwise(
     (lambda xp, o, a: xp.cos(a),),
     lambda a: sp.sin(a),
     doc="sine",
+    d_text=("cos({0})",),
+    d_latex=("\\cos({0})",),
 )
 COS = elementwise(
     "cos",
@@ -523,6 +668,8 @@ COS = elementwise(
     (lambda xp, o, a: -xp.sin(a),),
     lambda a: sp.cos(a),
     doc="cosine",
+    d_text=("−sin({0})",),
+    d_latex=("-\\sin({0})",),
 )
 TANH = elementwise(
     "tanh",
@@ -532,6 +679,8 @@ TANH = elementwise(
     (lambda xp, o, a: 1.0 - o * o,),
     lambda a: sp.tanh(a),
     doc="tanh; tanh' = 1 − tanh²",
+    d_text=("1 − tanh²({0})",),
+    d_latex=("1 - \\tanh^{{2}}({0})",),
 )
 SIGMOID = elementwise(
     "sigmoid",
@@ -541,6 +690,8 @@ SIGMOID = elementwise(
     (lambda xp, o, a: o * (1.0 - o),),
     _sym_sigmoid,
     doc="logistic 1/(1+e^−a); σ' = σ(1 − σ)",
+    d_text=("σ({0})(1 − σ({0}))",),
+    d_latex=("\\sigma({0})\\,(1 - \\sigma({0}))",),
 )
 RELU = elementwise(
     "relu",
@@ -550,6 +701,8 @@ RELU = elementwise(
     (lambda xp, o, a: xp.where(a > 0, 1.0, 0.0),),
     lambda a: _relu_like(a, 0),
     doc="max(0, a); derivative 0 at a = 0",
+    d_text=("1[{0} > 0]",),
+    d_latex=("\\mathbf{{1}}[{0} > 0]",),
 )
 STEP = elementwise(
     "step",
@@ -559,6 +712,8 @@ STEP = elementwise(
     (lambda xp, o, a: xp.where(a > 0, 0.0, 0.0),),
     lambda a: sp.Piecewise((1, a > 0), (0, True)),
     doc="1 if a > 0 else 0 (the perceptron's threshold); derivative 0 (no gradient flows)",
+    d_text=("0",),
+    d_latex=("0",),
 )
 LEAKY_RELU = elementwise(
     "leaky_relu",
@@ -569,6 +724,8 @@ LEAKY_RELU = elementwise(
     lambda a, alpha: _relu_like(a, alpha * a),
     params={"alpha": 0.01},
     doc="a if a > 0 else α·a; derivative α at 0",
+    d_text=("1[{0} > 0] + {alpha}·1[{0} ≤ 0]",),
+    d_latex=("\\mathbf{{1}}[{0} > 0] + {alpha}\\,\\mathbf{{1}}[{0} \\le 0]",),
 )
 ELU = elementwise(
     "elu",
@@ -579,6 +736,8 @@ ELU = elementwise(
     lambda a, alpha: _relu_like(a, alpha * (sp.exp(a) - 1)),
     params={"alpha": 1.0},
     doc="a if a > 0 else α(e^a − 1); derivative α at 0",
+    d_text=("1[{0} > 0] + {alpha}·exp({0})·1[{0} ≤ 0]",),
+    d_latex=("\\mathbf{{1}}[{0} > 0] + {alpha}\\,e^{{{0}}}\\,\\mathbf{{1}}[{0} \\le 0]",),
 )
 SELU = elementwise(
     "selu",
@@ -588,6 +747,11 @@ SELU = elementwise(
     (lambda xp, o, a: SELU_SCALE * xp.where(a > 0, 1.0, SELU_ALPHA * xp.exp(xp.minimum(a, 0.0))),),
     lambda a: sym_number(SELU_SCALE) * _relu_like(a, sym_number(SELU_ALPHA) * (sp.exp(a) - 1)),
     doc="λ·ELU_α(a), λ ≈ 1.0507, α ≈ 1.6733 (self-normalising)",
+    d_text=("λ(1[{0} > 0] + α·exp({0})·1[{0} ≤ 0])",),
+    d_latex=(
+        "\\lambda\\left(\\mathbf{{1}}[{0} > 0] "
+        "+ \\alpha\\,e^{{{0}}}\\,\\mathbf{{1}}[{0} \\le 0]\\right)",
+    ),
 )
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -599,6 +763,8 @@ GELU = elementwise(
     (lambda xp, o, a: 0.5 * (1.0 + xp.erf(a / _SQRT2)) + a * _INV_SQRT2PI * xp.exp(-0.5 * a * a),),
     lambda a: a / 2 * (1 + sp.erf(a / sp.sqrt(2))),
     doc="a·Φ(a), exact erf form",
+    d_text=("Φ({0}) + {p0}·φ({0})",),
+    d_latex=("\\Phi({0}) + {p0}\\,\\varphi({0})",),
 )
 GELU_APPROX = elementwise(
     "gelu_approx",
@@ -608,6 +774,8 @@ GELU_APPROX = elementwise(
     (lambda xp, o, a: _swish_d(xp, a, 1.702),),
     lambda a: a * _sym_sigmoid(sym_number(1.702) * a),
     doc="a·σ(1.702a), sigmoid approximation",
+    d_text=("σ(1.702{p0})(1 + 1.702{p0}(1 − σ(1.702{p0})))",),
+    d_latex=("\\sigma(1.702\\,{p0})\\left(1 + 1.702\\,{p0}\\,(1 - \\sigma(1.702\\,{p0}))\\right)",),
 )
 SOFTPLUS = elementwise(
     "softplus",
@@ -617,6 +785,8 @@ SOFTPLUS = elementwise(
     (lambda xp, o, a: xp.sigmoid(a),),
     _sym_softplus,
     doc="log(1 + e^a); derivative σ(a)",
+    d_text=("σ({0})",),
+    d_latex=("\\sigma({0})",),
 )
 
 
@@ -634,6 +804,10 @@ SWISH = elementwise(
     lambda a, beta: a * _sym_sigmoid(beta * a),
     params={"beta": 1.0},
     doc="a·σ(βa); SiLU is β = 1",
+    d_text=("σ({beta}{p0})(1 + {beta}{p0}(1 − σ({beta}{p0})))",),
+    d_latex=(
+        "\\sigma({beta}\\,{p0})\\left(1 + {beta}\\,{p0}\\,(1 - \\sigma({beta}\\,{p0}))\\right)",
+    ),
 )
 
 
@@ -650,6 +824,11 @@ MISH = elementwise(
     (_mish_d,),
     lambda a: a * sp.tanh(_sym_softplus(a)),
     doc="a·tanh(softplus(a))",
+    d_text=("tanh(softplus({0})) + {p0}·sech²(softplus({0}))·σ({0})",),
+    d_latex=(
+        "\\tanh(\\operatorname{{softplus}}({0})) + {p0}\\,"
+        "\\operatorname{{sech}}^{{2}}(\\operatorname{{softplus}}({0}))\\,\\sigma({0})",
+    ),
 )
 MAXIMUM = elementwise(
     "maximum",
@@ -662,6 +841,14 @@ MAXIMUM = elementwise(
     ),
     lambda a, b: sp.Piecewise((a, a >= b), (b, True)),
     doc="max(a, b); a tie goes to a",
+    d_text=(
+        "1[{0} ≥ {1}]",
+        "1[{0} < {1}]",
+    ),
+    d_latex=(
+        "\\mathbf{{1}}[{0} \\ge {1}]",
+        "\\mathbf{{1}}[{0} < {1}]",
+    ),
 )
 MINIMUM = elementwise(
     "minimum",
@@ -674,6 +861,14 @@ MINIMUM = elementwise(
     ),
     lambda a, b: sp.Piecewise((a, a <= b), (b, True)),
     doc="min(a, b); a tie goes to a",
+    d_text=(
+        "1[{0} ≤ {1}]",
+        "1[{0} > {1}]",
+    ),
+    d_latex=(
+        "\\mathbf{{1}}[{0} \\le {1}]",
+        "\\mathbf{{1}}[{0} > {1}]",
+    ),
 )
 CLIP = elementwise(
     "clip",
@@ -684,6 +879,8 @@ CLIP = elementwise(
     lambda a, lo, hi: sp.Piecewise((lo, a < lo), (hi, a > hi), (a, True)),
     params={"lo": -1.0, "hi": 1.0},
     doc="clip to [lo, hi]; derivative 1 on the closed interval",
+    d_text=("1[{lo} ≤ {0} ≤ {hi}]",),
+    d_latex=("\\mathbf{{1}}[{lo} \\le {0} \\le {hi}]",),
 )
 
 
@@ -711,6 +908,12 @@ def _linear_sympy(*xs):
     return sum((xs[k] * xs[n + k] for k in range(n)), xs[-1])
 
 
+def _linear_rule(i: int, args: list[str], p: dict, latex: bool) -> str:
+    """∂z/∂wᵢ = xᵢ, ∂z/∂xᵢ = wᵢ, ∂z/∂b = 1."""
+    n = len(args) // 2
+    return args[n + i] if i < n else args[i - n] if i < 2 * n else "1"
+
+
 LINEAR = register(
     Op(
         "linear",
@@ -722,6 +925,7 @@ LINEAR = register(
         _linear_sympy,
         local=_linear_local,
         locals=_linear_locals,
+        d_format=_linear_rule,
         doc="a neuron's pre-activation z = Σ wᵢxᵢ + b over inputs (w₁…wₙ, x₁…xₙ, b); "
         "∂z/∂wᵢ = xᵢ, ∂z/∂xᵢ = wᵢ, ∂z/∂b = 1",
     )
@@ -765,10 +969,17 @@ MATMUL = tensor_op(
     lambda a, b: a @ b,
     _matmul_vjp,
     lambda a, b: np.asarray(a @ b, dtype=object),
-    ("g @ Bᵀ", "Aᵀ @ g"),
+    (
+        "g @ {p1}ᵀ",
+        "{p0}ᵀ @ g",
+    ),
     arity=2,
     doc="matrix product A @ B (numpy matmul rules, batched)",
     text="{0} @ {1}",
+    vjp_latex=(
+        "g\\,{p1}^{{T}}",
+        "{p0}^{{T}} g",
+    ),
 )
 
 
@@ -825,10 +1036,11 @@ SUM = tensor_op(
     lambda a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
     lambda i, g, out, xs, p: _expand_reduced(g, xs[0].shape, p["axis"], p["keepdims"]),
     lambda a, axis, keepdims: _obj(np.sum(a, axis=axis, keepdims=keepdims)),
-    ("broadcast(g)",),
+    ("g broadcast to the shape of {0}",),
     params={"axis": None, "keepdims": False},
     doc="sum over axes (None, an int or a tuple)",
     axis_kind="reduce",
+    vjp_latex=("\\mathrm{{broadcast}}(g)",),
 )
 
 
@@ -847,10 +1059,11 @@ MEAN = tensor_op(
     lambda a, axis, keepdims: _obj(
         np.sum(a, axis=axis, keepdims=keepdims) / sp.Integer(_count(a.shape, axis))
     ),
-    ("broadcast(g) / N",),
+    ("g / N broadcast to the shape of {0}",),
     params={"axis": None, "keepdims": False},
     doc="mean over axes (None, an int or a tuple)",
     axis_kind="reduce",
+    vjp_latex=("\\mathrm{{broadcast}}(g) / N",),
 )
 RESHAPE = tensor_op(
     "reshape",
@@ -859,9 +1072,10 @@ RESHAPE = tensor_op(
     lambda a, shape: np.reshape(a, shape),
     lambda i, g, out, xs, p: np.reshape(g, xs[0].shape),
     lambda a, shape: np.reshape(a, shape),
-    ("reshape(g)",),
+    ("g reshaped to the shape of {0}",),
     params={"shape": None},
     doc="reshape (same elements)",
+    vjp_latex=("\\mathrm{{reshape}}(g)",),
 )
 BROADCAST_TO = tensor_op(
     "broadcast_to",
@@ -889,10 +1103,11 @@ TRANSPOSE = tensor_op(
     lambda a, axes: np.transpose(a, axes),
     lambda i, g, out, xs, p: np.transpose(g, _inverse_axes(p["axes"], g.ndim)),
     lambda a, axes: np.transpose(a, axes),
-    ("transpose(g)",),
+    ("gᵀ",),
     params={"axes": None},
     doc="transpose / permute axes",
     text="{0}ᵀ",
+    vjp_latex=("g^{{T}}",),
 )
 
 
@@ -1077,10 +1292,11 @@ LOGSUMEXP = tensor_op(
     lambda a, axis, keepdims: _vec(sp.log)(
         _obj(np.sum(_vec(sp.exp)(a), axis=axis, keepdims=keepdims))
     ),
-    ("g · softmax(x)",),
+    ("g · softmax({0})",),
     params={"axis": None, "keepdims": False},
     doc="log Σ e^x over axes, computed stably with the max subtracted",
     axis_kind="reduce",
+    vjp_latex=("g\\,\\mathrm{{softmax}}({0})",),
 )
 
 
@@ -1101,10 +1317,11 @@ SOFTMAX = tensor_op(
     lambda a, axis: _softmax(a, axis),
     lambda i, g, out, xs, p: out * (g - np.sum(g * out, axis=p["axis"], keepdims=True)),
     _sym_softmax,
-    ("s ⊙ (g − Σ g⊙s)",),
+    ("s ⊙ (g − Σ g ⊙ s) with s = {out}",),
     params={"axis": -1},
     doc="e^x / Σ e^x along an axis (or a tuple of them)",
     axis_kind="along",
+    vjp_latex=("s \\odot \\left(g - \\textstyle\\sum g \\odot s\\right),\\ s = {out}",),
 )
 LOG_SOFTMAX = tensor_op(
     "log_softmax",
@@ -1113,10 +1330,11 @@ LOG_SOFTMAX = tensor_op(
     lambda a, axis: a - _logsumexp(a, axis, True),
     lambda i, g, out, xs, p: g - np.exp(out) * np.sum(g, axis=p["axis"], keepdims=True),
     lambda a, axis: a - _vec(sp.log)(_obj(np.sum(_vec(sp.exp)(a), axis=axis, keepdims=True))),
-    ("g − softmax(x) Σ g",),
+    ("g − softmax({0}) Σ g",),
     params={"axis": -1},
     doc="x − logsumexp(x) along an axis (or a tuple of them)",
     axis_kind="along",
+    vjp_latex=("g - \\mathrm{{softmax}}({0}) \\textstyle\\sum g",),
 )
 
 

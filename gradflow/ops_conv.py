@@ -122,7 +122,11 @@ _CONV_DOC = (
     "cross-correlation of x (B, C, *S) with w (O, C, *K), given stride and zero padding; "
     "∂/∂x is the full convolution of g with the flipped kernel"
 )
-_CONV_TEXT = ("full_conv(dilate(g, s), rot180(W))", "Σ_positions g ⊗ window(x)")
+_CONV_TEXT = ("full_conv(dilate(g, s), rot180({1}))", "Σ_positions g ⊗ window({0})")
+_CONV_LATEX = (
+    "\\mathrm{{full\\_conv}}(g, \\mathrm{{rot}}_{{180}}({1}))",
+    "\\textstyle\\sum_{{\\mathrm{{pos}}}} g \\otimes \\mathrm{{window}}({0})",
+)
 
 CONV1D = tensor_op(
     "conv1d",
@@ -135,6 +139,7 @@ CONV1D = tensor_op(
     arity=2,
     params={"stride": (1,), "padding": (0,)},
     doc="1-d " + _CONV_DOC,
+    vjp_latex=_CONV_LATEX,
 )
 CONV2D = tensor_op(
     "conv2d",
@@ -147,6 +152,7 @@ CONV2D = tensor_op(
     arity=2,
     params={"stride": (1, 1), "padding": (0, 0)},
     doc="2-d " + _CONV_DOC,
+    vjp_latex=_CONV_LATEX,
 )
 
 # --------------------------------------------------------------------------- pooling
@@ -216,6 +222,7 @@ MAXPOOL = tensor_op(
     _maxpool_vjp,
     _sym_pool(lambda cells: sp.Max(*cells)),
     ("g routed to each window's argmax",),
+    vjp_latex=("g \\text{{ routed to each window's argmax}}",),
     params={"kernel": (2, 2), "stride": (2, 2)},
     doc="max over each window of x (B, C, *S), 1-d or 2-d by the kernel's length",
 )
@@ -227,6 +234,7 @@ AVGPOOL = tensor_op(
     _avgpool_vjp,
     _sym_pool(lambda cells: sp.Add(*cells) / len(cells)),
     ("g / (N·N) spread over each window",),
+    vjp_latex=("g / N^{{2}} \\text{{ spread over each window}}",),
     params={"kernel": (2, 2), "stride": (2, 2)},
     doc="mean over each window of x (B, C, *S), 1-d or 2-d by the kernel's length",
 )

@@ -9,7 +9,11 @@ _ARGS = ("x", "y")
 
 def _derivatives(op: Op) -> str:
     if not op.elementwise:
-        return "; ".join(f"input {k}: `{t}`" for k, t in enumerate(op.vjp_text))
+        args = ("A", "B") if op.arity == 2 else ("x",) * (op.arity or 2)
+        k_max = len(op.vjp_text) if op.arity is None else op.arity
+        return "; ".join(
+            f"input {k}: `{op.derivative_text(k, args, out='y')}`" for k in range(k_max)
+        )
     if op.arity is None:
         return (
             "$\\partial z/\\partial w_i = x_i,\\ \\partial z/\\partial x_i = w_i,\\ "

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .graph import Node, backprop, display_names, topological_order
+from . import display
+from .graph import Node, backprop, topological_order
+from .naming import arg_level, latex_wrap, node_names, wrap
 from .ops import short_param
 
 
@@ -28,15 +30,17 @@ def _num(x: Any) -> Any:
     return float(a) if a.ndim == 0 else a.tolist()
 
 
-def _fmt(x: Any) -> str:
+def fmt(x: Any, exact: bool = False) -> str:
+    """A value as a table cell: rounded for reading (:func:`gradflow.display.array`, small
+    arrays in full on one line, no ``-0``), or with ``exact`` every digit of every element."""
     if x is None:
         return "—"
-    a = np.asarray(x)
-    if a.ndim == 0:
-        return f"{float(a) + 0.0:.6g}"  # + 0.0 turns -0 into 0
-    if a.size <= 6:
-        return np.array2string(a + 0.0, precision=4, separator=", ").replace("\n", "")
-    return f"<{'×'.join(map(str, a.shape))} array>"
+    a = np.asarray(x, dtype=float)
+    if exact:
+        if a.ndim == 0:
+            return repr(float(a) + 0.0)
+        return np.array2string(a + 0.0, precision=17, separator=", ", threshold=a.size + 1)
+    return display.array(a, grid=False)
 
 
 @dataclass
@@ -50,6 +54,8 @@ class ForwardStep:
     inputs: list[str]
     value: Any
     formula: str
+    name_latex: str = ""
+    formula_latex: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -80,6 +86,8 @@ class BackwardStep:
     accumulated: Any
     local_text: str
     local_latex: str
+    name_latex: str = ""
+    input_latex: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -98,21 +106,24 @@ class BackwardStep:
 
     @property
     def equation(self) -> str:
-        """``∂node/∂input · ∂L/∂node = contribution`` with numbers (or the VJP rule)."""
-        d = f"∂{self.name}/∂{self.input}"
+        """``∂node/∂input · ∂L/∂node = contribution`` with numbers; for a tensor op the
+        vector-Jacobian rule with the numbers of g and of the result."""
+        out, inp = wrap(self.name, 3), wrap(self.input, 3)  # ∂(w·x)/∂w, not ∂w·x/∂w
         if self.local is None:
             return (
-                f"{self.local_text} with g = ∂L/∂{self.name} {_shape(self.upstream)} "
-                f"→ {_shape(self.contribution)}"
+                f"∂L/∂{inp} += {self.local_text} with g = ∂L/∂{out} = "
+                f"{fmt(self.upstream)} → {fmt(self.contribution)}"
             )
+        times = "·" if np.ndim(self.local) == 0 else "⊙"
         return (
-            f"{d} · ∂L/∂{self.name} = {_fmt(self.local)} · {_fmt(self.upstream)} = "
-            f"{_fmt(self.contribution)}"
+            f"∂{out}/∂{inp} {times} ∂L/∂{out} = {fmt(self.local)} {times} "
+            f"{_signed(fmt(self.upstream))} = {fmt(self.contribution)}"
         )
 
 
-def _shape(x: Any) -> str:
-    return str(tuple(np.shape(x)))
+def _signed(text: str) -> str:
+    """A number after an operator: ``(-10)``, not ``· -10``."""
+    return f"({text})" if text.startswith("-") else text
 
 
 class Steps(list):
@@ -120,6 +131,7 @@ class Steps(list):
 
     columns: tuple[str, ...] = ()
     title = ""
+    exact = False  # every digit instead of numbers rounded for reading
 
     def rows(self) -> list[list[str]]:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -159,55 +171,88 @@ class ForwardSteps(Steps):
     columns = ("#", "node", "op", "formula", "value")
 
     def rows(self) -> list[list[str]]:
-        return [[str(s.index), s.name, s.op, s.formula, _fmt(s.value)] for s in self]
+        x = self.exact
+        return [[str(s.index), s.name, s.op, s.formula, fmt(s.value, x)] for s in self]
 
     def to_latex(self) -> str:
-        lines = [f"{s.name} &= {s.formula} = {_fmt(s.value)}" for s in self]
-        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+        """Display maths (``\\[ … \\]``, amsmath's ``aligned``): every name and number set
+        as LaTeX, so it compiles as it is inside a document body."""
+        lines = [f"{s.name_latex} &= {s.formula_latex} = {display.latex(s.value)}" for s in self]
+        return _aligned(lines)
+
+
+def _aligned(lines: list[str]) -> str:
+    return "\\[\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n\\]"
 
 
 class BackwardSteps(Steps):
     columns = ("#", "node", "→ input", "local ∂", "local", "upstream", "contribution", "input grad")
 
     def rows(self) -> list[list[str]]:
+        x = self.exact
         return [
             [
                 str(s.index),
                 s.name,
                 s.input,
                 s.local_text,
-                _fmt(s.local) if s.local is not None else "vjp",
-                _fmt(s.upstream),
-                _fmt(s.contribution),
-                _fmt(s.accumulated),
+                fmt(s.local, x) if s.local is not None else "vjp",
+                fmt(s.upstream, x),
+                fmt(s.contribution, x),
+                fmt(s.accumulated, x),
             ]
             for s in self
         ]
 
     def to_latex(self) -> str:
+        """Display maths: ``∂L/∂input += local · upstream = contribution`` per step, the
+        local derivative's formula above its number; a tensor step's VJP rule with g."""
         lines = []
         for s in self:
-            local = _fmt(s.local) if s.local is not None else s.local_latex
-            lines.append(
-                f"\\frac{{\\partial L}}{{\\partial {s.input}}} &\\mathrel{{+}}= "
-                f"\\underbrace{{{s.local_latex}}}_{{{local}}} \\cdot {_fmt(s.upstream)} "
-                f"= {_fmt(s.contribution)}"
+            grad = f"\\frac{{\\partial L}}{{\\partial {s.input_latex}}}"
+            up = display.latex(s.upstream, signed=True)
+            if s.local is None:
+                lines.append(
+                    f"{grad} &\\mathrel{{+}}= {s.local_latex},\\quad g = {up} "
+                    f"\\;\\Rightarrow\\; {display.latex(s.contribution)}"
+                )
+                continue
+            local = display.latex(s.local)
+            shown = (
+                local if s.local_latex == local else f"\\underbrace{{{s.local_latex}}}_{{{local}}}"
             )
-        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+            times = "\\cdot" if np.ndim(s.local) == 0 else "\\odot"
+            lines.append(
+                f"{grad} &\\mathrel{{+}}= {shown} {times} {up} = {display.latex(s.contribution)}"
+            )
+        return _aligned(lines)
 
 
 def node_formula(node: Node, names: dict[int, str]) -> str:
-    """``op(inputs)`` as a step table shows it, e.g. ``relu(z1)`` or ``w111 × x``; the
-    op table holds the notation (:meth:`gradflow.ops.Op.format_text`, style ``"name"``)."""
+    """``op(inputs)`` as a step table shows it, e.g. ``relu(z1)`` or ``w111·x``; the
+    op table holds the notation (:meth:`gradflow.ops.Op.format_text`, style ``"name"``),
+    arguments bracketed where the order of operations needs it."""
     if node.op is None:
         return "given"
-    return node.op.format_text([names[id(i)] for i in node.inputs], node.params, "name")
+    args = [wrap(names[id(i)], arg_level(node.op, k)) for k, i in enumerate(node.inputs)]
+    return node.op.format_text(args, node.params, "name")
 
 
-def forward_steps(out: Node) -> ForwardSteps:
-    """Every node in evaluation order (leaves first as 'given'), with its value."""
+def _formula_latex(node: Node, tex: dict[int, str]) -> str:
+    if node.op is None:
+        return "\\text{given}"
+    args = [latex_wrap(tex[id(i)], arg_level(node.op, k)) for k, i in enumerate(node.inputs)]
+    try:
+        return node.op.format_latex(args, node.params)
+    except (KeyError, IndexError, ValueError):  # a template the params do not fill
+        return f"\\mathrm{{{node.op.name}}}({', '.join(args)})"
+
+
+def forward_steps(out: Node, ids: bool = False) -> ForwardSteps:
+    """Every node in evaluation order (leaves first as 'given'), with its value.
+    ``ids``: unnamed nodes are n1, n2, ... instead of names derived from their expression."""
     order = topological_order(out)
-    names = display_names(order)
+    names, tex = node_names(order, ids)
     steps = ForwardSteps()
     for n in order:
         steps.append(
@@ -219,33 +264,37 @@ def forward_steps(out: Node) -> ForwardSteps:
                 [names[id(i)] for i in n.inputs],
                 n.data,
                 node_formula(n, names),
+                tex[id(n)],
+                _formula_latex(n, tex),
             )
         )
     return steps
 
 
-def backward_steps(loss: Node, grad: Any = None) -> BackwardSteps:
+def backward_steps(loss: Node, grad: Any = None, ids: bool = False) -> BackwardSteps:
     """The chain-rule steps of a backward pass from ``loss``, in execution order.
 
     The pass runs on scratch gradients, so calling this never changes ``.grad`` and can be
-    done before or after ``loss.backward()``.
+    done before or after ``loss.backward()``. The local derivatives are written by the op
+    table (:meth:`gradflow.ops.Op.derivative_text`) with the nodes' names.
     """
     record: list = []
     order = backprop(loss, grad, record=record, commit=False)
-    names = display_names(order)
+    names, tex = node_names(order, ids)
     running: dict[int, Any] = {}
     steps = BackwardSteps()
     for node, i, local, upstream, contribution in record:
         inp = node.inputs[i]
         prev = running.get(id(inp))
         running[id(inp)] = contribution if prev is None else prev + contribution
-        args = _formula_args(node, names)
+        params = _text_params(node)
+        out_name, out_tex = names[id(node)], tex[id(node)]
         steps.append(
             BackwardStep(
                 len(steps) + 1,
                 node,
                 inp,
-                names[id(node)],
+                out_name,
                 names[id(inp)],
                 node.op.name,
                 i,
@@ -253,8 +302,10 @@ def backward_steps(loss: Node, grad: Any = None) -> BackwardSteps:
                 upstream,
                 contribution,
                 running[id(inp)],
-                node.op.derivative_text(i, args, _text_params(node)),
-                node.op.derivative_latex(i, args, _text_params(node)),
+                node.op.derivative_text(i, _formula_args(node, names), params, out_name),
+                node.op.derivative_latex(i, _formula_args(node, tex), params, out_tex),
+                out_tex,
+                tex[id(inp)],
             )
         )
     return steps
@@ -265,21 +316,11 @@ def _text_params(node: Node) -> dict:
 
 
 def _formula_args(node: Node, names: dict[int, str]) -> tuple:
-    """The op's arguments for a derivative formula: constants as numbers, the rest as names.
-
-    So ``∂(20·x)/∂x`` reads ``20``. Repeated or non-identifier names get a suffix so SymPy
-    sees distinct symbols.
-    """
-    out: list = []
-    seen: set[str] = set()
-    for k, x in enumerate(node.inputs):
-        if x.is_leaf and not x.requires_grad and np.ndim(x.data) == 0:
-            out.append(float(x.data))
-            continue
-        s = names[id(x)]
-        s = s if s.isidentifier() else f"a{k}"
-        while s in seen:
-            s += "_"
-        seen.add(s)
-        out.append(s)
-    return tuple(out)
+    """The op's arguments for a derivative formula: constants as numbers, the rest as
+    names, so ``∂(20·x)/∂x`` reads ``20``."""
+    return tuple(
+        float(x.data)
+        if x.is_leaf and not x.requires_grad and np.ndim(x.data) == 0
+        else names[id(x)]
+        for x in node.inputs
+    )

@@ -177,7 +177,8 @@ def test_quiz_with_a_wrong_answer_shows_the_chain_rule_step(tmp_path, capsys):
     assert code == 1
     assert "Score: 14/15" in out.out
     assert "wrong: the answer is -700" in out.out
-    assert "∂n2/∂w211 · ∂L/∂n2 = 70 · -10 = -700" in out.out  # local × upstream = contribution
+    # local × upstream = contribution, the unnamed product named by its expression
+    assert "∂(w211·y11)/∂w211 · ∂L/∂(w211·y11) = 70 · (-10) = -700" in out.out
 
 
 def test_quiz_wrong_forward_value_and_update_explain_themselves():
@@ -245,7 +246,7 @@ def test_show_prints_forward_backward_and_answers(capsys):
     assert code == 0
     text = out.out
     assert text.index("Forward pass") < text.index("Backward pass") < text.index("Answers")
-    assert "∂L/∂w211 = -700" in text and "(1 if z21 > 0 else 0)" in text
+    assert "∂L/∂w211 = -700" in text and "1[z21 > 0]" in text
 
 
 def test_show_render_writes_svg_and_player(tmp_path, capsys):

@@ -301,6 +301,6 @@ def test_each_layer_instance_gets_its_own_scope():
 
 
 def test_negative_zero_prints_as_zero():
-    from gradflow.steps import _fmt
+    from gradflow.steps import fmt as _fmt
 
     assert _fmt(-0.0) == "0" and "-0" not in _fmt(np.array([-0.0, 1.0]))

@@ -5,6 +5,8 @@ strings written out by hand. A new op fails ``test_every_op_has_a_text_case`` un
 one, so its graph label and step-table formula are checked the moment it is declared.
 """
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -35,13 +37,13 @@ A, B = (lambda: t("A", (2, 3))), (lambda: t("B", (3, 2)))
 CASES = {
     "add": [(lambda: x() + y(), "x + y", "x + y"), (lambda: 2 + x(), "2 + x", "2 + x")],
     "sub": [(lambda: x() - y(), "x − y", "x − y")],
-    "mul": [(lambda: x() * y(), "x × y", "x × y"), (lambda: 3 * x(), "3 × x", "3 × x")],
+    "mul": [(lambda: x() * y(), "x·y", "x·y"), (lambda: 3 * x(), "3·x", "3·x")],
     "div": [(lambda: x() / y(), "x ÷ y", "x ÷ y")],
     "neg": [(lambda: -x(), "−x", "−x")],
     "pow": [
-        (lambda: x() ** 2, "x^2", "x ^ 2"),
+        (lambda: x() ** 2, "x²", "x ^ 2"),
         (lambda: x() ** 2.5, "x^2.5", "x ^ 2.5"),
-        (lambda: x() ** -1, "x^-1", "x ^ -1"),
+        (lambda: x() ** -1, "x⁻¹", "x ^ -1"),
     ],
     "powv": [(lambda: x() ** y(), "x ^ y", "x ^ y")],
     "exp": [(lambda: x().exp(), "exp(x)", "exp(x)")],
@@ -101,15 +103,16 @@ CASES = {
         # the index's repr is 29 characters: too long for a table cell, so it is left out
         (lambda: A()[:, 1], "[](A)", "getitem(A)"),
     ],
-    "concat": [(lambda: gf.concat([A(), A()], axis=1), "concat(A, A)", "concat(A, A, axis=1)")],
-    "stack": [(lambda: gf.stack([A(), A()]), "stack(A, A)", "stack(A, A, axis=0)")],
+    # two different leaves labelled A: the second is A′, so no two nodes share a name
+    "concat": [(lambda: gf.concat([A(), A()], axis=1), "concat(A, A′)", "concat(A, A′, axis=1)")],
+    "stack": [(lambda: gf.stack([A(), A()]), "stack(A, A′)", "stack(A, A′, axis=0)")],
     "max": [(lambda: A().max(axis=1), "max(A)", "max(A, axis=1, keepdims=False)")],
     "min": [(lambda: A().min(axis=(0, 1)), "min(A)", "min(A, axis=(0, 1), keepdims=False)")],
     "logsumexp": [(lambda: A().logsumexp(), "LSE(A)", "logsumexp(A, keepdims=False)")],
     "softmax": [(lambda: A().softmax(), "softmax(A)", "softmax(A, axis=-1)")],
     "log_softmax": [(lambda: A().log_softmax(axis=0), "log_softmax(A)", "log_softmax(A, axis=0)")],
     # the condition is an array: never printed inline
-    "where": [(lambda: gf.where([[True, False, True]], A(), A()), "where(A, A)", "where(A, A)")],
+    "where": [(lambda: gf.where([[True, False, True]], A(), A()), "where(A, A′)", "where(A, A′)")],
     "conv1d": [
         (
             lambda: conv1d(t("x", (1, 2, 5)), t("w", (3, 2, 2)), stride=2),
@@ -170,11 +173,17 @@ def test_forward_steps_and_graph_boxes_show_these_texts():
     z = v("w") * v("x")
     a = (z**2).relu()
     steps = gf.forward_steps(a)
-    assert [s.formula for s in steps if s.op != "leaf"] == ["w × x", "n1 ^ 2", "relu(n2)"]
+    # unnamed nodes are named by their expression, bracketed where the order needs it
+    assert [s.name for s in steps if s.op != "leaf"] == ["w·x", "(w·x)²", "ReLU((w·x)²)"]
+    assert [s.formula for s in steps if s.op != "leaf"] == ["w·x", "(w·x) ^ 2", "relu((w·x)²)"]
     from gradflow.visual import draw_graph
 
     source = draw_graph(a).source
-    assert "n1 = w × x" in source and "n2 = n1^2" in source and "n3 = ReLU(n2)" in source
+    assert 'label="w·x' in source and 'label="(w·x)²' in source and "ReLU((w·x)²)" in source
+    labels = re.findall(r'label="([^"]*)"', source)  # DOT node ids stay n0, n1, ...
+    assert not any(re.search(r"\bn\d", t) or " = " in t for t in labels), labels
+    ids = gf.forward_steps(a, ids=True)
+    assert [s.formula for s in ids if s.op != "leaf"] == ["w·x", "n1 ^ 2", "relu(n2)"]
 
 
 def test_a_leaf_is_given():

