@@ -104,6 +104,7 @@ class Exercise:
     questions: list[Question] = field(default_factory=list)
     rtol: float = 0.01
     atol: float = 1e-6
+    variants: Any = None  # a VariantSpec when the file has [variants] (see variants.py)
 
     def _repr_html_(self) -> str:  # Jupyter: what the student is given and asked (no answers)
         from gradflow.display import exercise_html

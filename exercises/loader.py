@@ -22,6 +22,7 @@ from gradflow.formula import Formula, FormulaError, parse
 
 from .errors import ExerciseError, LineFinder
 from .exercise import GRAD_PREFIX, MAX_ELEMENTS, EquationError, Exercise, Question, Source
+from .variants import read_spec
 
 TOP_KEYS = {
     "title": str,
@@ -38,6 +39,7 @@ TOP_KEYS = {
     "ask": list,
     "rtol": (int, float),
     "atol": (int, float),
+    "variants": dict,
 }
 REQUIRED = ("title", "topic", "difficulty", "source", "values", "graph", "ask")
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -118,6 +120,7 @@ class _Reader:
     def __init__(self, data: dict, text: str, path: Path):
         self.data = data
         self.path = path
+        self.text = text
         self.lines = LineFinder(text)
 
     def fail(self, problem: str, table: str | None = None, key: str | None = None, item=0):
@@ -162,6 +165,7 @@ class _Reader:
         )
         solution = self.solve(ex)
         ex.questions = self.questions(ex, solution)
+        ex.variants = read_spec(d, self.text, values, self.fail)  # see variants.py
         return ex
 
     def tolerance(self, key: str, default: float) -> float:

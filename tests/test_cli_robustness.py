@@ -63,6 +63,8 @@ def workdir(tmp_path, monkeypatch):
 
 
 TRAIN = ["train", "--dataset", "xor", "--quiet"]
+GRADE = ["exercise", "grade", "seed002_network", "--answers"]
+SHEET = ["exercise", "sheet", "seed002_network", "--seeds"]
 DEEP_BRACKETS = "(" * 61 + "x" + ")" * 61
 DEEP_SIGNS = "-(" * 61 + "x" + ")" * 61
 
@@ -199,6 +201,22 @@ BAD_INPUT = [
     (["exercise", "check"], 2, "give an exercise NAME or --all"),
     (["exercise", "check", "seed002_network", "--all"], 2, "give an exercise NAME or --all"),
     (["exercise", "solve"], 2, "argument ACTION: invalid choice: 'solve'"),
+    # exercise grade / variant / sheet / progress (issue 13): answers files and rosters are
+    # user input, output paths are checked before anything is written
+    (GRADE + ["bad.txt"], 2, "--answers bad.txt:2: not valid UTF-8"),
+    (GRADE + ["missing.txt"], 2, "--answers missing.txt: cannot read it"),
+    (GRADE + ["notes.txt", "--out", "folder"], 2, "--out folder: is a directory"),
+    (GRADE + ["notes.txt", "--out", "missing/r.json"], 2, "folder missing does not exist"),
+    (GRADE + ["notes.txt", "--format", "pdf"], 2, "argument --format: invalid choice: 'pdf'"),
+    (["exercise", "variant", "seed002_network", "--seed", ""], 2, "seed '': give 1 to 64"),
+    (["exercise", "variant", "parameter_count", "--seed", "s1"], 2, "declares no [variants]"),
+    (SHEET + ["notes.txt", "--out", "o"], 2, "--seeds notes.txt:1: no 'id' column"),
+    (SHEET + ["bad.txt", "--out", "o"], 2, "--seeds bad.txt:2: not valid UTF-8"),
+    (SHEET + ["missing.csv", "--out", "o"], 2, "--seeds missing.csv: cannot read it"),
+    (SHEET + ["folder", "--out", "o"], 2, "--seeds folder: is a directory"),
+    (SHEET + ["notes.txt", "--out", "missing/sub"], 2, "folder missing does not exist"),
+    (SHEET + ["notes.txt", "--out", "notes.txt"], 2, "--out: notes.txt is not a folder"),
+    (["exercise", "quiz", "seed002_network", "--seed", "x" * 65], 2, "give 1 to 64 printable"),
     # sweep: the sweep file, its entries and the output paths, all before any run
     (["sweep", "missing.toml"], 2, "missing.toml: cannot read it: No such file or directory"),
     (["sweep", "bad.toml"], 2, "bad.toml:2: not valid UTF-8"),

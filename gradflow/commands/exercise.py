@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError
+from . import exercise_tutor
 from .arguments import files_to_write, output_folder
 
 MAX_ANSWERS_BYTES = 1 << 20  # an answers file holds a few numbers
@@ -36,6 +37,9 @@ def register(sub) -> None:
     q = with_path(esub.add_parser("quiz", help="answer the questions, get a score"))
     q.add_argument("name", help="exercise name or a .toml file")
     q.add_argument("--answers", metavar="FILE", help="one answer per line: run non-interactively")
+    q.add_argument("--steps", action="store_true", help="ask each chain-rule step of a gradient")
+    q.add_argument("--seed", metavar="ID", help="your own variant of the numbers")
+    q.add_argument("--restart", action="store_true", help="ask again what you answered right")
     c = with_path(esub.add_parser("check", help="verify answers: engine, SymPy, finite diff."))
     c.add_argument("name", nargs="?", help="exercise name or a .toml file")
     c.add_argument("--all", action="store_true", help="check every exercise")
@@ -45,6 +49,7 @@ def register(sub) -> None:
     k.add_argument("--reveal", action="store_true", help="print every answer (no prompts)")
     k.add_argument("--run", action="store_true", help="also run each card's demonstration")
     k.add_argument("--path", metavar="DIR", help="folder of card files (default: shipped)")
+    exercise_tutor.register(esub, with_path)  # progress, variant, grade, sheet
     p.set_defaults(func=run)
 
 
@@ -97,8 +102,10 @@ def _show(args) -> int:
 def _quiz(args) -> int:
     from ..exercises.runner import quiz, read_answers
 
-    ex = _find(args.name, args.path)
+    ex = exercise_tutor.exercise_for(args)
     answers = None if args.answers is None else read_answers(answers_text(args.answers))
+    if args.steps or answers is None or args.seed is not None:  # step mode, progress file
+        return exercise_tutor.quiz(args, ex, answers)
     result = quiz(ex, answers, sys.stdout)
     return 0 if result.passed else 1
 
@@ -172,3 +179,4 @@ def _cards(args) -> int:
 
 
 ACTIONS = {"list": _list, "show": _show, "quiz": _quiz, "check": _check, "cards": _cards}
+ACTIONS.update(exercise_tutor.ACTIONS)
