@@ -87,6 +87,9 @@ class Tensor(Node):
     """An n-d array with a gradient: ``Tensor(data, requires_grad=False, dtype=None, label='')``."""
 
     __slots__ = ()
+    # numpy arrays and scalars on the left of an operator defer to Tensor's reflected method
+    # (np.ones(2) * t, np.float64(3) * t) instead of iterating the Tensor as a sequence
+    __array_ufunc__ = None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, label: str = ""):
         self.data = _as_array(data, dtype)

@@ -22,6 +22,9 @@ class Value(Node):
     """A scalar with a gradient. ``Value(data, _children=(), _op='', label='')`` as in micrograd."""
 
     __slots__ = ()
+    # numpy scalars and arrays on the left of an operator defer to Value's reflected method
+    # (np.int64(3) * v), instead of numpy treating the Value as an object to broadcast
+    __array_ufunc__ = None
 
     def __init__(
         self,
@@ -115,8 +118,9 @@ class Value(Node):
     def __pow__(self, other):
         if isinstance(other, Value):
             return apply(O.POWV, (self, other))
-        if isinstance(other, (int, float)) and not isinstance(other, bool):
-            return apply(O.POW, (self,), {"n": other})
+        number = _number(other)
+        if number is not None:
+            return apply(O.POW, (self,), {"n": number})
         raise TypeError(f"unsupported operand type for **: Value and {type(other).__name__}")
 
     def __rpow__(self, other):
@@ -152,12 +156,26 @@ class Value(Node):
         return node_latex(self)
 
 
+def _number(x: Any) -> int | float | None:
+    """A Python or numpy real number as a Python int/float (so labels read ``x^3``, not
+    ``x^np.int64(3)``); None for anything else, booleans included (a comparison's result used as
+    a number is almost always a mistake)."""
+    if isinstance(x, bool | np.bool_):
+        return None
+    if isinstance(x, int | np.integer):
+        return int(x)
+    if isinstance(x, float | np.floating):
+        return float(x)
+    return None
+
+
 def _lift(other: Any, symbol: str) -> Value:
     """Wrap a Python number as a constant leaf (no gradient is computed for it)."""
     if isinstance(other, Value):
         return other
-    if isinstance(other, (int, float)) and not isinstance(other, bool):
-        return Value(other, requires_grad=False)
+    number = _number(other)
+    if number is not None:
+        return Value(number, requires_grad=False)
     raise TypeError(f"unsupported operand type for {symbol}: Value and {type(other).__name__}")
 
 
