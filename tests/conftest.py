@@ -3,13 +3,16 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile(
-    "gradflow",
+# Two hypothesis profiles: "dev" (the default, for the quick loop on a laptop: few examples
+# per property) and "ci" (the full counts; .ci/run sets HYPOTHESIS_PROFILE=ci). Neither is
+# derandomized: every run draws new examples, so even the quick loop keeps exploring.
+_COMMON = dict(
     deadline=None,
-    max_examples=40,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gradflow"))
+settings.register_profile("dev", max_examples=12, **_COMMON)
+settings.register_profile("ci", max_examples=40, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 # A test that needs an outside component (Chromium, ruff, a second user, two cores) skips

@@ -106,7 +106,7 @@ def test_choose_cache_dir_order(monkeypatch, tmp_path):
 def test_kernels_without_jit():
     """The layer, training, thread and update-rule tests (small shapes, few examples) with numba's
     compiler switched off: kernels and rules run as the Python loops they are written as."""
-    env = _clean_env(NUMBA_DISABLE_JIT="1", HYPOTHESIS_PROFILE="gradflow")
+    env = _clean_env(NUMBA_DISABLE_JIT="1", HYPOTHESIS_PROFILE="dev")
     tests = ROOT / "tests"
     run = subprocess.run(
         [
