@@ -170,13 +170,3 @@ class Ensemble:
 def bootstrap_indices(n: int, rng: np.random.Generator) -> np.ndarray:
     """Bagging: n indices drawn with replacement."""
     return rng.integers(0, n, n)
-
-
-def __getattr__(name: str):
-    """``train_ensemble`` lives in :mod:`gradflow.training.ensemble` now (it calls ``fit``);
-    found here on first use, without an import circle between this module and ``training``."""
-    if name == "train_ensemble":
-        from .training.ensemble import train_ensemble
-
-        return train_ensemble
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

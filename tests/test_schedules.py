@@ -14,8 +14,8 @@ from gradflow.optim import (
     PiecewiseConstant,
     Power,
     ReduceOnPlateau,
-    lr_range_test,
 )
+from gradflow.training import lr_range_test
 
 
 def opt(lr=0.1):

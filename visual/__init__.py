@@ -9,9 +9,9 @@ the repository keeps the code in its top-level ``visual/`` folder).
 * :mod:`gradflow.visual.plots` — the course's matplotlib figures (activations, optimizers, metrics).
 """
 
-from .graph import draw_graph
+from .graph import draw_graph, render_graph
 from .player import player, write_frames, write_player
-from .render import find_renderer, render_graph
+from .render import find_renderer
 
 __all__ = [
     "draw_graph",

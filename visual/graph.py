@@ -27,7 +27,7 @@ from gradflow.graph import Node, topological_order
 from gradflow.naming import node_names
 from gradflow.steps import BackwardStep, backward_steps
 
-from .render import render_source
+from .render import output_format, render_source, write_source
 
 HIGHLIGHT = "#d62728"
 Collapse = bool | str | Sequence[str] | Callable[[Node], str | None] | None
@@ -402,3 +402,22 @@ def draw_graph(
     nodes, edges = _highlight_sets(highlight)
     state = GraphState(grads=current_grads(view.order), nodes=nodes, edges=edges, title=title)
     return view.draw(state, rankdir=rankdir)
+
+
+def render_graph(graph: Any, path: str | os.PathLike, **draw_options: Any) -> Path:
+    """Draw ``graph`` (a node, or a ready Digraph) and write it; return the path written.
+
+    The format follows the suffix: ``.svg``, ``.png`` or ``.dot``. With no renderer for the
+    format, the DOT text goes to ``path`` with suffix ``.dot`` and a
+    :class:`~gradflow.visual.render.NoRendererWarning` says how to render it.
+    ``draw_options`` go to :func:`draw_graph` (``rankdir``, ``show_local``, ``collapse``, ...).
+    """
+    path = Path(path)
+    fmt = output_format(path, "render_graph")
+    if isinstance(graph, graphviz.Digraph | graphviz.Graph):
+        if draw_options:
+            raise TypeError("drawing options apply to a node, not to a ready Digraph")
+        source = graph.source
+    else:
+        source = draw_graph(graph, **draw_options).source
+    return write_source(source, path, fmt)

@@ -31,8 +31,8 @@ from gradflow.errors import UsageError
 from gradflow.graph import Node
 from gradflow.steps import backward_steps, forward_steps
 
-from .graph import GraphState, GraphView, local_label, op_text
-from .render import render_graph, render_source
+from .graph import GraphState, GraphView, local_label, op_text, render_graph
+from .render import render_source
 
 
 @dataclass

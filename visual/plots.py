@@ -699,3 +699,126 @@ def plot_feature_maps(
         axes[r][0].set_ylabel(f"{name}\n{tuple(m.shape)}", fontsize=8)
     fig.suptitle("Feature maps")
     return _finish(fig, path)
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def plot_implicit_regularization(
+    paths: Any,
+    table: Sequence[dict[str, float]] | None = None,
+    path: PathLike = "implicit_regularization.png",
+    loss: Callable | None = None,
+) -> Path | Figure:
+    """GD against the gradient flows of L and of L + (α/4)‖∇L‖² (an
+    :class:`gradflow.experiments.implicit.ImplicitPaths` of a 2-parameter loss): the three
+    paths over the contours of L with a zoom on their ends, GD's distance to each flow over
+    time, and (given ``table`` from ``distance_table``) the largest distances against α on
+    log–log axes, where the plain flow's fall like α and the modified flow's like α²."""
+    from gradflow.experiments.implicit import product_loss
+    from gradflow.value import Value
+
+    loss = product_loss if loss is None else loss
+    lines = (
+        (paths.flow, "gradient flow of L", "#1f77b4", "-"),
+        (paths.modified_flow, "flow of L + (α/4)‖∇L‖²", "#d62728", "-"),
+        (paths.gd, f"GD, α = {paths.lr:g}", "k", "o"),
+    )
+    fig = _figure(15 if table else 10.5, 4.4)
+    axes = fig.subplots(1, 3 if table else 2)
+    ax = axes[0]
+    pts = np.concatenate([paths.gd, paths.flow, paths.modified_flow])
+    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.15 * max(x1 - x0, y1 - y0)
+    gx, gy = np.meshgrid(np.linspace(x0 - pad, x1 + pad, 120), np.linspace(y0 - pad, y1 + pad, 120))
+    try:  # a loss written with plain arithmetic takes whole arrays at once
+        gz = np.broadcast_to(np.asarray(loss([gx, gy]), float), gx.shape)
+    except (TypeError, ValueError):
+        gz = np.vectorize(lambda a, b: loss([Value(a), Value(b)]).data)(gx, gy)
+    ax.contour(gx, gy, np.log1p(gz), levels=20, cmap="Greys", linewidths=0.6)
+    for pts_, label, color, style in lines:
+        if style == "o":
+            ax.plot(pts_[:, 0], pts_[:, 1], "o", color=color, ms=2.5, label=label)
+        else:
+            ax.plot(pts_[:, 0], pts_[:, 1], style, color=color, lw=1.4, label=label)
+    ax.set_xlabel("φ₁")
+    ax.set_ylabel("φ₂")
+    ax.set_title("Paths from one start")
+    ax.legend(fontsize=8, loc="lower right")
+    # zoom on the ends, where the paths have drifted apart the most
+    ends = np.array([paths.gd[-1], paths.flow[-1], paths.modified_flow[-1]])
+    centre, half = ends.mean(axis=0), max(3 * np.ptp(ends, axis=0).max(), 1e-6)
+    inset = ax.inset_axes([0.04, 0.54, 0.42, 0.42])
+    for pts_, _label, color, style in lines:
+        if style == "o":
+            inset.plot(pts_[:, 0], pts_[:, 1], "o", color=color, ms=3)
+        else:
+            inset.plot(pts_[:, 0], pts_[:, 1], style, color=color, lw=1.4)
+    inset.set_xlim(centre[0] - half, centre[0] + half)
+    inset.set_ylim(centre[1] - half, centre[1] + half)
+    inset.set_xticks([])
+    inset.set_yticks([])
+    inset.set_title("the ends, zoomed", fontsize=8)
+    ax.indicate_inset_zoom(inset, edgecolor="0.4")
+
+    ax = axes[1]
+    t = paths.lr * np.arange(len(paths.gd))
+    ax.plot(
+        t, np.linalg.norm(paths.gd - paths.flow, axis=1), color=lines[0][2], label="to flow of L"
+    )
+    ax.plot(
+        t,
+        np.linalg.norm(paths.gd - paths.modified_flow, axis=1),
+        color=lines[1][2],
+        label="to flow of L + (α/4)‖∇L‖²",
+    )
+    ax.set_xlabel("time t = kα")
+    ax.set_ylabel("‖φₖ − φ(t)‖")
+    ax.set_title(f"GD's distance to each flow (α = {paths.lr:g})")
+    ax.legend(fontsize=8)
+    if table:
+        ax = axes[2]
+        lr = np.array([r["lr"] for r in table])
+        for key, (label, color) in {
+            "distance_to_flow": ("to flow of L", lines[0][2]),
+            "distance_to_modified_flow": ("to flow of L + (α/4)‖∇L‖²", lines[1][2]),
+        }.items():
+            d = np.array([r[key] for r in table])
+            ax.loglog(lr, d, "o-", color=color, label=label)
+        d0 = table[0]["distance_to_flow"]
+        d1 = table[0]["distance_to_modified_flow"]
+        ax.loglog(lr, d0 * lr / lr[0], ":", color="0.5", label="∝ α")
+        ax.loglog(lr, d1 * (lr / lr[0]) ** 2, "--", color="0.5", label="∝ α²")
+        ax.set_xticks(lr, [f"{v:g}" for v in lr])
+        ax.minorticks_off()
+        ax.set_xlabel("step α")
+        ax.set_ylabel("largest distance")
+        ax.set_title("Halving α: distance ÷2 vs ÷4")
+        ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_bias_variance(rows: Sequence[Any], path: PathLike = "bias_variance.png") -> Path | Figure:
+    """bias², variance, noise, their sum and the measured test error against the model's
+    complexity (rows of :func:`gradflow.experiments.bias_variance.bias_variance`), log scale."""
+    if not rows:
+        raise ValueError("plot_bias_variance: no rows")
+    c = np.array([r.complexity for r in rows])
+    fig = _figure(6.8, 4.4)
+    ax = fig.subplots()
+    ax.semilogy(c, [r.bias2 for r in rows], "o-", color="#1f77b4", label="bias²")
+    ax.semilogy(c, [r.variance for r in rows], "o-", color="#d62728", label="variance")
+    ax.semilogy(c, [r.noise for r in rows], "-", color="0.5", label="noise σ²")
+    ax.semilogy(
+        c, [r.expected_error for r in rows], "-", color="k", lw=2, label="bias² + variance + σ²"
+    )
+    ax.semilogy(
+        c, [r.test_error for r in rows], "x", color="#2ca02c", ms=8, label="measured test error"
+    )
+    best = min(rows, key=lambda r: r.bias2 + r.variance)
+    ax.axvline(best.complexity, color="0.7", ls=":", lw=1)
+    ax.set_xlabel("complexity (polynomial degree)")
+    ax.set_ylabel("mean squared error")
+    ax.set_title(f"Bias–variance trade-off (best: {best.complexity})")
+    ax.legend(fontsize=8)
+    return _finish(fig, path)

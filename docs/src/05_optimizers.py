@@ -34,9 +34,9 @@ from gradflow.optim import (
     OneCycle,
     PiecewiseConstant,
     Power,
-    lr_range_test,
     rules,
 )
+from gradflow.training import lr_range_test
 from gradflow.visual import plots
 
 # %% [markdown]

@@ -9,16 +9,12 @@ exists) raise and end in :func:`gradflow.cli.main` as one line with exit code 2.
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
-from pathlib import Path
 
 from ..errors import UsageError
 from . import exercise_tutor
 from .arguments import files_to_write, output_folder
-
-MAX_ANSWERS_BYTES = 1 << 20  # an answers file holds a few numbers
+from .exercise_tutor import answers_text, find_exercise
 
 
 def register(sub) -> None:
@@ -59,19 +55,6 @@ def run(args) -> int:
     return ACTIONS[args.action](args)
 
 
-def _find(name: str, path: str | None):
-    """The exercise ``name`` — a name from the folder, or a ``.toml`` file (which must be a
-    regular file: a FIFO would block, a directory is no exercise)."""
-    from ..exercises.errors import ExerciseError
-    from ..exercises.loader import find
-
-    candidate = Path(name)
-    if candidate.suffix == ".toml" and os.path.lexists(candidate) and not candidate.is_file():
-        kind = "a directory" if candidate.is_dir() else "not a regular file"
-        raise ExerciseError(candidate, None, f"{kind}, not an exercise file")
-    return find(name, path)
-
-
 def _list(args) -> int:
     from ..exercises.loader import load_all
 
@@ -86,7 +69,7 @@ def _list(args) -> int:
 def _show(args) -> int:
     from ..exercises.runner import render, show
 
-    ex = _find(args.name, args.path)
+    ex = find_exercise(args.name, args.path)
     if args.render is not None:  # checked before anything is printed or written
         folder = output_folder(args.render, "--render")
         files_to_write(folder, [f"{ex.name}.svg", f"{ex.name}.html"], "--render", force=args.force)
@@ -110,37 +93,13 @@ def _quiz(args) -> int:
     return 0 if result.passed else 1
 
 
-def answers_text(path: str) -> str:
-    """The text of an ``--answers`` file (or pipe: ``--answers /dev/stdin``), UTF-8; every
-    problem is a :class:`UsageError` naming the file."""
-    if not path:
-        raise UsageError("--answers: the path is empty")
-    try:
-        with open(path, "rb") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-                raise UsageError(f"--answers {path}: not a regular file")
-            raw = f.read(MAX_ANSWERS_BYTES + 1)
-    except IsADirectoryError:
-        raise UsageError(f"--answers {path}: is a directory, not a file of answers") from None
-    except OSError as e:
-        raise UsageError(f"--answers {path}: cannot read it: {e.strerror or e}") from None
-    if len(raw) > MAX_ANSWERS_BYTES:
-        raise UsageError(f"--answers {path}: larger than {MAX_ANSWERS_BYTES >> 20} MB")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise UsageError(f"--answers {path}:{line}: not valid UTF-8") from None
-
-
 def _check(args) -> int:
     from ..exercises.loader import load_all
     from ..exercises.runner import check
 
     if args.all == (args.name is not None):
         raise UsageError("give an exercise NAME or --all (one of them)")
-    exercises = load_all(args.path) if args.all else [_find(args.name, args.path)]
+    exercises = load_all(args.path) if args.all else [find_exercise(args.name, args.path)]
     bad = 0
     for ex in exercises:
         report = check(ex)

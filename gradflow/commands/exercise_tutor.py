@@ -9,10 +9,15 @@ output paths go through :mod:`gradflow.commands.arguments`.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
+from pathlib import Path
 
 from ..errors import UsageError
 from .arguments import files_to_write, output_file, output_folder
+
+MAX_ANSWERS_BYTES = 1 << 20  # an answers file holds a few numbers
 
 FORMATS = ("text", "json", "gradescope", "junit")
 
@@ -39,12 +44,48 @@ def register(esub, with_path) -> None:
     s.add_argument("--force", action="store_true", help="replace sheets that exist")
 
 
+def find_exercise(name: str, path: str | None):
+    """The exercise ``name`` — a name from the folder, or a ``.toml`` file (which must be a
+    regular file: a FIFO would block, a directory is no exercise)."""
+    from ..exercises.errors import ExerciseError
+    from ..exercises.loader import find
+
+    candidate = Path(name)
+    if candidate.suffix == ".toml" and os.path.lexists(candidate) and not candidate.is_file():
+        kind = "a directory" if candidate.is_dir() else "not a regular file"
+        raise ExerciseError(candidate, None, f"{kind}, not an exercise file")
+    return find(name, path)
+
+
+def answers_text(path: str) -> str:
+    """The text of an ``--answers`` file (or pipe: ``--answers /dev/stdin``), UTF-8; every
+    problem is a :class:`UsageError` naming the file."""
+    if not path:
+        raise UsageError("--answers: the path is empty")
+    try:
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+                raise UsageError(f"--answers {path}: not a regular file")
+            raw = f.read(MAX_ANSWERS_BYTES + 1)
+    except IsADirectoryError:
+        raise UsageError(f"--answers {path}: is a directory, not a file of answers") from None
+    except OSError as e:
+        raise UsageError(f"--answers {path}: cannot read it: {e.strerror or e}") from None
+    if len(raw) > MAX_ANSWERS_BYTES:
+        raise UsageError(f"--answers {path}: larger than {MAX_ANSWERS_BYTES >> 20} MB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UsageError(f"--answers {path}:{line}: not valid UTF-8") from None
+
+
 def exercise_for(args):
     """The exercise of ``args.name``, or its variant for ``args.seed``."""
     from ..exercises.variants import variant
-    from .exercise import _find
 
-    ex = _find(args.name, args.path)
+    ex = find_exercise(args.name, args.path)
     seed = getattr(args, "seed", None)
     return ex if seed is None else variant(ex, seed).exercise
 
@@ -96,9 +137,8 @@ def _progress(args) -> int:
 def _variant(args) -> int:
     from ..display import array, number
     from ..exercises.variants import variant
-    from .exercise import _find
 
-    ex = _find(args.name, args.path)
+    ex = find_exercise(args.name, args.path)
     v = variant(ex, args.seed)
     vx = v.exercise
     print(f"{vx.title} — variant {v.seed}")
@@ -120,7 +160,6 @@ def _variant(args) -> int:
 def _grade(args) -> int:
     from ..exercises.answers import read_answers_file
     from ..exercises.grading import grade
-    from .exercise import answers_text
 
     out = output_file(args.out, "--out") if args.out is not None else None
     ex = exercise_for(args)
@@ -137,11 +176,10 @@ def _grade(args) -> int:
 
 def _sheet(args) -> int:
     from ..exercises.sheets import read_roster, sheet_files, write_sheets
-    from .exercise import _find
 
     folder = output_folder(args.out, "--out")
     roster = read_roster(args.seeds)
-    exercises = [_find(n, args.path) for n in args.names]
+    exercises = [find_exercise(n, args.path) for n in args.names]
     names = sheet_files(roster)
     for student, files in names.items():
         if (folder / student).exists():

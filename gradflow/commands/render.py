@@ -78,7 +78,8 @@ def run(args) -> int:
 
     from ..cli import message
     from ..formula import evaluate, parse
-    from ..visual.render import NoRendererWarning, RenderError, find_renderer, render_graph
+    from ..visual import render_graph
+    from ..visual.render import NoRendererWarning, RenderError, find_renderer
 
     values = parse_assignments(args.at)
     unused = sorted(set(values) - parse(args.expr).names)

@@ -1,4 +1,5 @@
-"""gradflow.optim: the course's update rules, optimizers, LR schedules and the LR range test."""
+"""gradflow.optim: the course's update rules, optimizers and LR schedules (the LR range test
+trains, so it lives with ``fit``: :func:`gradflow.training.lr_range_test`)."""
 
 from . import rules
 from .optimizers import (
@@ -40,7 +41,6 @@ __all__ = [
     "AdamW",
     "Constant",
     "Exponential",
-    "LRFinderResult",
     "Momentum",
     "MomentumVelocity",
     "NAdam",
@@ -53,18 +53,6 @@ __all__ = [
     "RMSProp",
     "ReduceOnPlateau",
     "Schedule",
-    "lr_range_test",
     "make_optimizer",
     "rules",
 ]
-
-
-def __getattr__(name: str):
-    """``LRFinderResult`` and ``lr_range_test`` live in :mod:`gradflow.training.lr_finder`
-    now (the test trains, as ``fit`` does); found here on first use, without an import
-    circle between ``optim`` and ``training``."""
-    if name in ("LRFinderResult", "lr_range_test"):
-        from ..training import lr_finder
-
-        return getattr(lr_finder, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -60,7 +60,7 @@ class Schedule:
 
 
 class Constant(Schedule):
-    """α(t) = α(0): choose it with :func:`gradflow.optim.lr_range_test`."""
+    """α(t) = α(0): choose it with :func:`gradflow.training.lr_range_test`."""
 
     def lr_at(self, t: int) -> float:
         return self.base_lr
