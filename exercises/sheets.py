@@ -149,10 +149,10 @@ def markdown(parts: list[Part], student: Student, key: bool) -> str:
         for name, v in ex.values.items():
             lines.append(f"| {name} | {array(v, grid=False)} |")
         lines += ["", "Graph:", ""]
-        lines += [f"    {name} = {f.text}" for name, f in ex.graph.items()]
+        lines += [f"    {equation(name, f.text)}" for name, f in ex.graph.items()]
         if ex.update:
             lines += ["", "After the backward pass:", ""]
-            lines += [f"    {name} = {f.text}" for name, f in ex.update.items()]
+            lines += [f"    {equation(name, f.text)}" for name, f in ex.update.items()]
         lines += ["", "Questions:" if not key else "Answers:", ""]
         for j, (q, a) in enumerate(zip(ex.questions, p.answers), start=1):
             lines.append(f"{k}.{j}. {q.label(ex.output)} = {number(a) if key else '?'}")
@@ -173,9 +173,9 @@ def html_page(parts: list[Part], student: Student, key: bool) -> str:
         rows = [[name, array(v, grid=False)] for name, v in ex.values.items()]
         body.append(table(["given", "value"], rows).replace(STYLE, ""))
         eqs = [*ex.graph.items(), *ex.update.items()]
-        body.append("<pre>" + e("\n".join(f"{n} = {f.text}" for n, f in eqs)) + "</pre>")
+        body.append("<pre>" + e("\n".join(equation(n, f.text) for n, f in eqs)) + "</pre>")
         items = "".join(
-            f"<li value='{j}'>{e(q.label(ex.output))} = "
+            f"<li>{k}.{j}. {e(q.label(ex.output))} = "
             f"{e(number(a)) if key else '<span class=blank></span>'}</li>"
             for j, (q, a) in enumerate(zip(ex.questions, p.answers), start=1)
         )
@@ -183,12 +183,19 @@ def html_page(parts: list[Part], student: Student, key: bool) -> str:
     css = (
         "body{font-family:sans-serif;max-width:46em;margin:2em auto;line-height:1.4}"
         "pre{background:#f6f6f6;padding:.5em}.blank{display:inline-block;width:8em;"
-        "border-bottom:1px solid #333}ol.q li{margin:.4em 0}"
+        "border-bottom:1px solid #333}ol.q{list-style:none;padding-left:1em}ol.q li{margin:.4em 0}"
     )
     return (
         f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
         f"{STYLE}<style>{css}</style></head><body>{''.join(body)}</body></html>\n"
     )
+
+
+def equation(name: str, text: str) -> str:
+    """An equation as the course writes it: ``L = (ytrue − y21)^2``, ``w111·x``, not Python's
+    ``**`` and ``*``."""
+    text = text.replace("**", "^").replace("*", "·").replace(" - ", " − ")
+    return f"{name} = {text}"
 
 
 def _tex_text(s: str) -> str:
@@ -223,12 +230,14 @@ def tex(parts: list[Part], student: Student, key: bool) -> str:
     for k, p in enumerate(parts, start=1):
         ex = p.ex
         out.append(f"\\subsection*{{{k}. {_tex_text(ex.title)}}}")
-        given = ", \\quad ".join(f"{latex_name(n)} = {latex(v)}" for n, v in ex.values.items())
-        out.append(f"Given: $ {given} $\\par\\medskip")
+        given = ", ".join(f"${latex_name(n)} = {latex(v)}$" for n, v in ex.values.items())
+        out.append(f"Given: {given}\\par\\medskip")
         eqs = [*ex.graph.items(), *ex.update.items()]
-        out.append(r"\begin{verbatim}")
-        out += [f"{n} = {f.text}" for n, f in eqs]
-        out.append(r"\end{verbatim}")
+        out.append(r"\begin{flushleft}\ttfamily")
+        for n, f in eqs:  # ASCII in the source: every engine's typewriter font has it
+            line = _tex_text(equation(n, f.text)).replace("·", r"$\cdot$").replace("−", "-")
+            out.append(line + r"\\")
+        out.append(r"\end{flushleft}")
         out.append(r"\begin{enumerate}")
         for j, (q, a) in enumerate(zip(ex.questions, p.answers), start=1):
             ans = latex(a) if key else r"\underline{\hspace{3cm}}"

@@ -115,3 +115,29 @@ def test_notebook_outputs_folder_is_ignored():
                 args = tail.split(")")[0]
                 if "," in args or "OUT" in args:
                     assert "OUT" in args, f"{src.name}: {call}{args}) writes outside OUT"
+
+
+def test_an_otter_style_grading_notebook_runs_check_answer(tmp_path):
+    """A notebook as otter-grader or nbgrader runs it: the student's cells, then hidden test
+    cells calling check_answer — points for a right answer, the diagnosis for a wrong one,
+    and no input() anywhere (a kernel without stdin would fail on it)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("grad_w211 = -10 * 70\ngrad_w111 = -10"),
+        nbformat.v4.new_code_cell(
+            "from gradflow.exercises import check_answer\n"
+            "points = check_answer('seed002_network', 'grad w211', grad_w211)\n"
+            "try:\n"
+            "    check_answer('seed002_network', 'grad w111', grad_w111)\n"
+            "    feedback = None\n"
+            "except AssertionError as e:\n"
+            "    feedback = str(e)\n"
+            "print(points)\n"
+            "print(feedback)"
+        ),
+    ]
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=False)
+    client.execute(cwd=str(tmp_path))
+    printed = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert printed.splitlines()[0] == "1.0"
+    assert "∂L/∂w111" in printed and "Your -10 is" in printed
