@@ -125,10 +125,69 @@ def latex_name(name: str) -> str:
     return f"\\mathrm{{{_latex_text(name)}}}"
 
 
+_SPECIAL = {"\\": r"\ensuremath{\backslash}", "{": r"\{", "}": r"\}", "_": r"\_", "#": r"\#"}
+_SPECIAL |= {"%": r"\%", "&": r"\&", "$": r"\$", "^": r"\text{\textasciicircum}"}
+_SPECIAL |= {"~": r"\text{\textasciitilde}"}
+_MATH_CHARS = {
+    "−": "-", "∂": r"\partial", "·": r"\cdot", "×": r"\times", "≈": r"\approx", "≤": r"\le",
+    "≥": r"\ge", "≠": r"\ne", "←": r"\leftarrow", "→": r"\rightarrow", "⊙": r"\odot",
+    "⊗": r"\otimes", "√": r"\surd", "‖": r"\|", "°": r"^\circ", "½": r"\tfrac12", "∞": r"\infty",
+    "…": r"\ldots", "′": "'", "∈": r"\in", "±": r"\pm", "∑": r"\Sigma", "∇": r"\nabla",
+    "ℓ": r"\ell", "⌊": r"\lfloor", "⌋": r"\rfloor", "ϕ": r"\phi", "ε": r"\varepsilon",
+}  # fmt: skip
+_TEXT_CHARS = {"—": r"\textemdash{}", "–": r"\textendash{}", "ł": r"\l{}", "Ł": r"\L{}",
+               "ß": r"\ss{}", "‘": "`", "’": "'", "“": "``", "”": "''", "„": ",,"}  # fmt: skip
+_ACCENTS = {"\u0301": "'", "\u0300": "`", "\u0302": "^", "\u0303": "~", "\u0308": '"',
+            "\u0307": ".", "\u0328": "k", "\u030c": "v", "\u0327": "c", "\u0304": "="}  # fmt: skip
+_GREEK_CAPS = {"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi",
+               "Omega"}  # fmt: skip
+
+
+def _latex_char(c: str) -> str:
+    """One non-ASCII character as LaTeX that works in text and in maths (with amsmath and
+    the T1 font encoding): ``σ`` → ``\\ensuremath{\\sigma}``, ``ę`` → ``\\text{\\k{e}}``,
+    ``₁`` → ``\\ensuremath{_{1}}``; an unknown character is named by its code point."""
+    import unicodedata
+
+    if c in _MATH_CHARS:
+        return f"\\ensuremath{{{_MATH_CHARS[c]}}}"
+    if c in _TEXT_CHARS:
+        return f"\\text{{{_TEXT_CHARS[c]}}}"
+    name = unicodedata.name(c, "")
+    if name.startswith("GREEK"):
+        letter = name.split()[-1].capitalize().replace("Lamda", "Lambda")
+        if "SMALL" in name:
+            return f"\\ensuremath{{\\{letter.lower()}}}"
+        return f"\\ensuremath{{\\{letter}}}" if letter in _GREEK_CAPS else letter[0]
+    base = unicodedata.normalize("NFKC", c)
+    if base != c and base.isascii() and len(base) == 1:
+        if "SUBSCRIPT" in name:
+            return f"\\ensuremath{{_{{{base}}}}}"
+        if "SUPERSCRIPT" in name or "MODIFIER" in name:
+            return f"\\ensuremath{{^{{{base}}}}}"
+    parts = unicodedata.normalize("NFD", c)
+    if parts[0].isascii() and all(m in _ACCENTS for m in parts[1:]) and len(parts) > 1:
+        out = parts[0]
+        for m in parts[1:]:
+            out = f"\\{_ACCENTS[m]}{{{out}}}"
+        return f"\\text{{{out}}}"
+    return f"\\text{{[U+{ord(c):04X}]}}"
+
+
 def _latex_text(s: str) -> str:
-    specials = {"\\": r"\backslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "#": r"\#"}
-    specials |= {"%": r"\%", "&": r"\&", "$": r"\$", "^": r"\^{}", "~": r"\~{}"}
-    return "".join(specials.get(c, c) for c in s)
+    """Text escaped for LaTeX, in text or in maths: special characters, and every
+    non-ASCII character as a LaTeX command (:func:`_latex_char`), so pdfLaTeX compiles it."""
+    import unicodedata
+
+    return "".join(
+        _SPECIAL.get(c, c) if c.isascii() else _latex_char(c)
+        for c in unicodedata.normalize("NFC", s)
+    )
+
+
+def latex_text(s: str) -> str:
+    """Prose (a title, an explanation) as LaTeX text: :func:`_latex_text` for a document body."""
+    return _latex_text(s)
 
 
 def text_latex(s: str) -> str:

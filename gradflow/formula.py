@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import GradflowError
 from .ops import OPS, bind_params
@@ -362,8 +363,9 @@ class _Builder:
         return self.apply(op, (x,), params)
 
 
-def evaluate(text: str, values: dict[str, float], labels: bool = True) -> Value:
-    """Parse ``text`` and build its graph with a leaf ``Value`` per name from ``values``.
+def evaluate(text: str, values: dict[str, Any], labels: bool = True) -> Value | Tensor:
+    """Parse ``text`` and build its graph with a leaf ``Value`` per name from ``values``
+    (a leaf ``Tensor`` per name when some value is a vector or matrix).
 
     >>> evaluate("max(20*x - 10, 0)", {"x": 4}).data
     70.0
@@ -372,5 +374,15 @@ def evaluate(text: str, values: dict[str, float], labels: bool = True) -> Value:
     missing = sorted(f.names - set(values))
     if missing:
         raise FormulaError(f"no value given for {', '.join(missing)} in {quote(text)}")
-    env = {k: Value(float(v), label=k if labels else "") for k, v in values.items()}
+    import numpy as np
+
+    if any(np.ndim(v) for v in values.values()):  # a vector or matrix: a tensor graph
+        env = {
+            k: Tensor(
+                np.asarray(v, dtype=np.float64), requires_grad=True, label=k if labels else ""
+            )
+            for k, v in values.items()
+        }
+    else:
+        env = {k: Value(float(v), label=k if labels else "") for k, v in values.items()}
     return f.build(env)

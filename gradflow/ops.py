@@ -76,9 +76,10 @@ class Op:
     # The local derivative in the course's notation, one template per input, as text and as
     # LaTeX (``ReLU'(z) = 1[z > 0]``, ``σ(z)(1 − σ(z))``; for tensor ops ``vjp_text`` and
     # ``vjp_latex`` hold the vector-Jacobian rule, with g the upstream gradient). Fields:
-    # {0}, {1} the arguments' names, {p0}, {p1} the same bracketed when they bind less than
-    # a product, {out} the node's own name, and the op's parameters as numbers. Every
-    # renderer reads them through derivative_text / derivative_latex.
+    # {0}, {1} the arguments' names; {p0}, {p1} the same bracketed when they bind less than
+    # a product; {q0}, {q1} bracketed unless atoms (before a power or a transpose); {out}
+    # the node's own name; the op's parameters as numbers. Every renderer reads them
+    # through derivative_text / derivative_latex.
     d_text: tuple[str, ...] = ()
     d_latex: tuple[str, ...] = ()
     d_format: Callable[..., str] | None = None  # (i, args, params, latex) -> str: pow, linear
@@ -194,6 +195,7 @@ class Op:
         template = templates[min(i, len(templates) - 1)]
         bracket = latex_wrap if latex else wrap
         fields = {f"p{k}": bracket(a, 2) for k, a in enumerate(args)}
+        fields |= {f"q{k}": bracket(a, 3) for k, a in enumerate(args)}  # before ^ or ᵀ
         for k, v in p.items():
             if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
                 fields[k] = display.latex(v) if latex else display.number(v)
@@ -455,11 +457,11 @@ DIV = elementwise(
     text="{0} ÷ {1}",
     d_text=(
         "1/{p1}",
-        "−{p0}/{p1}²",
+        "−{p0}/{q1}²",
     ),
     d_latex=(
         "\\frac{{1}}{{{1}}}",
-        "-\\frac{{{0}}}{{{p1}^{{2}}}}",
+        "-\\frac{{{0}}}{{{q1}^{{2}}}}",
     ),
 )
 NEG = elementwise(
@@ -970,15 +972,15 @@ MATMUL = tensor_op(
     _matmul_vjp,
     lambda a, b: np.asarray(a @ b, dtype=object),
     (
-        "g @ {p1}ᵀ",
-        "{p0}ᵀ @ g",
+        "g @ {q1}ᵀ",
+        "{q0}ᵀ @ g",
     ),
     arity=2,
     doc="matrix product A @ B (numpy matmul rules, batched)",
     text="{0} @ {1}",
     vjp_latex=(
-        "g\\,{p1}^{{T}}",
-        "{p0}^{{T}} g",
+        "g\\,{q1}^{{T}}",
+        "{q0}^{{T}} g",
     ),
 )
 
@@ -1317,7 +1319,7 @@ SOFTMAX = tensor_op(
     lambda a, axis: _softmax(a, axis),
     lambda i, g, out, xs, p: out * (g - np.sum(g * out, axis=p["axis"], keepdims=True)),
     _sym_softmax,
-    ("s ⊙ (g − Σ g ⊙ s) with s = {out}",),
+    ("s·(g − Σ g·s) with s = {out}",),
     params={"axis": -1},
     doc="e^x / Σ e^x along an axis (or a tuple of them)",
     axis_kind="along",

@@ -177,7 +177,13 @@ class ForwardSteps(Steps):
     def to_latex(self) -> str:
         """Display maths (``\\[ … \\]``, amsmath's ``aligned``): every name and number set
         as LaTeX, so it compiles as it is inside a document body."""
-        lines = [f"{s.name_latex} &= {s.formula_latex} = {display.latex(s.value)}" for s in self]
+        lines = []
+        for s in self:
+            value = display.latex(s.value)
+            if s.node.op is None or s.formula_latex == s.name_latex:  # given, or named by it
+                lines.append(f"{s.name_latex} &= {value}")
+            else:
+                lines.append(f"{s.name_latex} &= {s.formula_latex} = {value}")
         return _aligned(lines)
 
 
@@ -209,7 +215,7 @@ class BackwardSteps(Steps):
         local derivative's formula above its number; a tensor step's VJP rule with g."""
         lines = []
         for s in self:
-            grad = f"\\frac{{\\partial L}}{{\\partial {s.input_latex}}}"
+            grad = f"\\frac{{\\partial L}}{{\\partial {latex_wrap(s.input_latex, 3)}}}"
             up = display.latex(s.upstream, signed=True)
             if s.local is None:
                 lines.append(
@@ -219,7 +225,9 @@ class BackwardSteps(Steps):
                 continue
             local = display.latex(s.local)
             shown = (
-                local if s.local_latex == local else f"\\underbrace{{{s.local_latex}}}_{{{local}}}"
+                local
+                if s.local_latex.strip("{}") == local.strip("{}")
+                else f"\\underbrace{{{s.local_latex}}}_{{{local}}}"
             )
             times = "\\cdot" if np.ndim(s.local) == 0 else "\\odot"
             lines.append(
@@ -238,7 +246,8 @@ def node_formula(node: Node, names: dict[int, str]) -> str:
     return node.op.format_text(args, node.params, "name")
 
 
-def _formula_latex(node: Node, tex: dict[int, str]) -> str:
+def formula_latex(node: Node, tex: dict[int, str]) -> str:
+    """``node``'s op applied to its inputs' LaTeX names (``\\text{given}`` for a leaf)."""
     if node.op is None:
         return "\\text{given}"
     args = [latex_wrap(tex[id(i)], arg_level(node.op, k)) for k, i in enumerate(node.inputs)]
@@ -265,7 +274,7 @@ def forward_steps(out: Node, ids: bool = False) -> ForwardSteps:
                 n.data,
                 node_formula(n, names),
                 tex[id(n)],
-                _formula_latex(n, tex),
+                formula_latex(n, tex),
             )
         )
     return steps

@@ -5,6 +5,7 @@ import io
 import pathlib
 import tempfile
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,6 +74,37 @@ def test_assignments_parse():
     assert parse_assignments("") == {}
 
 
+def test_assignments_take_vectors_and_matrices():
+    v = parse_assignments("z=[0.02, 0.6], W=[[1,2],[3,4]], b=-1")
+    assert v["z"].tolist() == [0.02, 0.6] and v["W"].shape == (2, 2) and v["b"] == -1.0
+    for at, problem in [
+        ("z=[1,[2]]", "ragged"),
+        ("z=[1,2", "not closed"),
+        ("z=[1,inf]", "finite"),
+        ("z=[]", "empty list"),
+        ("z=[1 2]", "expected .,. or"),
+        ("z=[1],z=[2]", "given twice"),
+        ("z=[[[[[[1]]]]]]", "nested too deeply"),
+        ("z=[" + ",".join(["1"] * 401) + "]", "limit 400"),
+        ("z=[1]]", "unexpected text"),
+    ]:
+        with pytest.raises(AssignmentError, match=problem):
+            parse_assignments(at)
+
+
+def test_render_and_steps_at_a_vector(tmp_path, capsys):
+    out = tmp_path / "g.dot"
+    assert main(["render", "softmax(z)", "--at", "z=[0.02,0.6]", "-o", str(out)]) == 0
+    assert "softmax(z) = [0.3589, 0.6411]" in capsys.readouterr().out
+    assert "data [0.02, 0.6]" in out.read_text()  # the two values, not a summary
+    assert main(["steps", "softmax(z) * w", "--at", "z=[0.02,0.6], w=[1,-1]"]) == 0
+    text = capsys.readouterr().out
+    # the tensor step prints the numbers of g, the rule, and the result
+    assert "[0.3589, 0.6411]" in text and "s·(g − Σ g·s) with s = softmax(z)" in text
+    assert main(["steps", "x + 1", "--at", "y=1"]) == 2
+    assert "not used in the formula" in capsys.readouterr().err
+
+
 @given(st.text(max_size=40))
 def test_fuzzed_assignments_only_raise_assignment_error(text):
     try:
@@ -80,7 +112,7 @@ def test_fuzzed_assignments_only_raise_assignment_error(text):
     except AssignmentError as e:
         assert str(e).startswith("--at")
         values = {}
-    assert all(k.isidentifier() and isinstance(v, float) for k, v in values.items())
+    assert all(k.isidentifier() and isinstance(v, (float, np.ndarray)) for k, v in values.items())
 
 
 @settings(max_examples=30)

@@ -243,6 +243,9 @@ def _labelled(what: str, x: Any) -> list[str]:
     text = summarize(x).split("\n")
     if len(text) == 1:
         return [f"{what} {text[0]}"]
+    if np.ndim(x) == 2:  # one row per line, each "[1, 2]", so centred lines line up
+        text = [line.strip() for line in text]
+        text[0], text[-1] = text[0][1:], text[-1][:-1]
     return [f"{what} {'×'.join(map(str, np.shape(x)))}", *text]
 
 
@@ -260,8 +263,11 @@ def local_label(s: BackwardStep) -> str:
 
 
 def _edge_locals(root: Node, ids: bool = False) -> dict[tuple[int, int], str]:
-    """``(node id, input index) -> "formula = number"`` from one dry backward pass."""
-    return {(id(s.node), s.input_index): local_label(s) for s in backward_steps(root, ids=ids)}
+    """``(node id, input index) -> "formula = number"`` from one dry backward pass (from the
+    sum of the elements when the root is not a single number)."""
+    seed = None if np.size(root.data) == 1 else np.ones_like(root.data)
+    steps = backward_steps(root, seed, ids=ids)
+    return {(id(s.node), s.input_index): local_label(s) for s in steps}
 
 
 class _Groups:

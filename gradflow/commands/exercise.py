@@ -30,6 +30,7 @@ def register(sub) -> None:
     s.add_argument("name", help="exercise name (see `gradflow exercise list`) or a .toml file")
     s.add_argument("--render", metavar="DIR", help="also write the graph SVG and HTML player")
     s.add_argument("--force", action="store_true", help="replace files --render would write")
+    s.add_argument("--latex", action="store_true", help="the worked exercise as a LaTeX document")
     q = with_path(esub.add_parser("quiz", help="answer the questions, get a score"))
     q.add_argument("name", help="exercise name or a .toml file")
     q.add_argument("--answers", metavar="FILE", help="one answer per line: run non-interactively")
@@ -70,6 +71,11 @@ def _show(args) -> int:
     from ..exercises.runner import render, show
 
     ex = find_exercise(args.name, args.path)
+    if args.latex:
+        from ..exercises.latex import document
+
+        print(document(ex), end="")
+        return 0
     if args.render is not None:  # checked before anything is printed or written
         folder = output_folder(args.render, "--render")
         files_to_write(folder, [f"{ex.name}.svg", f"{ex.name}.html"], "--render", force=args.force)

@@ -11,8 +11,10 @@ by the formula, every name of the formula given a value, and ``-o`` a ``.svg``/`
 from __future__ import annotations
 
 import math
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import UsageError
 from ..formula import normalize_name
@@ -22,7 +24,7 @@ from .arguments import output_file
 def register(sub) -> None:
     p = sub.add_parser("render", help="draw the graph of a formula as SVG, PNG or DOT")
     p.add_argument("expr", help='a formula, e.g. "max(w*x - 10, 0)"')
-    p.add_argument("--at", default="", help="values of the names, e.g. x=4,w=20")
+    p.add_argument("--at", default="", help="values of the names, e.g. x=4,w=20 or z=[0.02,0.6]")
     p.add_argument("-o", "--output", default="graph.svg", help="output file: .svg, .png, .dot")
     p.add_argument("--backward", action="store_true", help="run backward() to show gradients")
     p.add_argument("--rankdir", choices=["LR", "TB"], default="LR", help="layout direction")
@@ -34,11 +36,91 @@ class AssignmentError(ValueError):
     """A malformed ``--at`` list."""
 
 
-def parse_assignments(text: str) -> dict[str, float]:
-    """``"x=4, w=20"`` -> ``{"x": 4.0, "w": 20.0}``; names must be identifiers, each given
-    once, values finite. Names are read as the formula parser reads them (``ｘ`` is ``x``)."""
-    values: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
+MAX_AT_ELEMENTS = 400  # a vector or matrix given on the command line is read by a person
+MAX_AT_DEPTH = 4
+
+
+def _split_top(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets: ``x=[1,2], w=3`` → two parts."""
+    parts, depth, start = [], 0, 0
+    for k, ch in enumerate(text):
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:k])
+            start = k + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _number(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise AssignmentError(f"--at: {name} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise AssignmentError(f"--at: {name} must be finite, got {text!r}")
+    return value
+
+
+def _array(name: str, text: str):
+    """``[0.02, 0.6]`` or ``[[1, 2], [3, 4]]`` read by a small parser (never eval): numbers,
+    brackets and commas only, rectangular, finite, at most MAX_AT_ELEMENTS numbers."""
+    import numpy as np
+
+    tokens = [t for t in _TOKEN.findall(text) if not t.isspace()]
+    if "".join(tokens) != "".join(text.split()):
+        raise AssignmentError(f"--at: {name} must be a number or a list like [1, 2], got {text!r}")
+    pos = 0
+
+    def value(depth: int):
+        nonlocal pos
+        if depth > MAX_AT_DEPTH:
+            raise AssignmentError(f"--at: {name} is nested too deeply (limit {MAX_AT_DEPTH})")
+        if pos < len(tokens) and tokens[pos] == "[":
+            pos += 1
+            items = []
+            while pos < len(tokens) and tokens[pos] != "]":
+                items.append(value(depth + 1))
+                if pos < len(tokens) and tokens[pos] == ",":
+                    pos += 1
+                elif pos < len(tokens) and tokens[pos] != "]":
+                    raise AssignmentError(f"--at: {name}: expected ',' or ']' in {text!r}")
+            if pos >= len(tokens):
+                raise AssignmentError(f"--at: {name}: a '[' is not closed in {text!r}")
+            pos += 1
+            if not items:
+                raise AssignmentError(f"--at: {name}: an empty list in {text!r}")
+            return items
+        if pos >= len(tokens) or tokens[pos] in "[],":
+            raise AssignmentError(f"--at: {name}: expected a number in {text!r}")
+        pos += 1
+        return _number(name, tokens[pos - 1])
+
+    nested = value(0)
+    if pos != len(tokens):
+        raise AssignmentError(f"--at: {name}: unexpected text after the list in {text!r}")
+    try:
+        arr = np.array(nested, dtype=np.float64)
+    except ValueError:
+        raise AssignmentError(f"--at: {name} is ragged: every row needs the same length") from None
+    if arr.size > MAX_AT_ELEMENTS:
+        raise AssignmentError(f"--at: {name} has {arr.size} numbers (limit {MAX_AT_ELEMENTS})")
+    return arr
+
+
+_TOKEN = re.compile(r"\[|\]|,|[^\[\],\s]+|\s+")
+
+
+def parse_assignments(text: str) -> dict[str, Any]:
+    """``"x=4, w=20"`` -> ``{"x": 4.0, "w": 20.0}``; ``"z=[0.02,0.6]"`` and nested lists
+    (``W=[[1,2],[3,4]]``) give numpy arrays. Names must be identifiers, each given once,
+    values finite; a list holds at most MAX_AT_ELEMENTS numbers. Names are read as the
+    formula parser reads them (``ｘ`` is ``x``)."""
+    values: dict[str, Any] = {}
+    for part in _split_top(text):
         raw, eq, number = (s.strip() for s in part.partition("="))
         if not eq or not raw.isidentifier() or raw.startswith("_"):
             raise AssignmentError(f"--at: expected name=number, got {part!r}")
@@ -46,13 +128,10 @@ def parse_assignments(text: str) -> dict[str, float]:
         if name in values:
             same = "" if name == raw else f" ({raw!r} is {name!r})"
             raise AssignmentError(f"--at: {name} is given twice{same}")
-        try:
-            value = float(number)
-        except ValueError:
-            raise AssignmentError(f"--at: {name} must be a number, got {number!r}") from None
-        if not math.isfinite(value):
-            raise AssignmentError(f"--at: {name} must be finite, got {number!r}")
-        values[name] = value
+        if number.startswith("[") or "]" in number:
+            values[name] = _array(name, number)
+        else:
+            values[name] = _number(name, number)
     return values
 
 
@@ -73,9 +152,27 @@ def output_path(text: str) -> Path:
     return path
 
 
+def seed(out) -> Any:
+    """The backward seed: None (1) for a single number; for a vector or matrix output every
+    element's gradient 1, i.e. the gradient of sum(out), said on stderr."""
+    import numpy as np
+
+    if np.size(out.data) == 1:
+        return None
+    print(
+        "note: the output has several elements: backward from sum(output) "
+        "(every element's upstream gradient is 1)",
+        file=sys.stderr,
+    )
+    return np.ones_like(out.data)
+
+
 def run(args) -> int:
     import warnings
 
+    import numpy as np
+
+    from .. import display
     from ..cli import message
     from ..formula import evaluate, parse
     from ..visual import render_graph
@@ -94,7 +191,7 @@ def run(args) -> int:
                 file=sys.stderr,
             )
         else:
-            out.backward()
+            out.backward(seed(out))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoRendererWarning)
         try:
@@ -106,5 +203,10 @@ def run(args) -> int:
         print(f"gradflow render: {w.message}", file=sys.stderr)
     suffix = path.suffix.lstrip(".")
     renderer = "" if suffix == "dot" else f" (renderer: {find_renderer(suffix).name})"
-    print(f"wrote {path}{renderer}; {args.expr} = {out.data:g}")
+    shown = (  # a number to 6 digits (float noise snapped to 0), a vector in full
+        f"{display.snap(out.data):g}"
+        if np.ndim(out.data) == 0
+        else display.array(out.data, grid=False)
+    )
+    print(f"wrote {path}{renderer}; {args.expr} = {shown}")
     return 0
