@@ -16,7 +16,6 @@ from gradflow.regularization import (
     Regularizer,
     shift_image,
     smooth_labels,
-    train_ensemble,
 )
 from gradflow.training import (
     Callback,
@@ -28,6 +27,7 @@ from gradflow.training import (
     load_checkpoint,
     predict,
     save_checkpoint,
+    train_ensemble,
 )
 from gradflow.training.backends import BackendError, make_stepper
 
