@@ -25,13 +25,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from gradflow.numerics import ARRAY
-from gradflow.ops import OPS, Op
+from gradflow.ops import OPS, Op, ops_with_role
 
 PathLike = str | os.PathLike | None
-
-# Unary elementwise ops of the table that are plain math, not activation functions.
-# Everything else unary and elementwise is an activation, so a new one shows up by itself.
-MATH_OPS = frozenset({"neg", "pow", "exp", "log", "sqrt", "abs", "sin", "cos", "clip"})
 
 
 class InlineFigure(Figure):
@@ -62,12 +58,8 @@ def _finish(fig: Figure, path: PathLike) -> Path | Figure:
 
 
 def activation_ops() -> list[Op]:
-    """Every activation of the op table: unary elementwise ops that are not plain math."""
-    return [
-        op
-        for op in OPS.values()
-        if op.elementwise and op.arity == 1 and op.name not in MATH_OPS and op.local is not None
-    ]
+    """Every activation of the op table (the ops whose role is "activation"), in table order."""
+    return ops_with_role("activation")
 
 
 def activation_curve(op: Op, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -821,4 +813,41 @@ def plot_bias_variance(rows: Sequence[Any], path: PathLike = "bias_variance.png"
     ax.set_ylabel("mean squared error")
     ax.set_title(f"Bias–variance trade-off (best: {best.complexity})")
     ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_loss_landscape(
+    landscape: Any, path: PathLike = "loss_landscape.png", title: str = "Loss landscape"
+) -> Path | Figure:
+    """A :class:`gradflow.experiments.landscape.Landscape` as contours (log scale of the loss,
+    the trained weights marked at the centre) beside the same grid as a 3-D surface."""
+    from matplotlib import colors
+
+    a, b, z = landscape.a, landscape.b, landscape.losses
+    ga, gb = np.meshgrid(a, b)
+    fig = _figure(11, 4.6)
+    ax = fig.add_subplot(1, 2, 1)
+    positive = z[z > 0]
+    lo, hi = (positive.min(), z.max()) if positive.size else (1e-12, 1.0)
+    levels = np.geomspace(lo, hi, 25) if hi > lo else 10
+    cs = ax.contourf(ga, gb, z, levels=levels, cmap="viridis", norm=colors.LogNorm(lo, hi))
+    ax.contour(ga, gb, z, levels=levels, colors="k", linewidths=0.3)
+    fig.colorbar(cs, ax=ax, label="loss (log scale)", format="%.3g")
+    ax.plot(0, 0, "r*", ms=10, label=f"trained weights, loss {landscape.centre:.3g}")
+    ax.set_xlabel("a (direction δ)")
+    ax.set_ylabel("b (direction η)")
+    ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(f"{title}: contours")
+    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+    ax3.plot_surface(ga, gb, z, cmap="viridis", linewidth=0, antialiased=True, alpha=0.95)
+    ticks = [a[0], 0.0, a[-1]]
+    labels = [f"{t:g}".replace("-", "−") for t in ticks]
+    ax3.set_xticks(ticks, labels)
+    ax3.set_yticks(ticks, labels)
+    ax3.set_box_aspect(None, zoom=0.85)  # room for the z label
+    ax3.set_xlabel("a")
+    ax3.set_ylabel("b")
+    ax3.set_zlabel("loss")
+    ax3.set_title(f"{title}: surface")
     return _finish(fig, path)
