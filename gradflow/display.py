@@ -366,9 +366,11 @@ def history_png(epochs: list[dict[str, Any]]) -> bytes:
 def report_html(report: Any) -> str:
     """A symbolic check (:func:`gradflow.check_symbolic`): per parameter the derivative,
     SymPy's value, the engine's value and whether they agree."""
+    from .symbolic import text
+
     rows = []
     for c in report.checks:
-        d = str(c.derivative)
+        d = text(c.short)  # at this point, compact: the active branch of each kink
         d = d if len(d) <= 120 else d[:120] + " …"
         mark = "✓ agree" if c.ok else "✗ DISAGREE"
         rows.append([f"∂L/∂{c.name}", d, array(c.symbolic), array(c.engine), mark])

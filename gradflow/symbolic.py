@@ -101,9 +101,103 @@ def _too_deep(depth: int) -> SymbolicLimitError:
     )
 
 
+MAX_SIMPLIFY_OPS = 150  # sp.simplify on bigger expressions takes seconds; they are tidied only
+
+
+def at_point(expr: Any, values: dict) -> Any:
+    """``expr`` with each ``Piecewise`` replaced by the branch that holds at ``values`` —
+    except where the point sits on the kink itself (a condition's two sides are equal
+    there), where the ``Piecewise`` stays: there the branch is a convention, not a fact."""
+    if not isinstance(expr, sp.Basic) or not expr.has(sp.Piecewise):
+        return expr
+
+    def pick(*pairs):
+        for e, cond in pairs:
+            if cond is sp.true or cond == True:  # noqa: E712 - SymPy's true
+                return e
+            try:
+                holds = bool(cond.xreplace(values))
+            except TypeError:  # undecided: keep the whole Piecewise
+                return sp.Piecewise(*pairs)
+            if _on_kink(cond, values):
+                return sp.Piecewise(*pairs)
+            if holds:
+                return e
+        return sp.Piecewise(*pairs)
+
+    return expr.replace(sp.Piecewise, pick)
+
+
+def _on_kink(cond: Any, values: dict) -> bool:
+    """True when the point sits on a kink of ``cond``: some comparison in it has equal
+    sides there (z = 0 for z > 0) and flipping that comparison flips ``cond``."""
+    try:
+        base = bool(cond.xreplace(values))
+        for rel in cond.atoms(sp.core.relational.Relational):
+            if (rel.lhs - rel.rhs).xreplace(values) != 0:
+                continue
+            flipped = sp.false if bool(rel.xreplace(values)) else sp.true
+            if bool(cond.xreplace({rel: flipped}).xreplace(values)) != base:
+                return True
+    except (TypeError, AttributeError):
+        return True
+    return False
+
+
+def compact(expr: Any, values: dict) -> Any:
+    """The derivative as a student would write it at this point: the active branch of each
+    kink (:func:`at_point`), then simplified (small expressions) or tidied (big ones)."""
+    if isinstance(expr, np.ndarray):
+        return np.vectorize(lambda e: compact(e, values), otypes=[object])(expr)
+    e = at_point(expr, values)
+    if not isinstance(e, sp.Basic):
+        return e
+    if sp.count_ops(e) <= MAX_SIMPLIFY_OPS:
+        return sp.simplify(e)
+    return sp.factor_terms(e)
+
+
+def text(expr: Any) -> str:
+    """A SymPy expression in the course's notation: ``2·w211·x·(…)``, ``x^2``, a kink as
+    ``{1 for z > 0; 0 otherwise}`` — no Python syntax (``**``, ``if … else``)."""
+    if isinstance(expr, np.ndarray):
+        return "[" + ", ".join(text(e) for e in expr.ravel()) + "]"
+    return _course_printer().doprint(expr)
+
+
+def _course_printer():
+    from sympy.printing.str import StrPrinter
+
+    class CoursePrinter(StrPrinter):
+        def _print_Pow(self, expr, rational=False):
+            return super()._print_Pow(expr, rational).replace("**", "^")
+
+        def _print_Mul(self, expr):
+            return super()._print_Mul(expr).replace("*", "·")
+
+        def _print_Piecewise(self, expr):
+            parts = [f"{self._print(e)} for {self._print(c)}" for e, c in expr.args[:-1]]
+            last = expr.args[-1]
+            tail = "otherwise" if last[1] == True else f"for {self._print(last[1])}"  # noqa: E712
+            return "{" + "; ".join([*parts, f"{self._print(last[0])} {tail}"]) + "}"
+
+        def _print_Relational(self, expr):
+            op = {"==": "=", "!=": "≠", ">=": "≥", "<=": "≤"}.get(expr.rel_op, expr.rel_op)
+            return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
+
+        def _print_And(self, expr):
+            return " and ".join(self._print(a) for a in expr.args)
+
+        def _print_Or(self, expr):
+            return " or ".join(self._print(a) for a in expr.args)
+
+    return CoursePrinter()
+
+
 @dataclass
 class DerivativeCheck:
-    """One leaf: its symbolic derivative(s), their value and the engine's gradient."""
+    """One leaf: its symbolic derivative(s), their value and the engine's gradient.
+    ``derivative`` is the full expression; ``short`` the compact one (:func:`compact`)."""
 
     name: str
     derivative: Any  # SymPy expression, or object array of them for a tensor leaf
@@ -111,6 +205,15 @@ class DerivativeCheck:
     engine: Any
     ok: bool
     depth: int = 0  # of the graph: printing a deep expression needs room to recurse
+    values: dict = field(default_factory=dict, repr=False)  # symbol -> value at the point
+    _short: Any = field(default=None, repr=False)
+
+    @property
+    def short(self) -> Any:
+        """The derivative at this point, compact (:func:`compact`; computed when first read)."""
+        if self._short is None:
+            self._short = run_deep(lambda: compact(self.derivative, self.values), self.depth)
+        return self._short
 
     @property
     def finite(self) -> bool:
@@ -143,22 +246,45 @@ class SymbolicReport:
     def __str__(self) -> str:
         return run_deep(self._text, self.depth)
 
+    def full(self) -> str:
+        """The report with every expression in full, as SymPy writes it (and its LaTeX)."""
+        return run_deep(self._full, self.depth)
+
     def _repr_html_(self) -> str:  # Jupyter: one row per parameter, agree or disagree
         from .display import report_html
 
         return run_deep(lambda: report_html(self), self.depth)
 
     def _text(self) -> str:
-        lines = [f"L = {_short(self.expression)}", f"LaTeX: {_short(sp.latex(self.expression))}"]
+        """One line per parameter: its derivative (compact, at this point), SymPy's value,
+        the engine's value, agree or DISAGREE."""
+        from . import display
+
+        rows = []
+        for c in self.checks:
+            d = text(c.short)
+            if not c.finite:
+                verdict = "NaN or Inf: cannot be checked"
+            else:
+                verdict = "agree" if c.ok else "DISAGREE"
+            sym, eng = display.array(c.symbolic, grid=False), display.array(c.engine, grid=False)
+            rows.append(
+                (f"∂L/∂{c.name} = {_short(d, 160)}", f"SymPy {sym}", f"engine {eng}", verdict)
+            )
+        widths = [max((len(r[k]) for r in rows), default=0) for k in range(4)]
+        lines = ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows]
+        lines.append(
+            "all derivatives match" if self.ok else "MISMATCH: see the lines not marked agree"
+        )
+        return "\n".join(lines)
+
+    def _full(self) -> str:
+        lines = [f"L = {self.expression}", f"LaTeX: {sp.latex(self.expression)}"]
         for c in self.checks:
             mark = "ok " if c.ok else "BAD"
-            lines.append(f"[{mark}] ∂L/∂{c.name} = {_short(c.derivative)}")
-            lines.append(f"      LaTeX: {_short(c.latex, 2000)}")
-            values = f"SymPy: {_value(c.symbolic)}   engine: {_value(c.engine)}"
-            if not c.finite:
-                values += "   (NaN or Inf: cannot be checked)"
-            lines.append(f"      {values}")
-        lines.append("all derivatives match" if self.ok else "MISMATCH: see BAD rows above")
+            lines.append(f"[{mark}] ∂L/∂{c.name} = {c.derivative}")
+            lines.append(f"      LaTeX: {c.latex}")
+            lines.append(f"      SymPy: {_value(c.symbolic)}   engine: {_value(c.engine)}")
         return "\n".join(lines)
 
 
@@ -288,7 +414,7 @@ def _check(loss: Node, rtol: float, atol: float, depth: int) -> SymbolicReport:
             sym_val = _at(deriv, values, names[id(n)])
         engine = grads.get(id(n))
         engine = np.zeros_like(np.asarray(n.data, dtype=float)) if engine is None else engine
-        check = DerivativeCheck(names[id(n)], deriv, sym_val, engine, False, depth)
+        check = DerivativeCheck(names[id(n)], deriv, sym_val, engine, False, depth, values)
         # allclose calls inf and inf close: a non-finite value is never a match
         check.ok = check.finite and bool(
             np.allclose(np.asarray(engine, dtype=float), sym_val, rtol=rtol, atol=atol)

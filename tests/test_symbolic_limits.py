@@ -104,10 +104,38 @@ def test_infinite_derivatives_on_both_sides_are_not_a_match():
     report = check_symbolic(x.sqrt())
     assert not report.ok
     assert math.isinf(report.checks[0].symbolic) and math.isinf(report.checks[0].engine)
-    assert "NaN or Inf: cannot be checked" in str(report) and "BAD" in str(report)
+    assert "NaN or Inf: cannot be checked" in str(report) and "MISMATCH" in str(report)
 
 
 def test_symbolic_value_of_a_tensor_node():
     t = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True, label="t")
     v = symbolic_value((t * t).sum(axis=0))
     np.testing.assert_allclose(v, [10.0, 20.0])
+
+
+def test_report_is_one_readable_line_per_parameter():
+    """The seed-002 report: compact derivatives at the point (the active ReLU branches, no
+    Piecewise), SymPy's and the engine's value, agree — no Python syntax; full() has it all."""
+    from gradflow.examples import seed002_network
+
+    report = check_symbolic(seed002_network()["L"])
+    lines = str(report).splitlines()
+    assert len(lines) == len(report.checks) + 1 and lines[-1] == "all derivatives match"
+    w211 = next(line for line in lines if line.startswith("∂L/∂w211 ="))
+    assert "2·(b11 + 4·w111)·(b21 + w211·(b11 + 4·w111) - 75)" in w211
+    assert "SymPy -700" in w211 and "engine -700" in w211 and w211.endswith("agree")
+    assert "Piecewise" not in str(report) and "**" not in str(report) and " if " not in str(report)
+    assert len(str(report)) < 1500  # was 13 kB of nested Piecewise
+    assert "Piecewise" in report.full()  # the whole expression, one call away
+
+
+def test_a_kink_at_the_point_keeps_its_piecewise():
+    from gradflow import Value
+
+    z = Value(0.0, label="z")
+    w = Value(2.0, label="w")
+    report = check_symbolic((w * z).relu() + z.relu())  # both ReLUs sit on their kink
+    text = str(report)
+    assert "for" in text and "otherwise" in text  # {… for w·z > 0; 0 otherwise}
+    away = check_symbolic((Value(1.0, label="w") * Value(3.0, label="z")).relu())
+    assert "otherwise" not in str(away) and "∂L/∂w = z" in str(away)

@@ -101,14 +101,10 @@ def backprop_tour(out: Path) -> tuple[list[tuple[Path, str]], bool]:
 
     _heading("2. Symbolic check with SymPy")
     report = check_symbolic(loss)
-    for c in report.checks:
-        print(
-            f"∂L/∂{c.name}: SymPy {float(c.symbolic):g}, engine {float(c.engine):g}",
-            "✓" if c.ok else "✗",
-        )
+    print(report)  # per parameter: the derivative at this point, SymPy, engine, agree
     print("verdict:", "every derivative matches the engine" if report.ok else "MISMATCH")
     (out / "seed002_symbolic.txt").write_text(str(report) + "\n")
-    files.append((out / "seed002_symbolic.txt", "the SymPy expression and every derivative"))
+    files.append((out / "seed002_symbolic.txt", "every derivative: SymPy's formula and value"))
     return files, report.ok
 
 
