@@ -47,6 +47,15 @@ from .numerics import SELU_ALPHA, SELU_SCALE
 TextStyle = Literal["symbol", "name"]
 TEXT_STYLES: tuple[str, ...] = get_args(TextStyle)
 
+# What an op is for, read wherever code needs "the activations" (nn's activation modules,
+# the activation plot, the jit's activation kernel): "activation" (an elementwise activation
+# function of the course: ReLU, σ, tanh, ...), "math" (the other elementwise ops: arithmetic
+# and elementary functions), "tensor" (ops on whole tensors: matmul, reductions, reshaping,
+# softmax, convolution, pooling). An elementwise op is "math" and a tensor op "tensor"
+# unless its declaration says otherwise.
+Role = Literal["math", "activation", "tensor"]
+ROLES: tuple[str, ...] = get_args(Role)
+
 
 @dataclass(frozen=True, eq=False)
 class Op:
@@ -84,8 +93,13 @@ class Op:
     d_latex: tuple[str, ...] = ()
     d_format: Callable[..., str] | None = None  # (i, args, params, latex) -> str: pow, linear
     vjp_latex: tuple[str, ...] = ()
+    role: str = ""  # one of ROLES; "" takes the kind's default ("math" or "tensor")
 
     def __post_init__(self):
+        if not self.role:
+            object.__setattr__(self, "role", "math" if self.elementwise else "tensor")
+        if self.role not in ROLES:
+            raise ValueError(f"op {self.name!r}: role {self.role!r} is not one of {ROLES}")
         for template in (self.text, self.name_text):
             _check_text_template(self, template)
         if self.locals is None and self.local is not None:
@@ -272,6 +286,13 @@ def sym_number(v: Any) -> Any:
 OPS: dict[str, Op] = {}
 
 
+def ops_with_role(role: str) -> list[Op]:
+    """The ops of the table with ``role`` (one of :data:`ROLES`), in table order."""
+    if role not in ROLES:
+        raise ValueError(f"unknown op role {role!r}; roles: {', '.join(ROLES)}")
+    return [op for op in OPS.values() if op.role == role]
+
+
 def register(op: Op) -> Op:
     """Add an op to the table (later issues register their own, e.g. convolution)."""
     if op.name in OPS:
@@ -294,6 +315,7 @@ def elementwise(
     d_text=(),
     d_latex=(),
     d_format=None,
+    role="math",
 ):
     """Declare an elementwise op from its forward and one derivative per input.
 
@@ -326,6 +348,7 @@ def elementwise(
             d_text=tuple(d_text),
             d_latex=tuple(d_latex),
             d_format=d_format,
+            role=role,
         )
     )
 
@@ -681,6 +704,7 @@ TANH = elementwise(
     (lambda xp, o, a: 1.0 - o * o,),
     lambda a: sp.tanh(a),
     doc="tanh; tanh' = 1 − tanh²",
+    role="activation",
     d_text=("1 − tanh²({0})",),
     d_latex=("1 - \\tanh^{{2}}({0})",),
 )
@@ -692,6 +716,7 @@ SIGMOID = elementwise(
     (lambda xp, o, a: o * (1.0 - o),),
     _sym_sigmoid,
     doc="logistic 1/(1+e^−a); σ' = σ(1 − σ)",
+    role="activation",
     d_text=("σ({0})(1 − σ({0}))",),
     d_latex=("\\sigma({0})\\,(1 - \\sigma({0}))",),
 )
@@ -703,6 +728,7 @@ RELU = elementwise(
     (lambda xp, o, a: xp.where(a > 0, 1.0, 0.0),),
     lambda a: _relu_like(a, 0),
     doc="max(0, a); derivative 0 at a = 0",
+    role="activation",
     d_text=("1[{0} > 0]",),
     d_latex=("\\mathbf{{1}}[{0} > 0]",),
 )
@@ -714,6 +740,7 @@ STEP = elementwise(
     (lambda xp, o, a: xp.where(a > 0, 0.0, 0.0),),
     lambda a: sp.Piecewise((1, a > 0), (0, True)),
     doc="1 if a > 0 else 0 (the perceptron's threshold); derivative 0 (no gradient flows)",
+    role="activation",
     d_text=("0",),
     d_latex=("0",),
 )
@@ -726,6 +753,7 @@ LEAKY_RELU = elementwise(
     lambda a, alpha: _relu_like(a, alpha * a),
     params={"alpha": 0.01},
     doc="a if a > 0 else α·a; derivative α at 0",
+    role="activation",
     d_text=("1[{0} > 0] + {alpha}·1[{0} ≤ 0]",),
     d_latex=("\\mathbf{{1}}[{0} > 0] + {alpha}\\,\\mathbf{{1}}[{0} \\le 0]",),
 )
@@ -738,6 +766,7 @@ ELU = elementwise(
     lambda a, alpha: _relu_like(a, alpha * (sp.exp(a) - 1)),
     params={"alpha": 1.0},
     doc="a if a > 0 else α(e^a − 1); derivative α at 0",
+    role="activation",
     d_text=("1[{0} > 0] + {alpha}·exp({0})·1[{0} ≤ 0]",),
     d_latex=("\\mathbf{{1}}[{0} > 0] + {alpha}\\,e^{{{0}}}\\,\\mathbf{{1}}[{0} \\le 0]",),
 )
@@ -749,6 +778,7 @@ SELU = elementwise(
     (lambda xp, o, a: SELU_SCALE * xp.where(a > 0, 1.0, SELU_ALPHA * xp.exp(xp.minimum(a, 0.0))),),
     lambda a: sym_number(SELU_SCALE) * _relu_like(a, sym_number(SELU_ALPHA) * (sp.exp(a) - 1)),
     doc="λ·ELU_α(a), λ ≈ 1.0507, α ≈ 1.6733 (self-normalising)",
+    role="activation",
     d_text=("λ(1[{0} > 0] + α·exp({0})·1[{0} ≤ 0])",),
     d_latex=(
         "\\lambda\\left(\\mathbf{{1}}[{0} > 0] "
@@ -765,6 +795,7 @@ GELU = elementwise(
     (lambda xp, o, a: 0.5 * (1.0 + xp.erf(a / _SQRT2)) + a * _INV_SQRT2PI * xp.exp(-0.5 * a * a),),
     lambda a: a / 2 * (1 + sp.erf(a / sp.sqrt(2))),
     doc="a·Φ(a), exact erf form",
+    role="activation",
     d_text=("Φ({0}) + {p0}·φ({0})",),
     d_latex=("\\Phi({0}) + {p0}\\,\\varphi({0})",),
 )
@@ -776,6 +807,7 @@ GELU_APPROX = elementwise(
     (lambda xp, o, a: _swish_d(xp, a, 1.702),),
     lambda a: a * _sym_sigmoid(sym_number(1.702) * a),
     doc="a·σ(1.702a), sigmoid approximation",
+    role="activation",
     d_text=("σ(1.702{p0})(1 + 1.702{p0}(1 − σ(1.702{p0})))",),
     d_latex=("\\sigma(1.702\\,{p0})\\left(1 + 1.702\\,{p0}\\,(1 - \\sigma(1.702\\,{p0}))\\right)",),
 )
@@ -787,6 +819,7 @@ SOFTPLUS = elementwise(
     (lambda xp, o, a: xp.sigmoid(a),),
     _sym_softplus,
     doc="log(1 + e^a); derivative σ(a)",
+    role="activation",
     d_text=("σ({0})",),
     d_latex=("\\sigma({0})",),
 )
@@ -806,6 +839,7 @@ SWISH = elementwise(
     lambda a, beta: a * _sym_sigmoid(beta * a),
     params={"beta": 1.0},
     doc="a·σ(βa); SiLU is β = 1",
+    role="activation",
     d_text=("σ({beta}{p0})(1 + {beta}{p0}(1 − σ({beta}{p0})))",),
     d_latex=(
         "\\sigma({beta}\\,{p0})\\left(1 + {beta}\\,{p0}\\,(1 - \\sigma({beta}\\,{p0}))\\right)",
@@ -826,6 +860,7 @@ MISH = elementwise(
     (_mish_d,),
     lambda a: a * sp.tanh(_sym_softplus(a)),
     doc="a·tanh(softplus(a))",
+    role="activation",
     d_text=("tanh(softplus({0})) + {p0}·sech²(softplus({0}))·σ({0})",),
     d_latex=(
         "\\tanh(\\operatorname{{softplus}}({0})) + {p0}\\,"

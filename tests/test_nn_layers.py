@@ -1,6 +1,8 @@
 """Activation modules, Dropout, BatchNorm, Residual and attention: semantics and gradients."""
 
+import inspect
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -10,7 +12,10 @@ from scipy.special import erf
 
 import gradflow.nn as nn
 from gradflow import OPS, ShapeError, Tensor
+from gradflow.nn import activation
 from gradflow.nn.checks import gradcheck_module
+from gradflow.numerics import ARRAY
+from gradflow.ops import ops_with_role
 
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 5))
 seeds = st.integers(0, 2**16)
@@ -51,11 +56,41 @@ FORMULAS = {
 
 
 def test_every_activation_op_of_the_table_has_a_module():
-    non_activations = {"neg", "exp", "log", "sqrt", "abs", "sin", "cos", "pow", "clip"}
-    table = {op.name for op in OPS.values() if op.elementwise and op.arity == 1}
-    assert table - non_activations == set(nn.ACTIVATIONS)
+    assert set(nn.ACTIVATIONS) == {op.name for op in ops_with_role("activation")}
     for name, cls in nn.ACTIVATIONS.items():
         assert name in OPS and cls in FORMULAS
+
+
+@pytest.mark.parametrize("name", sorted(set(nn.ACTIVATIONS) - {"swish"}))
+def test_activation_modules_made_from_the_table_are_ordinary_classes(name):
+    cls = nn.ACTIVATIONS[name]
+    op = OPS[name]
+    # public, importable under its own name (pickle finds it), applies exactly its op
+    assert getattr(nn, cls.__name__) is cls is getattr(activation, cls.__name__)
+    assert cls.__module__ == "gradflow.nn.activation" and cls.__qualname__ == cls.__name__
+    assert cls.op_name == name and cls.__doc__ and issubclass(cls, nn.Module)
+    # the constructor takes the op's parameters, with the op's defaults, by name or position
+    params = inspect.signature(cls).parameters
+    assert {k: p.default for k, p in params.items()} == op.params
+    m = cls(*[v / 2 for v in op.params.values()])
+    assert m.config() == {k: v / 2 for k, v in op.params.items()}
+    back = pickle.loads(pickle.dumps(m))
+    assert isinstance(back, cls) and back.config() == m.config()
+    x = np.linspace(-2, 2, 7)
+    expected = op.forward(ARRAY, x, **m.config())
+    np.testing.assert_allclose(back(Tensor(x)).data, expected, rtol=1e-12)
+    with pytest.raises(TypeError):
+        cls(*range(len(op.params) + 1))
+
+
+def test_activation_classes_keep_their_names_and_docstrings():
+    assert [nn.ACTIVATIONS[n].__name__ for n in ("relu", "gelu_approx", "leaky_relu")] == [
+        "ReLU",
+        "GELUApprox",
+        "LeakyReLU",
+    ]
+    assert nn.ReLU.__doc__ == "max(0, x)." and nn.Sigmoid.__doc__ == "1/(1 + e⁻ˣ)."
+    assert nn.LeakyReLU().config() == {"alpha": 0.01} and nn.ReLU().config() == {}
 
 
 @pytest.mark.parametrize("cls", list(FORMULAS), ids=lambda c: c.__name__)

@@ -16,10 +16,12 @@ kink convention (the x ≤ 0 branch).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
 
+from ..ops import Op, ops_with_role
 from ..tensor import Tensor, where
 from . import init as _init
 from .module import Module, Parameter
@@ -41,77 +43,69 @@ class _OpActivation(Module):
         return dict(self.params)
 
 
-class ReLU(_OpActivation):
-    """max(0, x)."""
-
-    op_name = "relu"
-
-
-class Step(_OpActivation):
-    """step(x) = 1 if x > 0 else 0: the threshold of the McCulloch–Pitts neuron (its
-    derivative is 0, so no gradient passes it; see :mod:`gradflow.nn.perceptron`)."""
-
-    op_name = "step"
-
-
-class LeakyReLU(_OpActivation):
-    """x if x > 0 else αx."""
-
-    op_name = "leaky_relu"
-
-    def __init__(self, alpha: float = 0.01):
-        super().__init__(alpha=float(alpha))
-
-
-class ELU(_OpActivation):
-    """x if x > 0 else α(eˣ − 1)."""
-
-    op_name = "elu"
-
-    def __init__(self, alpha: float = 1.0):
-        super().__init__(alpha=float(alpha))
+# The module of each activation op of the table (role "activation"): its class name and
+# docstring. The classes are made from the table below (``_op_module``): the op's parameters
+# become the constructor's keyword arguments with the op's defaults (``LeakyReLU(alpha=0.01)``).
+# An activation op missing here still gets a module, named after its symbol; ``swish`` has
+# its own class (β may be learned).
+_MODULE_TEXT: dict[str, tuple[str, str]] = {
+    "relu": ("ReLU", "max(0, x)."),
+    "step": (
+        "Step",
+        "step(x) = 1 if x > 0 else 0: the threshold of the McCulloch–Pitts neuron (its\n"
+        "    derivative is 0, so no gradient passes it; see :mod:`gradflow.nn.perceptron`).",
+    ),
+    "leaky_relu": ("LeakyReLU", "x if x > 0 else αx."),
+    "elu": ("ELU", "x if x > 0 else α(eˣ − 1)."),
+    "selu": ("SELU", "λ·ELU_α(x), self-normalising with LeCun init."),
+    "gelu": ("GELU", "x·Φ(x), exact erf form."),
+    "gelu_approx": ("GELUApprox", "x·σ(1.702x)."),
+    "sigmoid": ("Sigmoid", "1/(1 + e⁻ˣ)."),
+    "tanh": ("Tanh", "tanh x."),
+    "softplus": ("Softplus", "log(1 + eˣ), a smooth ReLU."),
+    "mish": ("Mish", "x·tanh(softplus x)."),
+}
+_OWN_CLASS = {"swish"}
 
 
-class SELU(_OpActivation):
-    """λ·ELU_α(x), self-normalising with LeCun init."""
+def _op_module(op: Op) -> type[_OpActivation]:
+    """The module class that applies ``op``: keyword (or positional) arguments are the op's
+    parameters, floats, with the op's defaults."""
+    name, doc = _MODULE_TEXT.get(op.name, (_class_name(op), op.doc))
+    signature = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [
+            inspect.Parameter(
+                k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v, annotation=float
+            )
+            for k, v in op.params.items()
+        ]
+    )
 
-    op_name = "selu"
+    def __init__(self, *args: Any, **kwargs: Any):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        params = {k: float(v) for k, v in bound.arguments.items() if k != "self"}
+        _OpActivation.__init__(self, **params)
 
-
-class GELU(_OpActivation):
-    """x·Φ(x), exact erf form."""
-
-    op_name = "gelu"
-
-
-class GELUApprox(_OpActivation):
-    """x·σ(1.702x)."""
-
-    op_name = "gelu_approx"
-
-
-class Sigmoid(_OpActivation):
-    """1/(1 + e⁻ˣ)."""
-
-    op_name = "sigmoid"
-
-
-class Tanh(_OpActivation):
-    """tanh x."""
-
-    op_name = "tanh"
+    __init__.__signature__ = signature
+    __init__.__qualname__ = f"{name}.__init__"
+    namespace = {"__doc__": doc, "__module__": __name__, "op_name": op.name, "__init__": __init__}
+    return type(name, (_OpActivation,), namespace)
 
 
-class Softplus(_OpActivation):
-    """log(1 + eˣ), a smooth ReLU."""
+def _class_name(op: Op) -> str:
+    symbol = op.symbol if op.symbol.isidentifier() else op.name
+    return "".join(part[:1].upper() + part[1:] for part in symbol.split("_"))
 
-    op_name = "softplus"
 
-
-class Mish(_OpActivation):
-    """x·tanh(softplus x)."""
-
-    op_name = "mish"
+_GENERATED = {
+    op.name: _op_module(op) for op in ops_with_role("activation") if op.name not in _OWN_CLASS
+}
+globals().update({cls.__name__: cls for cls in _GENERATED.values()})
+ReLU, Step, LeakyReLU, ELU, SELU, GELU, GELUApprox, Sigmoid, Tanh, Softplus, Mish = (
+    _GENERATED[n] for n in _MODULE_TEXT
+)
 
 
 class SiLU(_OpActivation):
@@ -223,20 +217,10 @@ class LogSoftmax(Softmax):
         return x.log_softmax(axis=self.axis)
 
 
-#: activation op of the table → the module that applies it
+#: activation op of the table → the module that applies it (every op whose role is "activation")
 ACTIVATIONS: dict[str, type[Module]] = {
-    "relu": ReLU,
-    "step": Step,
-    "leaky_relu": LeakyReLU,
-    "elu": ELU,
-    "selu": SELU,
-    "gelu": GELU,
-    "gelu_approx": GELUApprox,
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "softplus": Softplus,
-    "swish": Swish,
-    "mish": Mish,
+    op.name: Swish if op.name == "swish" else _GENERATED[op.name]
+    for op in ops_with_role("activation")
 }
 
 #: names accepted by ``activation=`` arguments (models.mlp, ...)
