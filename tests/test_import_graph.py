@@ -1,8 +1,8 @@
 """No import cycles among gradflow's modules (issue 17), so they stay gone.
 
-The graph is read from the source with ``ast`` (nothing is imported but the packages'
-specs): every module of every package listed in ``pyproject.toml`` (``gradflow.visual`` and
-``gradflow.exercises`` included, wherever their folders are). An edge ``a -> b`` is an
+The graph is read from the source with ``ast`` (nothing is imported): every module of every
+package listed in ``pyproject.toml`` (``gradflow.visual`` and ``gradflow.exercises``
+included, from the folders ``package-dir`` maps them to). An edge ``a -> b`` is an
 import in ``a`` that runs ``b``: ``import b``, ``from b import name``, ``from pkg import b``
 for a submodule ``b``, and the ``__init__`` of each package ``b`` lies in (unless ``a`` lies
 in it too: that one is already running when ``a`` runs). Imports under ``if TYPE_CHECKING:``
@@ -22,7 +22,6 @@ Imports at module level and imports inside functions are counted separately:
 from __future__ import annotations
 
 import ast
-import importlib.util
 import pkgutil
 import sys
 import tomllib
@@ -57,16 +56,17 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
 }
 
 
-def modules(packages: list[str]) -> dict[str, Path]:
-    """Every module of ``packages`` (dotted name -> file), found through their specs."""
+def modules(packages: list[str], package_dir: dict[str, str]) -> dict[str, Path]:
+    """Every module of ``packages`` (dotted name -> file), in the folders setuptools installs
+    them from (``package_dir``, else the dotted name as a path). Nothing is imported, so a
+    module that fails to import (someone's work in progress) does not hide the graph."""
     found: dict[str, Path] = {}
     for package in packages:
-        spec = importlib.util.find_spec(package)
-        found[package] = Path(spec.origin)
-        for info in pkgutil.iter_modules(spec.submodule_search_locations):
+        folder = ROOT / package_dir.get(package, package.replace(".", "/"))
+        found[package] = folder / "__init__.py"
+        for info in pkgutil.iter_modules([str(folder)]):
             if not info.ispkg:
-                name = f"{package}.{info.name}"
-                found[name] = Path(importlib.util.find_spec(name).origin)
+                found[f"{package}.{info.name}"] = folder / f"{info.name}.py"
     return found
 
 
@@ -189,7 +189,8 @@ def _describe(component: frozenset[str], edges) -> str:
 @pytest.fixture(scope="module")
 def gradflow_edges():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    known = modules(pyproject["tool"]["setuptools"]["packages"])
+    setuptools = pyproject["tool"]["setuptools"]
+    known = modules(setuptools["packages"], setuptools.get("package-dir", {}))
     return known, import_edges(known)
 
 
