@@ -14,7 +14,7 @@ import numpy as np
 
 from gradflow import display
 from gradflow.graph import topological_order
-from gradflow.naming import node_names
+from gradflow.naming import derived_name, node_names
 from gradflow.steps import backward_steps, formula_latex, forward_steps
 
 from .exercise import GRAD_PREFIX, Exercise, Question
@@ -54,6 +54,49 @@ def question_latex(q: Question, output: str) -> str:
     return f"{t} - {display.latex(q.lr)} \\cdot {grad}"
 
 
+FULL = 10_000  # an equation is written out in full, however long
+
+
+def _update_graph(ex: Exercise, sol, name: str):
+    """An [update] equation rebuilt over leaves that record ops (the engine's own update
+    nodes are constants), with text and LaTeX names; ``grad_w`` reads ∂L/∂w."""
+    env = ex.update_env(sol.nodes, sol.grads)
+    f = ex.update[name]
+    leaves = {}
+    for r in f.names:
+        leaves[r] = ex.leaf(r, env[r].data, True)
+        if r.startswith(GRAD_PREFIX):
+            leaves[r].label = f"∂{ex.output}/∂{r[len(GRAD_PREFIX) :]}"
+    node = f.build(leaves)
+    names, tex = node_names(topological_order(node), limit=FULL)
+    return node, names, tex
+
+
+def equations(ex: Exercise, sol) -> dict[str, tuple[str, str]]:
+    """Each [graph] and [update] equation in the course's notation, ``name -> (text,
+    LaTeX)``: ``L = (ytrue − y21)²`` where the file says ``(ytrue - y21)**2``."""
+    order = topological_order(sol.loss)
+    names, tex = node_names(order, limit=FULL)
+    out: dict[str, tuple[str, str]] = {}
+    for k in ex.graph:
+        node = sol.nodes[k]
+        if id(node) not in names:  # an equation the output does not depend on
+            more, more_tex = node_names(topological_order(node), limit=FULL)
+            names, tex = {**more, **names}, {**more_tex, **tex}
+        out[k] = (expression(node, names), formula_latex(node, tex))
+    for k in ex.update:
+        node, names_u, tex_u = _update_graph(ex, sol, k)
+        out[k] = (expression(node, names_u), formula_latex(node, tex_u))
+    return out
+
+
+def expression(node, names: dict[int, str]) -> str:
+    """A node's op applied to its inputs' names (``w111·x + b11``); a leaf is its name."""
+    if node.op is None:
+        return names[id(node)]
+    return derived_name(node.op, [names[id(i)] for i in node.inputs], node.params)
+
+
 def document(ex: Exercise) -> str:
     """The whole exercise, worked: a complete LaTeX document."""
     sol = ex.solve()
@@ -74,21 +117,11 @@ def document(ex: Exercise) -> str:
         backward_steps(sol.loss).to_latex(),
     ]
     if ex.update:
-        lines = []
-        env = ex.update_env(sol.nodes, sol.grads)
-        for k, f in ex.update.items():
-            leaves = {r: ex.leaf(r, env[r].data, True) for r in f.names}  # so ops are recorded
-            node = f.build(leaves)
-            order = topological_order(node)
-            _, tex = node_names(order)
-            for n in order:  # grad_w is ∂L/∂w
-                if n.op is None and n.label.startswith(GRAD_PREFIX):
-                    name = display.latex_name(n.label[len(GRAD_PREFIX) :])
-                    tex[id(n)] = f"\\frac{{\\partial {out}}}{{\\partial {name}}}"
-            lines.append(
-                f"{display.latex_name(k)} &= {formula_latex(node, tex)} "
-                f"= {display.latex(sol.update_nodes[k].data)}"
-            )
+        eqs = equations(ex, sol)
+        lines = [
+            f"{display.latex_name(k)} &= {eqs[k][1]} = {display.latex(sol.update_nodes[k].data)}"
+            for k in ex.update
+        ]
         body += ["\\subsection*{After the backward pass}", _display(lines)]
     answers = [
         f"{question_latex(q, ex.output)} &= {display.latex(np.float64(ex.answer(q, sol)))}"

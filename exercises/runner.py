@@ -24,6 +24,7 @@ from gradflow.steps import backward_steps, fmt, forward_steps
 from gradflow.symbolic import check_symbolic, symbolic_value
 
 from .exercise import GRAD_PREFIX, Exercise, Question, Solution
+from .latex import equations
 
 # ---------------------------------------------------------------------------------- show
 
@@ -37,18 +38,19 @@ def show(ex: Exercise, out: TextIO) -> None:
     w("Given:\n")
     for k, v in ex.values.items():
         tag = " (constant)" if k in ex.constants else ""
-        w(f"  {k} = {fmt(v)}{tag}\n")
+        w(f"  {k} = {_grid(v, len(k) + 5)}{tag}\n")
+    eqs = equations(ex, sol)  # in the course's notation: (ytrue − y21)², not (ytrue - y21)**2
     w("\nGraph:\n")
-    for k, f in ex.graph.items():
-        w(f"  {k} = {f.text}\n")
+    for k in ex.graph:
+        w(f"  {k} = {eqs[k][0]}\n")
     w("\nForward pass:\n")
     w(_indent(forward_steps(sol.loss).table()) + "\n")
     w(f"\nBackward pass from {ex.output} (local × upstream = contribution):\n")
     w(_indent(backward_steps(sol.loss).table()) + "\n")
     if ex.update:
         w("\nAfter the backward pass:\n")
-        for k, f in ex.update.items():
-            w(f"  {k} = {f.text} = {fmt(sol.update_nodes[k].data)}\n")
+        for k in ex.update:
+            w(f"  {k} = {eqs[k][0]} = {fmt(sol.update_nodes[k].data)}\n")
     w("\nAnswers:\n")
     for q in ex.questions:
         w(f"  {q.label(ex.output)} = {fmt(ex.answer(q, sol))}\n")
@@ -71,6 +73,14 @@ def render(ex: Exercise, directory: str) -> list[str]:
     lr = next((q.lr for q in ex.questions if q.kind == "update"), None)  # the update step
     player = visual.write_player(sol.loss, folder / f"{ex.name}.html", lr=lr)
     return [str(graph), str(player)]
+
+
+def _grid(v, pad: int) -> str:
+    """A given value: a number, a vector, a matrix as a grid under its name (16 elements or
+    fewer in full), a bigger array as shape, first values and range."""
+    from gradflow import display
+
+    return display.array(v).replace("\n", "\n" + " " * pad)
 
 
 def _indent(text: str, pad: str = "  ") -> str:
@@ -224,13 +234,13 @@ def _explain_value(ex: Exercise, name: str, sol: Solution) -> str:
     if name in ex.values:
         return f"{name} is given: {fmt(ex.values[name])}"
     f = ex.graph[name] if name in ex.graph else ex.update[name]
-    env = {**sol.nodes, **{GRAD_PREFIX + k: v for k, v in sol.grads.items()}}
+    env = {**sol.nodes, **sol.update_nodes, **{GRAD_PREFIX + k: v for k, v in sol.grads.items()}}
     parts = []
     for ref in sorted(f.names):
         v = env[ref].data if isinstance(env[ref], Node) else env[ref]
         parts.append(f"{ref} = {fmt(v)}")
     value = sol.value(name)
-    return f"{name} = {f.text} with {', '.join(parts)} → {fmt(value)}"
+    return f"{name} = {equations(ex, sol)[name][0]} with {', '.join(parts)} → {fmt(value)}"
 
 
 MAX_CHAIN_LINES = 12

@@ -106,6 +106,9 @@ _GREEK = {
 def latex_name(name: str) -> str:
     """A node name as LaTeX: ``w111`` → ``w_{111}``, ``h_prev`` → ``h_{\\mathrm{prev}}``,
     ``ytrue`` → ``\\mathit{ytrue}``, ``sigma`` → ``\\sigma``, ``fc1.weight`` upright."""
+    m = re.fullmatch(r"∂([^/]+)/∂(.+)", name)  # a gradient: ∂L/∂w211
+    if m:
+        return f"\\frac{{\\partial {latex_name(m[1])}}}{{\\partial {latex_name(m[2])}}}"
     m = re.fullmatch(r"([A-Za-z]+)_?(\d+)", name)
     if m:
         return f"{latex_name(m[1])}_{{{m[2]}}}"
@@ -386,7 +389,10 @@ def exercise_html(ex: Any) -> str:
     given = [
         [k, array(v) + (" (constant)" if k in ex.constants else "")] for k, v in ex.values.items()
     ]
-    graph = "".join(f"<li><code>{e(k)} = {e(f.text)}</code></li>" for k, f in ex.graph.items())
+    from .exercises.latex import equations
+
+    eqs = equations(ex, ex.solve())  # the course's notation, not the file's Python syntax
+    graph = "".join(f"<li><code>{e(k)} = {e(eqs[k][0])}</code></li>" for k in ex.graph)
     asked = "".join(f"<li>{e(q.label(ex.output))} = ?</li>" for q in ex.questions)
     return (
         f"<div><h4>{e(ex.title)}</h4>"

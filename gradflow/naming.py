@@ -44,6 +44,8 @@ def _top_level(s: str) -> str:
 def precedence(name: str) -> int:
     """How tightly a name binds: 3 atom or call (``z11``, ``ReLU(z)``, ``2``), 2 power or
     transpose, 1 product or quotient, 0 sum, difference or a leading sign."""
+    if name[:1] == "∂":  # a gradient ∂L/∂w reads as one symbol (bracketed for a power)
+        return 2
     top = _top_level(name)
     if name[:1] in "-−" or any(f" {c} " in top for c in "+−-"):
         return 0
@@ -69,9 +71,9 @@ def latex_precedence(tex: str) -> int:
     top = _top_level(_LATEX_OPEN.sub("(", tex).replace("\\right)", ")").replace("\\right]", "]"))
     if re.search(r"[+\-]", top):
         return 0
-    if "\\cdot" in top or "\\frac" in top or " " in top.strip():
+    if "\\cdot" in top or " " in top.strip():
         return 1
-    if "^" in top:
+    if "^" in top or "\\frac" in top:
         return 2
     return 3
 
@@ -111,7 +113,7 @@ def _superscripts(text: str) -> str:
 
 def derived_name(op: Any, args: list[str], params: dict) -> str:
     """An op applied to its arguments' names in the op table's notation, e.g. ``w·x``."""
-    wrapped = [wrap(a, arg_level(op, k)) for k, a in enumerate(args)]
+    wrapped = wrap_args(op, args)
     try:
         text = op.format_text(wrapped, params, "symbol")
     except (KeyError, IndexError, ValueError):
@@ -119,8 +121,30 @@ def derived_name(op: Any, args: list[str], params: dict) -> str:
     return _superscripts(text)
 
 
+def wrap_args(op: Any, args: list[str], latex: bool = False) -> list[str]:
+    """The arguments of ``op`` bracketed where the order of operations needs it; a negative
+    number as the first argument leads without brackets (−0.001·g)."""
+    out = []
+    for k, a in enumerate(args):
+        if k == 0 and _negative(a):
+            out.append(a if latex else _lead(a))
+        else:
+            out.append(latex_wrap(a, arg_level(op, k)) if latex else wrap(a, arg_level(op, k)))
+    return out
+
+
+def _negative(a: str) -> bool:
+    """A negative number, as text (``-0.001``) or LaTeX (``{-0.001}``)."""
+    return re.fullmatch(r"\{?-\d[\d.e+-]*\}?", a) is not None
+
+
+def _lead(a: str) -> str:
+    """A negative number as a first argument leads without brackets: −0.001·g."""
+    return "−" + a[1:] if a.startswith("-") else a
+
+
 def derived_latex(op: Any, args: list[str], params: dict) -> str:
-    wrapped = [latex_wrap(a, arg_level(op, k)) for k, a in enumerate(args)]
+    wrapped = wrap_args(op, args, latex=True)
     try:
         return op.format_latex(wrapped, params)
     except (KeyError, IndexError, ValueError):
@@ -131,7 +155,9 @@ def _is_scalar(data: Any) -> bool:
     return not isinstance(data, np.ndarray) or data.ndim == 0
 
 
-def node_names(order: list, ids: bool = False) -> tuple[dict[int, str], dict[int, str]]:
+def node_names(
+    order: list, ids: bool = False, limit: int = MAX_DERIVED
+) -> tuple[dict[int, str], dict[int, str]]:
     """``(text, latex)``: one name per node of a graph given in topological order, keyed by
     ``id(node)``; unique within the graph (a repeated derived name gets a prime ′)."""
     text: dict[int, str] = {}
@@ -161,7 +187,7 @@ def node_names(order: list, ids: bool = False) -> tuple[dict[int, str], dict[int
             args = [text[id(i)] for i in n.inputs]
             name = derived_name(n.op, args, n.params)
             latex = derived_latex(n.op, [tex[id(i)] for i in n.inputs], n.params)
-            if len(name) > MAX_DERIVED:
+            if len(name) > limit:
                 name, latex = numbered(n.op.name), None
         primes = ""
         while name in used:

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import display
 from .graph import Node, backprop, topological_order
-from .naming import arg_level, latex_wrap, node_names, wrap
+from .naming import latex_wrap, node_names, wrap, wrap_args
 from .ops import short_param
 
 
@@ -242,7 +242,7 @@ def node_formula(node: Node, names: dict[int, str]) -> str:
     arguments bracketed where the order of operations needs it."""
     if node.op is None:
         return "given"
-    args = [wrap(names[id(i)], arg_level(node.op, k)) for k, i in enumerate(node.inputs)]
+    args = wrap_args(node.op, [names[id(i)] for i in node.inputs])
     return node.op.format_text(args, node.params, "name")
 
 
@@ -250,7 +250,7 @@ def formula_latex(node: Node, tex: dict[int, str]) -> str:
     """``node``'s op applied to its inputs' LaTeX names (``\\text{given}`` for a leaf)."""
     if node.op is None:
         return "\\text{given}"
-    args = [latex_wrap(tex[id(i)], arg_level(node.op, k)) for k, i in enumerate(node.inputs)]
+    args = wrap_args(node.op, [tex[id(i)] for i in node.inputs], latex=True)
     try:
         return node.op.format_latex(args, node.params)
     except (KeyError, IndexError, ValueError):  # a template the params do not fill

@@ -189,7 +189,7 @@ def test_quiz_wrong_forward_value_and_update_explain_themselves():
     result = quiz(ex, wrong, out)
     assert (result.correct, result.total) == (13, 15)
     text = out.getvalue()
-    assert "y11 = relu(z11) with z11 = 70 → 70" in text
+    assert "y11 = ReLU(z11) with z11 = 70 → 70" in text
     assert "w211 − γ·∂L/∂w211 = 1 − 0.001·(-700) = 1.7" in text
 
 

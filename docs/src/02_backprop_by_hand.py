@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 from IPython.display import Math
 
-from gradflow import Value, backward_steps, check_symbolic, forward_steps, gradcheck
+from gradflow import Value, backward_steps, check_symbolic, display, forward_steps, gradcheck
 from gradflow.examples import SEED002_WEIGHTS, seed002_network
 
 # %% [markdown]
@@ -112,7 +112,8 @@ print(step.equation)
 loss.backward()
 for name, hand in by_hand.items():
     engine = net[name].grad
-    print(f"∂L/∂{name:5s} by hand {hand:8g}   engine {engine:8g}")
+    # display.number rounds for reading: 0 where the hand product is -10 · 0 = -0.0
+    print(f"∂L/∂{name:5s} by hand {display.number(hand):>8}   engine {display.number(engine):>8}")
     assert engine == hand
 
 # %% [markdown]
@@ -124,11 +125,7 @@ for name, hand in by_hand.items():
 
 # %%
 report = check_symbolic(seed002_network()["L"])
-for check in report.checks:
-    verdict = "ok" if check.ok else "BAD"
-    sympy_value, engine = float(check.symbolic), check.engine + 0.0
-    print(f"[{verdict}] ∂L/∂{check.name:5s} SymPy {sympy_value:7g}   engine {engine:7g}")
-print("all derivatives match:", report.ok)
+print(report)  # per weight: SymPy's derivative at this point, its value, the engine's
 assert report.ok
 
 
@@ -161,7 +158,8 @@ for name in SEED002_WEIGHTS:
     print(f"{name:5s} ∂L/∂w = {net[name].grad:7g}   Δw = {delta + 0.0:+.4f}   new w = {new:g}")
 
 # %% [markdown]
-# `print(report)` shows the whole expression and every derivative in LaTeX. They are long,
+# `print(report)` writes each derivative at this point: every ReLU's active branch taken.
+# `report.full()` shows the whole expression and every derivative in LaTeX. They are long,
 # because every ReLU is a case split. Fix every weight except $w_{211}$ at the slide's value
 # and SymPy's derivative becomes readable: $\partial L/\partial w_{211} =
 # 2\cdot 70\,(70\,w_{211} - 75)$, which is $-700$ at $w_{211} = 1$.
