@@ -123,16 +123,36 @@ def plot_neuron_surfaces(
         ax.set_title(f"{name}: contour")
         ax.set_xlabel("x₁")
         ax.set_ylabel("x₂")
-    fig.suptitle(f"Neuron y = f({w[0]:g}·x₁ + {w[1]:g}·x₂ + {b:g})")
+    fig.suptitle(f"Neuron y = f({_terms([(w[0], 'x₁'), (w[1], 'x₂'), (b, '')])})")
     return _finish(fig, path)
+
+
+def _terms(terms: Sequence[tuple[float, str]]) -> str:
+    """``w₁·x₁ + w₂·x₂ + b`` with the signs a reader writes: ``2·x₁ − 1·x₂ − 0.5``."""
+    from gradflow import display
+
+    out = ""
+    for k, (c, name) in enumerate(terms):
+        num = display.number(abs(c))
+        body = f"{num}·{name}" if name else num
+        if k == 0:
+            out = ("−" if c < 0 and num != "0" else "") + body
+        else:
+            out += (" − " if c < 0 and num != "0" else " + ") + body
+    return out
 
 
 # --------------------------------------------------------------------------- training
 
 
-def plot_history(history_epochs: Sequence[dict], path: PathLike = "history.png") -> Path | Figure:
+def plot_history(
+    history_epochs: Sequence[dict], path: PathLike = "history.png", title: str = ""
+) -> Path | Figure:
     """Train vs validation curves, one panel per metric (``train_loss``/``val_loss``, ...),
-    from ``history.epochs`` (a list of dicts with an ``"epoch"`` key)."""
+    from ``history.epochs`` (a list of dicts with an ``"epoch"`` key); whole epochs on the
+    x-axis. ``title`` names what was trained, e.g. "MLP on digits, cross-entropy loss"."""
+    from matplotlib.ticker import MaxNLocator
+
     if not history_epochs:
         raise ValueError("plot_history: the history is empty (no epochs recorded)")
     keys: list[str] = []
@@ -156,7 +176,10 @@ def plot_history(history_epochs: Sequence[dict], path: PathLike = "history.png")
                 ax.plot(*zip(*pts), style, ms=3, label=split)
         ax.set_title(metric)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs 1, 2, 3 — not 2.5
         ax.legend()
+    if title:
+        fig.suptitle(title)
     return _finish(fig, path)
 
 
@@ -165,10 +188,22 @@ def layer_grads(model: Any) -> dict[str, np.ndarray]:
     (``"0.weight"`` and ``"0.bias"`` go to layer ``"0"``), ready for
     :func:`plot_grad_histograms`."""
     grouped: dict[str, list[np.ndarray]] = {}
+    kinds = _module_kinds(model)
     for name, p in model.named_parameters():
         layer = name.rpartition(".")[0] or name
-        grouped.setdefault(layer, []).append(np.ravel(np.asarray(p.grad, dtype=float)))
+        label = f"{layer} {kinds[layer]}" if layer in kinds else layer  # "0 Linear", "fc1 Linear"
+        grouped.setdefault(label, []).append(np.ravel(np.asarray(p.grad, dtype=float)))
     return {layer: np.concatenate(gs) for layer, gs in grouped.items()}
+
+
+def _module_kinds(model: Any, prefix: str = "") -> dict[str, str]:
+    """Dotted path of every sub-module -> its class name (``"0" -> "Linear"``)."""
+    out: dict[str, str] = {}
+    for name, child in getattr(model, "named_children", lambda: [])():
+        path = f"{prefix}{name}"
+        out[path] = type(child).__name__
+        out.update(_module_kinds(child, path + "."))
+    return out
 
 
 def plot_grad_histograms(
@@ -182,13 +217,16 @@ def plot_grad_histograms(
     if not grads_by_layer:
         raise ValueError("plot_grad_histograms: no layers given")
     fig = _figure(3.2 * len(grads_by_layer), 3.0)
-    axes = fig.subplots(1, len(grads_by_layer), squeeze=False)[0]
-    for ax, (name, g) in zip(axes, grads_by_layer.items()):
+    axes = fig.subplots(1, len(grads_by_layer), squeeze=False, sharex=True)[0]
+    logs = [np.log10(m[m > 0]) for m in (np.abs(np.ravel(g)) for g in grads_by_layer.values())]
+    finite = np.concatenate([v for v in logs if v.size]) if any(v.size for v in logs) else None
+    bins = np.linspace(finite.min(), finite.max() + 1e-9, 31) if finite is not None else 30
+    for ax, (name, g) in zip(axes, grads_by_layer.items()):  # one x-axis: layers compare
         mag = np.abs(np.asarray(g, dtype=float).ravel())
         zero = np.mean(mag == 0) if mag.size else 0.0
         nz = mag[mag > 0]
         if nz.size:
-            ax.hist(np.log10(nz), bins=30, color="tab:blue")
+            ax.hist(np.log10(nz), bins=bins, color="tab:blue")
         ax.set_title(f"{name}\n‖g‖ = {np.linalg.norm(mag):.3g}, {100 * zero:.0f}% zero")
         ax.set_xlabel("log₁₀ |g|")
     axes[0].set_ylabel("count")
@@ -848,6 +886,6 @@ def plot_loss_landscape(
     ax3.set_box_aspect(None, zoom=0.85)  # room for the z label
     ax3.set_xlabel("a")
     ax3.set_ylabel("b")
-    ax3.set_zlabel("loss")
+    ax3.set_zlabel("loss", labelpad=10)
     ax3.set_title(f"{title}: surface")
     return _finish(fig, path)
