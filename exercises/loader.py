@@ -63,6 +63,33 @@ def load_all(path: str | Path | None = None) -> list[Exercise]:
     return [load(f) for f in exercise_files(path)]
 
 
+# The course's topics in the order it teaches them (docs/course_topics.md, the seeds).
+TOPICS = (
+    "the neuron",
+    "neurons and MLPs",
+    "activations",
+    "backpropagation",
+    "losses",
+    "softmax and cross-entropy",
+    "optimisation",
+    "vanishing and exploding gradients",
+    "regularisation and normalisation",
+    "convolutional networks",
+    "recurrent networks",
+)
+
+
+def course_order(exercises: list[Exercise]) -> list[Exercise]:
+    """Exercises as the course meets them: by topic (:data:`TOPICS`; a topic the course
+    does not list comes after, alphabetically), then easy before hard, then by name."""
+
+    def key(e: Exercise):
+        topic = TOPICS.index(e.topic) if e.topic in TOPICS else len(TOPICS)
+        return (topic, e.topic, DIFFICULTIES.index(e.difficulty), e.name)
+
+    return sorted(exercises, key=key)
+
+
 def find(name: str, path: str | Path | None = None) -> Exercise:
     """The exercise called ``name`` (file stem) in a folder, or a path to a file."""
     candidate = Path(name)

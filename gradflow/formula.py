@@ -84,6 +84,19 @@ def functions() -> list[str]:
     return sorted(set(ops) | set(ALIASES) | set(TENSOR_FUNCTIONS))
 
 
+def did_you_mean(name: str) -> str:
+    """``"; did you mean relu?"`` for a misspelt function name (``Relu``, ``relu2``,
+    ``sigmod``), else ``""``."""
+    import difflib
+
+    known = functions()
+    lower = {k.lower(): k for k in known}
+    if name.lower() in lower:
+        return f"; did you mean {lower[name.lower()]}?"
+    close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 def parse(text: str) -> Formula:
     """Parse and validate ``text``; raise :class:`FormulaError` naming the problem."""
     if not isinstance(text, str):
@@ -200,8 +213,8 @@ def _validate(node: ast.AST, text: str, names: set[str], depth: int) -> None:
         op = OPS.get(fname)
         if op is None or not op.elementwise or op.arity is None:
             raise FormulaError(
-                f"unknown function {node.func.id!r}{_where(node, text)}; "
-                f"known: {', '.join(functions())}"
+                f"unknown function {node.func.id!r}{_where(node, text)}"
+                f"{did_you_mean(node.func.id)}; known: {', '.join(functions())}"
             )
         if node.keywords and any(k.arg is None for k in node.keywords):
             raise FormulaError(f"**kwargs are not allowed{_where(node, text)}")

@@ -239,6 +239,15 @@ def test_list_shows_every_exercise(capsys):
     assert code == 0
     for f in FILES:
         assert f.stem in out.out
+    lines = out.out.splitlines()
+    assert lines[0].split() == ["name", "topic", "seed", "difficulty", "title"]
+    names = [line.split()[0] for line in lines[1:]]
+    # course order: the neuron before backprop before CNNs before RNNs, easy before hard
+    assert names.index("perceptron_rule") < names.index("seed002_network") < names.index("conv2d")
+    assert names.index("conv2d") < names.index("lstm_cell")
+    assert names.index("sigmoid_neuron") < names.index("mlp_matrix")  # easy, then hard
+    row = next(line.split(None, 4) for line in lines if line.startswith("seed002_network "))
+    assert row[1:4] == ["backpropagation", "002", "medium"]
 
 
 def test_show_prints_forward_backward_and_answers(capsys):

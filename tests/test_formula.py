@@ -71,6 +71,15 @@ def test_errors_say_where_and_what():
         parse("x.data")
 
 
+def test_a_misspelt_function_gets_a_suggestion():
+    for text, meant in [("Relu(x)", "relu"), ("rleu(x)", "relu"), ("sigmod(x)", "sigmoid")]:
+        with pytest.raises(FormulaError, match=f"did you mean {meant}\\?"):
+            parse(text)
+    with pytest.raises(FormulaError) as e:
+        parse("foo(x)")
+    assert "did you mean" not in str(e.value)
+
+
 @given(st.text(max_size=80))
 def test_fuzzed_text_only_ever_raises_formula_error(text):
     from gradflow import Value

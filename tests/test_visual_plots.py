@@ -211,6 +211,20 @@ def test_layer_grads_of_a_model_feed_the_histograms():
     x = Tensor(np.ones((5, 3)))
     (model(x) ** 2).mean().backward()
     grads = plots.layer_grads(model)
-    assert list(grads) == ["0", "1"] and grads["0"].shape == (3 * 4 + 4,)
-    assert np.array_equal(grads["1"][:8], model[1].weight.grad.ravel())
-    assert titles(plots.plot_grad_histograms(grads, None))[0].startswith("0\n‖g‖ = ")
+    # titled with the layer's name: its place in the model and its kind, not a bare "1"
+    assert list(grads) == ["0 Linear", "1 Linear"] and grads["0 Linear"].shape == (3 * 4 + 4,)
+    assert np.array_equal(grads["1 Linear"][:8], model[1].weight.grad.ravel())
+    fig = plots.plot_grad_histograms(grads, None)
+    assert titles(fig)[0].startswith("0 Linear\n‖g‖ = ")
+    a, b = fig.axes[:2]
+    assert a.get_xlim() == b.get_xlim()  # one x-axis: the layers compare at a glance
+
+
+def test_epoch_ticks_are_whole_and_titles_name_what_was_trained():
+    hist = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e} for e in range(1, 11)]
+    fig = plots.plot_history(hist, None, title="MLP on the 8×8 digits, cross_entropy loss")
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 10]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    assert fig._suptitle.get_text() == "MLP on the 8×8 digits, cross_entropy loss"
+    neuron = plots.plot_neuron_surfaces(None, (2.0, -1.0), -0.5)
+    assert neuron._suptitle.get_text() == "Neuron y = f(2·x₁ − 1·x₂ − 0.5)"  # not "+ -0.5"

@@ -132,7 +132,8 @@ def train_digits(model_name: str, out: Path, backend: str, seed: int, quiet: boo
     )
     grads = _layer_gradients(exp.model, exp, seed)
     files = [
-        (plots.plot_history(report["history"], out / f"{model_name}_curves.png"),
+        (plots.plot_history(report["history"], out / f"{model_name}_curves.png",
+                            title=f"{model_name.upper()} on the 8×8 digits, {exp.loss} loss"),
          f"{model_name.upper()} loss and accuracy, train vs validation"),
         (plots.plot_confusion_matrix(final["confusion_matrix"], [str(k) for k in range(10)],
                                      out / f"{model_name}_confusion.png"),

@@ -25,7 +25,7 @@ def register(sub) -> None:
         q.add_argument("--path", metavar="DIR", help="folder of exercise files (default: shipped)")
         return q
 
-    with_path(esub.add_parser("list", help="name, title, topic and difficulty of each exercise"))
+    with_path(esub.add_parser("list", help="every exercise in course order: topic, seed, level"))
     s = with_path(esub.add_parser("show", help="forward table, backward steps and answers"))
     s.add_argument("name", help="exercise name (see `gradflow exercise list`) or a .toml file")
     s.add_argument("--render", metavar="DIR", help="also write the graph SVG and HTML player")
@@ -57,11 +57,14 @@ def run(args) -> int:
 
 
 def _list(args) -> int:
-    from ..exercises.loader import load_all
+    from ..exercises.loader import course_order, load_all
 
-    rows = [("name", "title", "topic", "difficulty")]
-    rows += [(e.name, e.title, e.topic, e.difficulty) for e in load_all(args.path)]
-    widths = [max(len(r[k]) for r in rows) for k in range(4)]
+    rows = [("name", "topic", "seed", "difficulty", "title")]
+    rows += [
+        (e.name, e.topic, e.source.seed, e.difficulty, e.title)
+        for e in course_order(load_all(args.path))  # in the order the course teaches
+    ]
+    widths = [max(len(r[k]) for r in rows) for k in range(5)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     return 0
