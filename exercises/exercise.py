@@ -107,7 +107,7 @@ class Exercise:
     variants: Any = None  # a VariantSpec when the file has [variants] (see variants.py)
 
     def _repr_html_(self) -> str:  # Jupyter: what the student is given and asked (no answers)
-        from gradflow.display import exercise_html
+        from .latex import exercise_html
 
         return exercise_html(self)
 

@@ -10,6 +10,8 @@ shipped exercise (``tests/test_latex.py``).
 
 from __future__ import annotations
 
+import html as _html
+
 import numpy as np
 
 from gradflow import display
@@ -134,3 +136,23 @@ def document(ex: Exercise) -> str:
         body += ["\\subsection*{Hints}", "\\begin{itemize}"]
         body += [f"\\item {t(h)}" for h in ex.hints] + ["\\end{itemize}"]
     return standalone("\n".join(body))
+
+
+def exercise_html(ex: Exercise) -> str:
+    """An exercise as a student starts it (Jupyter's view of an :class:`Exercise`): title,
+    where it comes from, the given values, the equations in the course's notation and the
+    questions — not the answers."""
+    e = _html.escape
+    given = [
+        [k, display.array(v) + (" (constant)" if k in ex.constants else "")]
+        for k, v in ex.values.items()
+    ]
+    eqs = equations(ex, ex.solve())  # the course's notation, not the file's Python syntax
+    graph = "".join(f"<li><code>{e(k)} = {e(eqs[k][0])}</code></li>" for k in ex.graph)
+    asked = "".join(f"<li>{e(q.label(ex.output))} = ?</li>" for q in ex.questions)
+    return (
+        f"<div><h4>{e(ex.title)}</h4>"
+        f"<p>{e(ex.topic)} · {e(ex.difficulty)} · source: {e(str(ex.source))}</p>"
+        f"{display.table(['given', 'value'], given)}<p>Graph:</p><ul>{graph}</ul>"
+        f"<p>Questions:</p><ol>{asked}</ol></div>"
+    )

