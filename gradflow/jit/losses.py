@@ -109,7 +109,7 @@ class LossHead:
         if n == "mae":
             return float(loss_k.absolute_error(out, t, g))
         if n == "hinge":
-            return float(loss_k.hinge(out, t, g))
+            return float(loss_k.hinge(out, t, g, float(self.kwargs.get("margin", 1.0))))
         return float(loss_k.kl_div(out, t, g))
 
     def _needs_graph(self, n: str, out: np.ndarray, y) -> bool:

@@ -7,7 +7,8 @@ can write, since numba unpickles what it finds there; with none, the kernels com
 the disk cache, so ``cache=True`` never breaks an import. Kernels are decorated with
 :func:`gradflow.kernels.cachedir.njit`, which applies that decision.
 Families: ``activation``, ``dense``, ``conv``, ``pool``, ``norm``, ``recurrent``, ``loss``,
-``parametric`` (PReLU, RReLU, learnable Swish), ``update``. Kernels compile with
+``parametric`` (PReLU, RReLU, learnable Swish), ``update``; their elementwise maths is the op
+table's, compiled by ``opforms`` (no kernel restates an op's formula). Kernels compile with
 ``error_model="numpy"``: a division by zero gives inf/nan as in numpy (and the graph engine)
 instead of raising, and — the reason — loops containing a division vectorise (numba's
 Python error model adds a zero check per division that stops LLVM from vectorising: the

@@ -1,116 +1,112 @@
-"""Elementwise activations by integer code, forward and backward, over flat arrays.
+"""Elementwise activations by integer code, forward and backward, compiled from the op table.
 
-One code per activation op of :mod:`gradflow.ops`; the formulas are those ops' forward and
-local derivatives (the kink convention of the op table: derivative of the ``x ≤ 0`` branch
-at exactly 0). ``alpha`` carries the op's parameter (leaky slope, ELU α, swish β).
+Nothing here restates an activation: each code runs its op's own ``forward`` and local
+derivative from :mod:`gradflow.ops`, compiled by :mod:`gradflow.kernels.opforms` (numba with
+a compiled :data:`gradflow.numerics.SCALAR` in place of ``xp``). :func:`apply` and
+:func:`derivative` dispatch on the code over the table's forms (:data:`FORMS`, built from the
+table at import), and the fused dense/conv kernels call them, or :func:`relu` /
+:func:`relu_derivative` in their own vectorising ReLU loops. ``alpha`` carries the op's one
+parameter (leaky slope, ELU α, swish β). The op table's kink convention comes with the forms
+(derivative of the ``x ≤ 0`` branch at exactly 0), NaN included: ReLU(NaN) is NaN, and
+∂L/∂a = NaN at a ReLU's zero gives NaN, as in the graph engine.
 """
 
 from __future__ import annotations
 
-import math
-
 from numba import prange
 
-from ..numerics import SELU_ALPHA, SELU_SCALE
+from ..ops import ops_with_role
+from . import opforms
 from .cachedir import njit
+from .opforms import XP
 
-IDENTITY, RELU, LEAKY_RELU, ELU, SELU, GELU, GELU_APPROX = 0, 1, 2, 3, 4, 5, 6
-SIGMOID, TANH, SOFTPLUS, SWISH, MISH = 7, 8, 9, 10, 11
+# op-table name -> (code, name of the op parameter carried in ``alpha``, its default): code 0
+# is the identity (no activation), then every op of role "activation" in table order, so a
+# new activation op gets its code, forward and derivative here by being declared
+CODES = {"identity": (0, "", 0.0)}
+for _code, _op in enumerate(ops_with_role("activation"), start=1):
+    _param, _default = next(iter(_op.params.items()), ("", 0.0))
+    CODES[_op.name] = (_code, _param, float(_default))
+if any(len(op.params) > 1 for op in ops_with_role("activation")):
+    raise TypeError("an activation op with more than one parameter: alpha carries only one")
 
-# op-table name -> (code, name of the op parameter carried in ``alpha``, its default)
-CODES = {
-    "identity": (IDENTITY, "", 0.0),
-    "relu": (RELU, "", 0.0),
-    "leaky_relu": (LEAKY_RELU, "alpha", 0.01),
-    "elu": (ELU, "alpha", 1.0),
-    "selu": (SELU, "", 0.0),
-    "gelu": (GELU, "", 0.0),
-    "gelu_approx": (GELU_APPROX, "", 0.0),
-    "sigmoid": (SIGMOID, "", 0.0),
-    "tanh": (TANH, "", 0.0),
-    "softplus": (SOFTPLUS, "", 0.0),
-    "swish": (SWISH, "beta", 1.0),
-    "mish": (MISH, "", 0.0),
-}
-
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_SELU_A = SELU_ALPHA
-_SELU_L = SELU_SCALE
+IDENTITY = CODES["identity"][0]
+RELU, LEAKY_RELU, SIGMOID = CODES["relu"][0], CODES["leaky_relu"][0], CODES["sigmoid"][0]
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _sigmoid(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+def _forms(name):
+    """(code, f(xp, x[, alpha]), f'(xp, y, x[, alpha]), has a parameter) of one op, compiled."""
+    code, param, _ = CODES[name]
+    return code, opforms.forward(name), opforms.partial(name), bool(param)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _softplus(x):
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+def _dispatch(which: str):
+    """One compiled function ``f(code, x, alpha)`` (forward) or ``f(code, x, y, alpha)``
+    (derivative): a test per op of the table's activations, calling that op's form.
+
+    Generated as source text from the codes (integers) alone, so that numba types and
+    compiles one function with every form inlined (a chain of compiled closures took
+    six times as long to compile)."""
+    forward = which == "forward"
+    head = "code, x, alpha" if forward else "code, x, y, alpha"
+    lines = [f"def {which}_by_code({head}):"]
+    namespace = {"XP": XP}
+    for i, (code, f, d, has_param) in enumerate(FORMS):
+        namespace[f"form{i}"] = f if forward else d
+        args = ("x" if forward else "y, x") + (", alpha" if has_param else "")
+        lines += [f"    if code == {int(code)}:", f"        return form{i}(XP, {args})"]
+    lines.append("    return x + 0.0" if forward else "    return 1.0")  # identity
+    exec(compile("\n".join(lines), f"<activation {which} from the op table>", "exec"), namespace)
+    return njit(error_model="numpy")(namespace[f"{which}_by_code"])
+
+
+#: the table's forms of every coded activation but identity
+FORMS = tuple(_forms(name) for name in CODES if name != "identity")
+_APPLY, _DERIVATIVE = _dispatch("forward"), _dispatch("derivative")
+_RELU_F, _RELU_D = opforms.forward("relu"), opforms.partial("relu")
+_LEAKY_F, _LEAKY_D = opforms.forward("leaky_relu"), opforms.partial("leaky_relu")
+_SIGMOID_F = opforms.forward("sigmoid")
 
 
 @njit(cache=True, error_model="numpy")
 def apply(code, x, alpha):
-    """f(x) for one scalar."""
-    if code == RELU:
-        return x if x > 0.0 else 0.0
-    if code == IDENTITY:
-        return x
-    if code == LEAKY_RELU:
-        return x if x > 0.0 else alpha * x
-    if code == ELU:
-        return x if x > 0.0 else alpha * math.expm1(x)
-    if code == SELU:
-        return _SELU_L * x if x > 0.0 else _SELU_L * _SELU_A * math.expm1(x)
-    if code == GELU:
-        return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
-    if code == GELU_APPROX:  # the table's sigmoid form a·σ(1.702a)
-        return x * _sigmoid(1.702 * x)
-    if code == SIGMOID:
-        return _sigmoid(x)
-    if code == TANH:
-        return math.tanh(x)
-    if code == SOFTPLUS:
-        return _softplus(x)
-    if code == SWISH:
-        return x * _sigmoid(alpha * x)
-    # MISH
-    return x * math.tanh(_softplus(x))
+    """f(x) for one scalar (identity for an unknown code)."""
+    return _APPLY(code, x, alpha)
 
 
 @njit(cache=True, error_model="numpy")
 def derivative(code, x, y, alpha):
-    """f'(x) for one scalar, given y = f(x) (cheaper for sigmoid/tanh)."""
-    if code == RELU:
-        return 1.0 if x > 0.0 else 0.0
-    if code == IDENTITY:
-        return 1.0
-    if code == LEAKY_RELU:
-        return 1.0 if x > 0.0 else alpha
-    if code == ELU:
-        return 1.0 if x > 0.0 else alpha * math.exp(x)
-    if code == SELU:
-        return _SELU_L if x > 0.0 else _SELU_L * _SELU_A * math.exp(x)
-    if code == GELU:
-        return 0.5 * (1.0 + math.erf(x * _INV_SQRT2)) + x * _INV_SQRT_2PI * math.exp(-0.5 * x * x)
-    if code == GELU_APPROX:
-        s = _sigmoid(1.702 * x)
-        return s + 1.702 * x * s * (1.0 - s)
-    if code == SIGMOID:
-        return y * (1.0 - y)
-    if code == TANH:
-        return 1.0 - y * y
-    if code == SOFTPLUS:
-        return _sigmoid(x)
-    if code == SWISH:
-        s = _sigmoid(alpha * x)
-        return s + alpha * x * s * (1.0 - s)
-    # MISH: d/dx x·tanh(sp(x)) = tanh(sp) + x·(1 − tanh²(sp))·σ(x)
-    t = math.tanh(_softplus(x))
-    return t + x * (1.0 - t * t) * _sigmoid(x)
+    """f'(x) for one scalar, given y = f(x) (sigmoid and tanh take theirs from y)."""
+    return _DERIVATIVE(code, x, y, alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def relu(x):
+    """ReLU(x), the table's form (the fused kernels' vectorising ReLU loops)."""
+    return _RELU_F(XP, x)
+
+
+@njit(cache=True, error_model="numpy")
+def relu_derivative(x):
+    """ReLU'(x) = 1[x > 0], the table's form."""
+    return _RELU_D(XP, 0.0, x)
+
+
+@njit(cache=True, error_model="numpy")
+def leaky_relu(x, alpha):
+    """Leaky ReLU with slope α, the table's form (PReLU/RReLU run it with their slopes)."""
+    return _LEAKY_F(XP, x, alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def leaky_relu_derivative(x, alpha):
+    return _LEAKY_D(XP, 0.0, x, alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def sigmoid(x):
+    """σ(x), the table's (stable) form: for kernels that fuse it with other work."""
+    return _SIGMOID_F(XP, x)
 
 
 @njit(cache=True, error_model="numpy")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .activation import IDENTITY, RELU, apply
+from .activation import IDENTITY, RELU, apply, relu
 from .cachedir import njit
 from .dense import delta_of
 from .pool import max_plane
@@ -116,7 +116,7 @@ def bias_activation_rows(z, a, b, code, alpha):
         if code == RELU:
             for p in range(per):
                 v = z[o, p]
-                a[o, p] = v if v > 0.0 else 0.0
+                a[o, p] = relu(v)
         elif code != IDENTITY:
             for p in range(per):
                 a[o, p] = apply(code, z[o, p], alpha)

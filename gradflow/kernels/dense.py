@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .activation import IDENTITY, RELU, apply, derivative
+from .activation import IDENTITY, RELU, apply, derivative, relu, relu_derivative
 from .cachedir import njit
 from .loss import softmax_cross_entropy
 
@@ -34,12 +34,12 @@ def bias_activation(z, a, b, code, alpha):
                 for j in range(m):
                     v = z[i, j] + b[j]
                     z[i, j] = v
-                    a[i, j] = v if v > 0.0 else 0.0
+                    a[i, j] = relu(v)
         else:
             for i in range(n):
                 for j in range(m):
                     v = z[i, j]
-                    a[i, j] = v if v > 0.0 else 0.0
+                    a[i, j] = relu(v)
         return
     if b.size > 0:
         for i in range(n):
@@ -59,7 +59,7 @@ def delta_of(z, a, da, dz, code, alpha):
     if code == RELU:
         for i in range(n):
             for j in range(m):
-                dz[i, j] = da[i, j] if z[i, j] > 0.0 else 0.0
+                dz[i, j] = da[i, j] * relu_derivative(z[i, j])
     elif code != IDENTITY:
         for i in range(n):
             for j in range(m):

@@ -3,13 +3,27 @@
 Conventions follow :mod:`gradflow.nn.losses`: the loss is a mean over the batch (and over
 output elements for the regression losses). Softmax + cross-entropy and sigmoid + BCE are
 fused: they take the logits, so ∂L/∂z = (p − t)/B with no division by tiny probabilities.
+
+Per element, the losses run the op table's forms (:mod:`gradflow.kernels.opforms`): the
+same ops, in the same composition, as :mod:`gradflow.nn.losses` builds on the graph engine
+(BCE on logits softplus(z) − t·z with softplus' = σ, MAE |d| with sign, hinge ReLU(m − t·s),
+BCE clip then log, KL log) — no formula restated here. Softmax cross-entropy and NLL are
+the fused/indexing kernels, checked against their composition by the equivalence tests.
 """
 
 from __future__ import annotations
 
 import math
 
+from . import opforms
 from .cachedir import njit
+from .opforms import XP
+
+_SOFTPLUS, _SOFTPLUS_D = opforms.forward("softplus"), opforms.partial("softplus")
+_ABS, _ABS_D = opforms.forward("abs"), opforms.partial("abs")
+_RELU, _RELU_D = opforms.forward("relu"), opforms.partial("relu")
+_LOG, _LOG_D = opforms.forward("log"), opforms.partial("log")
+_CLIP, _CLIP_D = opforms.forward("clip"), opforms.partial("clip")
 
 
 @njit(cache=True, error_model="numpy")
@@ -55,7 +69,7 @@ def nll(logp, targets, grad):
 
 @njit(cache=True, error_model="numpy")
 def sigmoid_bce(logits, targets, grad):
-    """BCE on logits, stable: max(z,0) − z t + log(1 + e^{−|z|}); grad = (σ(z) − t)/N."""
+    """BCE on logits: mean softplus(z) − t·z; grad = (softplus'(z) − t)/N = (σ(z) − t)/N."""
     z = logits.ravel()
     t = targets.ravel()
     g = grad.ravel()
@@ -63,28 +77,27 @@ def sigmoid_bce(logits, targets, grad):
     total = 0.0
     for i in range(n):
         zi = z[i]
-        total += max(zi, 0.0) - zi * t[i] + math.log1p(math.exp(-abs(zi)))
-        if zi >= 0.0:
-            s = 1.0 / (1.0 + math.exp(-zi))
-        else:
-            e = math.exp(zi)
-            s = e / (1.0 + e)
-        g[i] = (s - t[i]) / n
+        sp = _SOFTPLUS(XP, zi)
+        total += sp - t[i] * zi
+        g[i] = (_SOFTPLUS_D(XP, sp, zi) - t[i]) / n
     return total / n
 
 
 @njit(cache=True, error_model="numpy")
 def bce(probs, targets, grad, eps):
-    """BCE on probabilities (clipped to [eps, 1 − eps]): −mean(t log p + (1−t) log(1−p))."""
+    """BCE on probabilities (clipped to [eps, 1 − eps]): −mean(t log p + (1−t) log(1−p));
+    no gradient flows through a clipped p (the clip op's derivative)."""
     p = probs.ravel()
     t = targets.ravel()
     g = grad.ravel()
     n = p.size
     total = 0.0
     for i in range(n):
-        pi = min(max(p[i], eps), 1.0 - eps)
-        total -= t[i] * math.log(pi) + (1.0 - t[i]) * math.log(1.0 - pi)
-        g[i] = (pi - t[i]) / (pi * (1.0 - pi)) / n
+        pc = _CLIP(XP, p[i], eps, 1.0 - eps)
+        lp, lq = _LOG(XP, pc), _LOG(XP, 1.0 - pc)
+        total -= t[i] * lp + (1.0 - t[i]) * lq
+        dlog = t[i] * _LOG_D(XP, lp, pc) - (1.0 - t[i]) * _LOG_D(XP, lq, 1.0 - pc)
+        g[i] = -dlog * _CLIP_D(XP, pc, p[i], eps, 1.0 - eps) / n
     return total / n
 
 
@@ -104,7 +117,7 @@ def squared_error(pred, targets, grad, scale):
 
 @njit(cache=True, error_model="numpy")
 def absolute_error(pred, targets, grad):
-    """MAE: mean |p − t|; sign(0) = 0 as the op table's abs."""
+    """MAE: mean |p − t|; the table's abs and its derivative sign (0 at 0)."""
     p = pred.ravel()
     t = targets.ravel()
     g = grad.ravel()
@@ -112,26 +125,25 @@ def absolute_error(pred, targets, grad):
     total = 0.0
     for i in range(n):
         d = p[i] - t[i]
-        total += abs(d)
-        g[i] = (1.0 if d > 0 else (-1.0 if d < 0 else 0.0)) / n
+        a = _ABS(XP, d)
+        total += a
+        g[i] = _ABS_D(XP, a, d) / n
     return total / n
 
 
 @njit(cache=True, error_model="numpy")
-def hinge(scores, targets, grad):
-    """Max-margin loss, labels ±1: mean max(0, 1 − t·s)."""
+def hinge(scores, targets, grad, margin):
+    """Max-margin loss, labels ±1: mean ReLU(margin − t·s)."""
     s = scores.ravel()
     t = targets.ravel()
     g = grad.ravel()
     n = s.size
     total = 0.0
     for i in range(n):
-        m = 1.0 - t[i] * s[i]
-        if m > 0.0:
-            total += m
-            g[i] = -t[i] / n
-        else:
-            g[i] = 0.0
+        m = margin - t[i] * s[i]
+        r = _RELU(XP, m)
+        total += r
+        g[i] = -t[i] * _RELU_D(XP, r, m) / n
     return total / n
 
 
@@ -144,8 +156,8 @@ def kl_div(logq, p, grad):
     g = grad.ravel()
     total = 0.0
     for i in range(lq.size):
-        if pp[i] > 0.0:
-            total += pp[i] * (math.log(pp[i]) - lq[i])
+        if pp[i] > 0.0:  # 0·log 0 = 0
+            total += pp[i] * (_LOG(XP, pp[i]) - lq[i])
         g[i] = -pp[i] / n
     return total / n
 

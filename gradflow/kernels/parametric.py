@@ -2,8 +2,9 @@
 
 Unlike :mod:`gradflow.kernels.activation`, the parameter is an array read at every call (the
 optimizer updates it in place between steps), and backward also returns its gradient. The
-formulas are those of the graph layers in :mod:`gradflow.nn.activation`, with the op
-table's kink convention: at x = 0 the ``x ≤ 0`` branch (slope α) is taken.
+forward and input derivative are the op table's (leaky ReLU with the slope as its α, swish's
+sigmoid), compiled in :mod:`gradflow.kernels.activation`; the kink convention is the
+table's: at x = 0 the ``x ≤ 0`` branch (slope α) is taken.
 
 Parameter gradients are *written* (not added), as every kernel of the backend does: the
 flat gradient buffer holds one step's gradient.
@@ -11,7 +12,7 @@ flat gradient buffer holds one step's gradient.
 
 from __future__ import annotations
 
-from .activation import _sigmoid
+from .activation import leaky_relu, leaky_relu_derivative, sigmoid
 from .cachedir import njit
 
 
@@ -24,7 +25,7 @@ def prelu_forward(x, alpha, y):
             a = alpha[c]
             for s in range(ns):
                 v = x[b, c, s]
-                y[b, c, s] = v if v > 0.0 else a * v
+                y[b, c, s] = leaky_relu(v, a)
 
 
 @njit(cache=True, error_model="numpy")
@@ -59,14 +60,14 @@ def rrelu_forward(x, uniform, lower, upper, slope, y):
     for i in range(x.size):
         slope[i] = lower + width * uniform[i]
         v = x[i]
-        y[i] = v if v > 0.0 else slope[i] * v
+        y[i] = leaky_relu(v, slope[i])
 
 
 @njit(cache=True, error_model="numpy")
 def rrelu_backward(x, slope, dy, dx):
     """∂L/∂x = ∂L/∂y · (1 if x > 0 else the slope drawn for this element)."""
     for i in range(x.size):
-        dx[i] = dy[i] if x[i] > 0.0 else slope[i] * dy[i]
+        dx[i] = dy[i] * leaky_relu_derivative(x[i], slope[i])
 
 
 @njit(cache=True, error_model="numpy")
@@ -74,7 +75,7 @@ def swish_forward(x, beta, y, sig):
     """y = x σ(βx) over flat arrays; σ(βx) is kept in ``sig`` for backward."""
     b = beta[0]
     for i in range(x.size):
-        s = _sigmoid(b * x[i])
+        s = sigmoid(b * x[i])
         sig[i] = s
         y[i] = x[i] * s
 

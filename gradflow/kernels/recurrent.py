@@ -17,6 +17,7 @@ import math
 import numpy as np
 from numba import prange
 
+from . import activation as act
 from .cachedir import njit
 
 # Reassociation and fused multiply-adds in the per-step loops: they then vectorise. The float64
@@ -65,10 +66,7 @@ def _tanh(x, fast):
 def _sigmoid(x, fast):
     if fast:  # σ(x) = (1 + tanh(x/2))/2
         return F32(0.5) + F32(0.5) * fast_tanh(F32(0.5) * x)
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+    return act.sigmoid(x)  # the op table's
 
 
 @njit(cache=True, error_model="numpy")
@@ -157,7 +155,7 @@ def rnn_forward(x, w_ih, w_hh, b, xt, xw, hs, tmp, w_t, relu, fast):
         for k in range(m):
             v = xwf[t, k] + tmpf[k]
             if relu:
-                hsf[t + 1, k] = v if v > 0.0 else 0.0
+                hsf[t + 1, k] = act.relu(v)
             else:
                 hsf[t + 1, k] = _tanh(v, fast)
 
@@ -178,7 +176,7 @@ def rnn_backward(
             for j in range(nh):
                 h = hs[t + 1, i, j]
                 if relu:
-                    delta[t, i, j] = dh[i, j] if h > 0.0 else 0.0
+                    delta[t, i, j] = dh[i, j] * act.relu_derivative(h)  # h > 0 iff z > 0
                 else:
                     delta[t, i, j] = dh[i, j] * (ONE - h * h)
         np.dot(delta[t], w_hh, dh)

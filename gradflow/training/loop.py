@@ -21,6 +21,8 @@ from ..data.loader import DataLoader
 from ..errors import DataError, TrainingDivergedError
 from ..graph import no_grad
 from ..metrics import accuracy
+from ..numerics import ARRAY
+from ..ops import OPS
 from ..optim.optimizers import Optimizer, make_optimizer
 from ..optim.schedules import Schedule
 from ..regularization import Regularizer
@@ -134,7 +136,7 @@ def predict_proba(model, X: np.ndarray) -> np.ndarray:
         z = out - out.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
-    return 1.0 / (1.0 + np.exp(-out))
+    return OPS["sigmoid"].forward(ARRAY, out)  # the table's (stable) σ
 
 
 class Trainer:
