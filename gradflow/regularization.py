@@ -3,9 +3,11 @@
 image augmentation and ensembling. Early stopping is a training callback
 (:class:`gradflow.training.EarlyStopping`); dropout and batch norm are layers.
 
-A :class:`Regularizer` is handed to ``make_stepper`` so both backends apply the same
-settings: the penalty gradient is added after backprop (cheaper than tracing it), the
-max-norm constraint after each optimizer step, the input noise before the forward pass.
+A :class:`Regularizer` is handed to ``make_stepper`` and both backends run its code (the jit
+stepper on views into its flat buffers): the penalty gradient is added after backprop
+(:meth:`Regularizer.add_penalty_to`; cheaper than tracing it), the max-norm constraint after
+each optimizer step, the input noise before the forward pass. Clipping is the optimizer's
+(:func:`gradflow.optim.optimizers.clip_gradients`), for both backends too.
 """
 
 from __future__ import annotations
@@ -56,12 +58,11 @@ class Regularizer:
         )
 
     def add_penalty_grads(self, params: Sequence) -> None:
-        """grad += λ₁ sign(W) + 2λ₂ W for every penalised parameter that has a gradient."""
+        """grad += λ₁ sign(W) + 2λ₂ W for every penalised parameter that has a gradient
+        (the graph stepper: gradients in ``p.grad``)."""
         if not (self.l1 or self.l2):
             return
-        from .kernels.update import compile_rule  # numba loads here, not with gradflow
-
-        add_penalty_grad = compile_rule(rules.add_penalty_grad)
+        pairs = []
         for p in params:
             if p.grad is not None and self.penalized(p):
                 if np.shape(p.grad) != p.data.shape:
@@ -70,9 +71,23 @@ class Regularizer:
                         f"shape {np.shape(p.grad)}"
                     )
                 grad = np.array(p.grad, dtype=p.data.dtype, order="C")
-                flat_data = np.ascontiguousarray(p.data).reshape(-1)
-                add_penalty_grad(grad.reshape(-1), flat_data, self.l1, self.l2)
+                pairs.append((grad.reshape(-1), p))
                 p.grad = grad
+        self.add_penalty_to(pairs)
+
+    def add_penalty_to(self, pairs: Sequence) -> None:
+        """grad += λ₁ sign(W) + 2λ₂ W for each (flat gradient, parameter) pair whose parameter
+        is :meth:`penalized` — the one penalty step of both steppers (the jit stepper passes
+        views into its flat gradient buffer)."""
+        if not (self.l1 or self.l2):
+            return
+        from .kernels.update import compile_rule  # numba loads here, not with gradflow
+
+        add_penalty_grad = compile_rule(rules.add_penalty_grad)
+        for grad, p in pairs:
+            if self.penalized(p):
+                flat_data = np.ascontiguousarray(p.data).reshape(-1)
+                add_penalty_grad(grad, flat_data, self.l1, self.l2)
 
     def apply_max_norm(self, params: Sequence) -> None:
         """Project each weight's rows (units) back into the ball ‖w‖₂ ≤ c."""

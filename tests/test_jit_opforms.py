@@ -1,6 +1,6 @@
 """The kernels' elementwise maths is the op table's: activations and per-element loss terms run
 each op's own forward and local derivative compiled by numba (gradflow.kernels.opforms), the
-fused ReLU loops included."""
+fused ReLU loops included; the two steppers share one regularisation and clipping policy."""
 
 from __future__ import annotations
 
@@ -11,11 +11,16 @@ import numpy as np
 import pytest
 
 import gradflow
+from gradflow import nn
+from gradflow.jit import make_stepper
 from gradflow.kernels import activation as act
 from gradflow.kernels import dense as dense_k
 from gradflow.kernels import opforms
 from gradflow.numerics import ARRAY
 from gradflow.ops import OPS
+from gradflow.optim import optimizers
+from gradflow.optim.optimizers import SGD
+from gradflow.regularization import Regularizer
 
 #: edges of every activation: its kink at 0 (both zeros), saturation, overflow of exp
 X = np.concatenate([np.linspace(-40.0, 40.0, 1601), [0.0, -0.0, 1e-300, -1e-300, 710.0, -710.0]])
@@ -113,3 +118,32 @@ def test_the_jit_hinge_kernel_takes_the_margin():
     loss.backward()
     assert value == pytest.approx(float(loss.data), rel=1e-14)
     np.testing.assert_allclose(head.grad, pred.grad, rtol=1e-14)
+
+
+def test_both_steppers_regularise_and_clip_by_one_implementation(monkeypatch):
+    """The jit stepper's penalties, max-norm and clipping are the graph stepper's code
+    (Regularizer.add_penalty_to / apply_max_norm, optimizers.clip_gradients)."""
+    calls = []
+    for owner, name in (
+        (Regularizer, "add_penalty_to"),
+        (Regularizer, "apply_max_norm"),
+        (optimizers, "clip_gradients"),
+    ):
+        original = getattr(owner, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, spy)
+    import gradflow.jit.stepper as stepper_module
+
+    monkeypatch.setattr(stepper_module, "clip_gradients", optimizers.clip_gradients)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    opt = SGD(model.parameters(), lr=0.1, clip_norm=0.5)
+    stepper = make_stepper(model, "cross_entropy", opt, regularizer=Regularizer(l2=0.1, max_norm=1))
+    r = np.random.default_rng(0)
+    stepper.train_batch(r.normal(size=(5, 3)), r.integers(0, 2, 5))
+    assert calls == ["add_penalty_to", "clip_gradients", "apply_max_norm"]
+    with pytest.raises(ValueError, match="l2 must be >= 0"):  # the keyword form: same checks
+        make_stepper(model, "cross_entropy", opt, l2=-1.0)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import numpy as np
 
 from ..kernels import update as update_k
 from ..nan_check import non_finite_before_the_step
+from ..optim.optimizers import clip_gradients
+from ..regularization import Regularizer
 from .buffer import FlatParameters
 from .losses import LossHead
 from .plan import Plan, compile_plan
@@ -109,10 +110,10 @@ class JitStepper:
         penalize_biases: bool = False,
         loss_kwargs: dict | None = None,
     ):
-        if regularizer is not None:  # gradflow.regularization.Regularizer, as the graph stepper
-            l1, l2 = regularizer.l1, regularizer.l2
-            max_norm = regularizer.max_norm
-            penalize_biases = regularizer.penalize_biases
+        if regularizer is None:  # the keyword form; either way one policy for both steppers
+            regularizer = Regularizer(
+                l1=l1, l2=l2, max_norm=max_norm, penalize_biases=penalize_biases
+            )
         if loss_kwargs:
             loss = functools.partial(loss, **loss_kwargs) if callable(loss) else (loss, loss_kwargs)
         named = model.named_parameters()
@@ -133,23 +134,18 @@ class JitStepper:
         self._plans: dict[tuple, Plan] = {}
         self.plan: Plan | None = None
         self.optimizer = FlatOptimizer(optimizer, self.flat) if optimizer is not None else None
-        self.l1, self.l2 = float(l1), float(l2)
-        self.max_norm = max_norm
+        self.regularizer = regularizer
         self.clip_value = (
             clip_value if clip_value is not None else getattr(optimizer, "clip_value", None)
         )
         self.clip_norm = (
             clip_norm if clip_norm is not None else getattr(optimizer, "clip_norm", None)
         )
-        # weights (not biases / BatchNorm γ, β, unless asked) take the L1/L2 penalties (flat
-        # views, as the rule loops over 1-D arrays); the max-norm constraint acts on weight rows
-        self.penalized = [
-            (self.flat.grad_of(p).reshape(-1), p.data.reshape(-1))
-            for _, p in named
-            if p.data.ndim >= 2 or penalize_biases
+        self.params = [p for _, p in named]
+        # (flat gradient view, parameter) of each parameter the regularizer penalises
+        self._penalty_pairs = [
+            (self.flat.grad_of(p).reshape(-1), p) for p in self.params if regularizer.penalized(p)
         ]
-        self.weights = [p for _, p in named if p.data.ndim >= 2]
-        self._transforms = None
         self.threads = ThreadGovernor(_max_threads(threads), adaptive=threads == "auto")
 
     # --- plans ------------------------------------------------------------------------------
@@ -208,8 +204,7 @@ class JitStepper:
         self._regularize()
         if self.optimizer is not None:
             self.optimizer.step()
-            if self.max_norm is not None:
-                self._apply_max_norm()
+            self.regularizer.apply_max_norm(self.params)
         return loss
 
     def diagnose(self, xb: np.ndarray, yb: np.ndarray) -> str:
@@ -256,38 +251,13 @@ class JitStepper:
         return out
 
     # --- regularisation -----------------------------------------------------------------
-    def _rules(self):
-        if self._transforms is None:
-            from ..optim import rules
-
-            self._transforms = {
-                name: update_k.compile_rule(getattr(rules, name))
-                for name in (
-                    "add_penalty_grad", "clip_by_value", "sum_of_squares", "max_norm_rows",
-                )
-            }  # fmt: skip
-            self._transforms["clip_scale"] = rules.clip_scale
-        return self._transforms
-
     def _regularize(self) -> None:
-        """Penalty gradients λ₁ sign(W) + 2λ₂ W (the rules'), then clipping (the optimizer's)."""
-        if self.l1 or self.l2:
-            r = self._rules()
-            for grad, data in self.penalized:
-                r["add_penalty_grad"](grad, data, self.l1, self.l2)
-        if self.clip_value is not None:
-            self._rules()["clip_by_value"](self.flat.grad, float(self.clip_value))
-        if self.clip_norm is not None:
-            r = self._rules()
-            norm = math.sqrt(float(r["sum_of_squares"](self.flat.grad)))
-            factor = r["clip_scale"](norm, float(self.clip_norm))
-            if factor != 1.0:
-                update_k.scale(self.flat.grad, factor)
-
-    def _apply_max_norm(self) -> None:
-        fn = self._rules()["max_norm_rows"]
-        for p in self.weights:
-            fn(p.data.reshape(p.data.shape[0], -1), float(self.max_norm))
+        """Penalty gradients and clipping by the graph stepper's code: the regularizer's
+        penalty step on views into the flat gradient, the optimizers' clipping on the
+        buffer."""
+        self.regularizer.add_penalty_to(self._penalty_pairs)
+        if self.clip_value is not None or self.clip_norm is not None:
+            clip_gradients([self.flat.grad], self.clip_value, self.clip_norm)
 
 
 def _one_stack(plan: Plan) -> bool:

@@ -28,6 +28,28 @@ def _compiled(transform: Callable) -> Callable:
     return update.compile_rule(transform)
 
 
+def clip_gradients(
+    grads: list[np.ndarray], clip_value: float | None, clip_norm: float | None
+) -> float | None:
+    """Clip flat gradients in place: each entry to [−c, c] (``clip_value``), then all of them
+    together to global norm ≤ ``clip_norm``; returns the global norm before the second clip
+    (None without ``clip_norm``). The one clipping policy of both backends: the graph
+    optimizers pass each parameter's flat gradient, the jit backend its one flat buffer."""
+    if clip_value is not None:
+        clip = _compiled(rules.clip_by_value)
+        for g in grads:
+            clip(g, float(clip_value))
+    if clip_norm is None:
+        return None
+    sum_of_squares = _compiled(rules.sum_of_squares)
+    norm = math.sqrt(sum(float(sum_of_squares(g)) for g in grads))
+    scale = rules.clip_scale(norm, float(clip_norm))
+    if scale != 1.0:
+        for g in grads:
+            g *= scale
+    return norm
+
+
 def _rule_for(rule: Callable, size: int) -> Callable:
     """The same compile of ``rule`` the jit backend would run over ``size`` entries."""
     from ..kernels import update
@@ -104,21 +126,10 @@ class Optimizer:
             p.grad = None
             p._g = None
 
-    def clip_gradients(self, grads: list[np.ndarray]) -> float:
-        """Clip flat gradients in place by value, then by global norm; returns the global
-        norm before it."""
-        if self.clip_value is not None:
-            clip = _compiled(rules.clip_by_value)
-            for g in grads:
-                clip(g, float(self.clip_value))
-        sum_of_squares = _compiled(rules.sum_of_squares)
-        norm = math.sqrt(sum(float(sum_of_squares(g)) for g in grads))
-        if self.clip_norm is not None:
-            scale = rules.clip_scale(norm, self.clip_norm)
-            if scale != 1.0:
-                for g in grads:
-                    g *= scale
-        return norm
+    def clip_gradients(self, grads: list[np.ndarray]) -> float | None:
+        """Clip flat gradients in place by value, then by global norm (:func:`clip_gradients`
+        with this optimizer's settings)."""
+        return clip_gradients(grads, self.clip_value, self.clip_norm)
 
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
