@@ -5,6 +5,10 @@ Each workload reports the median step time after warm-up, the first step separat
 one includes numba compilation or loading from the cache), the speed-up over PyTorch eager
 (W5: over micrograd) and the achieved GFLOP/s as a fraction of the machine's matmul peak
 (numpy 2048×2048 float32). Run with ``gradflow bench`` or ``python benchmarks/bench.py``.
+
+This harness is not part of the installed library: it lives beside the other benchmarks in
+the repository, and ``gradflow bench`` finds it in the source checkout gradflow runs from
+(or where ``GRADFLOW_BENCHMARKS`` points).
 """
 
 from __future__ import annotations
@@ -191,13 +195,13 @@ WORKLOADS = {
 
 def gradflow_model(key: str):
     """The workload's model as gradflow layers in float32."""
-    from .nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
-    from .nn.models import SequenceModel
+    from gradflow.nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+    from gradflow.nn.models import SequenceModel
 
     f32 = np.float32
     if key in ("W6", "W7"):
-        from . import nn
-        from .nn import functional
+        from gradflow import nn
+        from gradflow.nn import functional
 
         nn.manual_seed(0)
         return course_classes(nn, functional)[key]()
@@ -219,7 +223,7 @@ def gradflow_model(key: str):
 
 
 def gradflow_optimizer(w: Workload, params):
-    from .optim.optimizers import Adam, MomentumVelocity
+    from gradflow.optim.optimizers import Adam, MomentumVelocity
 
     if w.optimizer == "adam":
         return Adam(params, lr=w.lr)
@@ -271,7 +275,7 @@ def _batches(n: int, batch: int, epochs: int, limit: int | None):
 
 
 def run_gradflow(w: Workload, x, y, backend: str, limit: int | None) -> Timing:
-    from .jit import make_stepper
+    from gradflow.jit import make_stepper
 
     model = gradflow_model(w.key)
     opt = gradflow_optimizer(w, model.parameters())
@@ -279,8 +283,8 @@ def run_gradflow(w: Workload, x, y, backend: str, limit: int | None) -> Timing:
         stepper = make_stepper(model, "cross_entropy", opt, dtype=np.float32)
         train = stepper.train_batch
     else:
-        from .nn.losses import cross_entropy
-        from .tensor import Tensor
+        from gradflow.nn.losses import cross_entropy
+        from gradflow.tensor import Tensor
 
         def train(xb, yb):
             opt.zero_grad()
@@ -304,9 +308,12 @@ def run_torch(w: Workload, x, y, limit: int | None) -> Timing:
     import subprocess
     import sys
 
-    code = (
-        "import json, sys; from gradflow.benchmarks import torch_in_this_process as f; "
-        f"print(json.dumps(f({w.key!r}, {limit!r})))"
+    code = (  # this file, loaded by path as `gradflow bench` loads it (it is not installed)
+        "import importlib.util, json, sys; "
+        f"spec = importlib.util.spec_from_file_location('gradflow_bench_harness', {__file__!r}); "
+        "m = importlib.util.module_from_spec(spec); sys.modules[spec.name] = m; "
+        "spec.loader.exec_module(m); "
+        f"print(json.dumps(m.torch_in_this_process({w.key!r}, {limit!r})))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if run.returncode != 0:
@@ -375,7 +382,7 @@ def scalar_moons_step(value_cls, mlp_cls, seed: int = 1337):
 
 def run_w5(limit: int | None, rounds: int = 1) -> dict:
     """W5: gradflow's scalar engine and micrograd take ``rounds`` turns (see :func:`run`)."""
-    from . import MLP, Value
+    from gradflow import MLP, Value
 
     n = min(limit or 20, 20)
     try:

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import gradflow.benchmarks
 import gradflow.commands.demo
 import gradflow.commands.ops
 from gradflow.cli import main
 from gradflow.commands import arguments
+from gradflow.commands.bench import load_harness
 from gradflow.commands.report import finite_or_none, json_text
 from gradflow.commands.train import _print_report
 from gradflow.errors import GradflowError, TrainingDivergedError
@@ -58,7 +58,7 @@ def workdir(tmp_path, monkeypatch):
         raise AssertionError("work started before the input was checked")
 
     monkeypatch.setattr(gradflow.commands.demo, "backprop_tour", no_work)
-    monkeypatch.setattr(gradflow.benchmarks, "run", no_work)
+    monkeypatch.setattr(load_harness(), "run", no_work)
     return tmp_path
 
 

@@ -238,7 +238,6 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "gradflow.commands",
         "gradflow.cli",
-        "gradflow.benchmarks",
         "gradflow.__main__",
         "gradflow.exercises.cards",  # a card's demonstration is a gradflow command
     ),

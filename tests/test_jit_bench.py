@@ -2,9 +2,11 @@
 
 import json
 
-from gradflow import benchmarks
-from gradflow.benchmarks import markdown_table
 from gradflow.cli import main
+from gradflow.commands.bench import load_harness
+
+benchmarks = load_harness()  # benchmarks/harness.py: found by path, it is not installed
+markdown_table = benchmarks.markdown_table
 
 
 def test_bench_json_last_line(capsys):
@@ -53,3 +55,29 @@ def test_bench_rounds_take_turns_and_report_medians_of_rounds(monkeypatch):
     assert row["gradflow_ms"] == 2000.0 and row["torch_ms"] == 8000.0 and row["speedup"] == 4.0
     assert row["round_speedups"] == [3.0, 8.0, 2.0]
     assert row["first_step_s"] == 0.5 and row["threads"] == 2
+
+
+def test_the_harness_is_not_installed_and_is_never_taken_from_the_current_folder(
+    tmp_path, monkeypatch, capsys
+):
+    """A `benchmarks/harness.py` in the folder the user stands in is not run (it could be
+    anyone's); without a checkout the command says where the harness comes from."""
+    import sys
+
+    import gradflow.commands.bench as bench
+
+    planted = tmp_path / "benchmarks"
+    planted.mkdir()
+    (planted / "harness.py").write_text("raise SystemExit('planted harness ran')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, bench.HARNESS_MODULE, raising=False)
+    monkeypatch.delenv(bench.ENV, raising=False)
+    # pretend gradflow runs from an installed copy: no checkout next to the package
+    installed = tmp_path / "site" / "gradflow" / "commands" / "bench.py"
+    monkeypatch.setattr(bench, "__file__", str(installed))
+    assert main(["bench", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "comes with gradflow's source" in err and "GRADFLOW_BENCHMARKS" in err
+    monkeypatch.setenv(bench.ENV, str(tmp_path / "nowhere"))
+    assert main(["bench", "--quick"]) == 2
+    assert "no harness.py there" in capsys.readouterr().err

@@ -1,8 +1,19 @@
-"""``gradflow bench``: the W1–W5 benchmark (jit backend vs PyTorch eager / micrograd)."""
+"""``gradflow bench``: the W1–W7 benchmark (jit backend vs PyTorch eager / micrograd).
+
+The harness is not installed with the library (460 lines that only developers run): it is
+``benchmarks/harness.py`` of the source checkout. This command finds it there — next to the
+``gradflow`` package it runs from, when that folder is a gradflow checkout — or where
+``GRADFLOW_BENCHMARKS`` points, and never in the current directory (running a ``harness.py``
+that happens to lie in whatever folder the user is in would run a stranger's code).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
+import tomllib
+from pathlib import Path
 
 from ..errors import UsageError
 from .arguments import positive_int
@@ -19,9 +30,51 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+HARNESS_MODULE = "gradflow_bench_harness"
+ENV = "GRADFLOW_BENCHMARKS"
+
+
+def harness_path() -> Path:
+    """``benchmarks/harness.py`` of the checkout gradflow runs from (or in the folder
+    ``$GRADFLOW_BENCHMARKS`` names)."""
+    if os.environ.get(ENV):
+        path = Path(os.environ[ENV]) / "harness.py"
+        if not path.is_file():
+            raise UsageError(f"{ENV}={os.environ[ENV]}: no harness.py there")
+        return path
+    checkout = Path(__file__).resolve().parents[2]
+    try:
+        project = tomllib.loads((checkout / "pyproject.toml").read_text(encoding="utf-8"))
+        is_gradflow = project.get("project", {}).get("name") == "gradflow"
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        is_gradflow = False
+    path = checkout / "benchmarks" / "harness.py"
+    if not (is_gradflow and path.is_file()):
+        raise UsageError(
+            "the benchmark harness comes with gradflow's source, not with the installed "
+            "package: clone the repository and `pip install -e .` there, or set "
+            f"{ENV} to its benchmarks/ folder"
+        )
+    return path
+
+
+def load_harness():
+    """The harness module, loaded once per process by path."""
+    if HARNESS_MODULE not in sys.modules:
+        spec = importlib.util.spec_from_file_location(HARNESS_MODULE, harness_path())
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[HARNESS_MODULE] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[HARNESS_MODULE]
+            raise
+    return sys.modules[HARNESS_MODULE]
+
+
 def run(args) -> int:
-    from ..benchmarks import FLOORS, markdown_table
-    from ..benchmarks import run as run_benchmarks
+    harness = load_harness()
+    FLOORS, markdown_table, run_benchmarks = harness.FLOORS, harness.markdown_table, harness.run
 
     keys = [k.strip() for k in args.workloads.split(",") if k.strip()] or None
     unknown = sorted(set(keys or []) - set(FLOORS))
