@@ -89,7 +89,7 @@ def relu(x):
 @njit(cache=True, error_model="numpy")
 def relu_derivative(x):
     """ReLU'(x) = 1[x > 0], the table's form."""
-    return _RELU_D(XP, 0.0, x)
+    return _RELU_D(XP, _RELU_F(XP, x), x)  # out unused by ReLU' is optimised away
 
 
 @njit(cache=True, error_model="numpy")
@@ -100,7 +100,7 @@ def leaky_relu(x, alpha):
 
 @njit(cache=True, error_model="numpy")
 def leaky_relu_derivative(x, alpha):
-    return _LEAKY_D(XP, 0.0, x, alpha)
+    return _LEAKY_D(XP, _LEAKY_F(XP, x, alpha), x, alpha)
 
 
 @njit(cache=True, error_model="numpy")
