@@ -340,8 +340,21 @@ def local_cluster(workers: int | None = None, **kwargs: Any):
         "silence_logs": logging.ERROR,
         **kwargs,
     }
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
-        cluster = LocalCluster(**options)
+    # dask lets a variable already set in this process win over pre-spawn-environ (after
+    # `gradflow bench`, NUMBA_NUM_THREADS=2 here gave two-thread workers), and its nannies
+    # write pre-spawn-environ into this process's environment: set ours for the start,
+    # then give this process its own values back
+    saved = {k: os.environ.get(k) for k in WORKER_ENV}
+    os.environ.update(WORKER_ENV)
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            cluster = LocalCluster(**options)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     try:
         yield cluster
     finally:

@@ -429,3 +429,19 @@ def test_double_descent_curve_threshold_and_plot(tmp_path):
     assert narrow["train_error"] > 0 and wide["train_error"] == 0
     assert dd.threshold == wide["parameters"] == 64 * 64 + 64 + 64 * 10 + 10
     assert dd.plot(tmp_path / "dd.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@needs_dask
+@pytest.mark.slow
+def test_workers_get_one_thread_whatever_this_process_has_set(monkeypatch):
+    """dask prefers a variable set in the client's process over pre-spawn-environ; after
+    `gradflow bench` (NUMBA_NUM_THREADS=2 here) the workers still get 1, and this process
+    keeps its own value."""
+    from gradflow.executors import local_cluster, worker_info
+
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "2")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with local_cluster(1) as cluster, distributed.Client(cluster) as client:
+        (info,) = client.run(worker_info).values()
+    assert info["env"] == "1" and info["NUMBA_NUM_THREADS"] == 1
+    assert os.environ["NUMBA_NUM_THREADS"] == "2" and "OMP_NUM_THREADS" not in os.environ
