@@ -19,23 +19,38 @@ Backward rules (documented in the README):
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 from .errors import AnomalyError, BackwardTwiceError
 
-_state = {"grad": True, "anomaly": False, "scope": ""}
+
+class _GraphState(threading.local):
+    """Whether ops are recorded, whether anomalies are checked, and the naming scope — each
+    per thread, as PyTorch's grad mode is: a ``no_grad()`` in one thread (a sweep's run on a
+    thread pool evaluating its model) must not switch recording off in another. A dict
+    shared by all threads did: two overlapping ``no_grad()`` blocks could restore False last
+    and leave the whole process without gradients."""
+
+    def __init__(self) -> None:
+        self.grad = True
+        self.anomaly = False
+        self.scope = ""
+
+
+_state = _GraphState()
 
 
 @contextlib.contextmanager
 def no_grad() -> Iterator[None]:
     """Run ops without recording them (evaluation, parameter updates)."""
-    old = _state["grad"]
-    _state["grad"] = False
+    old = _state.grad
+    _state.grad = False
     try:
         yield
     finally:
-        _state["grad"] = old
+        _state.grad = old
 
 
 @contextlib.contextmanager
@@ -45,35 +60,35 @@ def scope(name: str) -> Iterator[None]:
     Renderers use the tag to collapse a group of ops, e.g. every op of one layer, into a box;
     ``Module.__call__`` opens a scope per layer.
     """
-    old = _state["scope"]
-    _state["scope"] = f"{old}/{name}" if old else name
+    old = _state.scope
+    _state.scope = f"{old}/{name}" if old else name
     try:
         yield
     finally:
-        _state["scope"] = old
+        _state.scope = old
 
 
 def current_scope() -> str:
-    return _state["scope"]
+    return _state.scope
 
 
 def grad_enabled() -> bool:
-    return _state["grad"]
+    return _state.grad
 
 
 @contextlib.contextmanager
 def detect_anomaly() -> Iterator[None]:
     """Raise :class:`AnomalyError` at the first op whose forward or backward gives NaN/Inf."""
-    old = _state["anomaly"]
-    _state["anomaly"] = True
+    old = _state.anomaly
+    _state.anomaly = True
     try:
         yield
     finally:
-        _state["anomaly"] = old
+        _state.anomaly = old
 
 
 def anomaly_enabled() -> bool:
-    return _state["anomaly"]
+    return _state.anomaly
 
 
 class Node:
@@ -196,7 +211,7 @@ def backprop(
     for n in order:
         n._g = None
     root._g = root._seed(grad)
-    anomaly = _state["anomaly"]
+    anomaly = _state.anomaly
     for node in reversed(order):
         if node._op is not None and node._g is not None:
             node._backward_step(record, anomaly)

@@ -304,3 +304,41 @@ def test_negative_zero_prints_as_zero():
     from gradflow.steps import fmt as _fmt
 
     assert _fmt(-0.0) == "0" and "-0" not in _fmt(np.array([-0.0, 1.0]))
+
+
+def test_grad_mode_is_per_thread():
+    """Two threads in overlapping ``no_grad()`` blocks (a sweep's runs on a thread pool, each
+    evaluating its model) once left the whole process without gradients: the shared flag was
+    restored to False by whichever block ended last."""
+    import threading
+
+    from gradflow import Value
+    from gradflow.graph import grad_enabled, no_grad
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with no_grad():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with no_grad():
+            second_in.set()
+            first_out.wait(5)
+            seen["inside"] = grad_enabled()
+        seen["after"] = grad_enabled()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == {"inside": False, "after": True}
+    assert grad_enabled()
+    x = Value(3.0)
+    (x * x).backward()
+    assert x.grad == 6.0
