@@ -26,17 +26,38 @@ from typing import Any
 from .errors import AnomalyError, BackwardTwiceError
 
 
+class Mode:
+    """Whether ops are recorded, whether anomalies are checked, and the naming scope. One
+    object per setting, replaced (never changed in place) by ``no_grad()``, ``scope()`` and
+    ``detect_anomaly()``, so a hot path reads the thread's mode once and then plain slots."""
+
+    __slots__ = ("grad", "anomaly", "scope")
+
+    def __init__(self, grad: bool = True, anomaly: bool = False, scope: str = "") -> None:
+        self.grad, self.anomaly, self.scope = grad, anomaly, scope
+
+    def replace(self, **changes: Any) -> Mode:
+        return Mode(**{"grad": self.grad, "anomaly": self.anomaly, "scope": self.scope, **changes})
+
+
 class _GraphState(threading.local):
-    """Whether ops are recorded, whether anomalies are checked, and the naming scope — each
-    per thread, as PyTorch's grad mode is: a ``no_grad()`` in one thread (a sweep's run on a
-    thread pool evaluating its model) must not switch recording off in another. A dict
-    shared by all threads did: two overlapping ``no_grad()`` blocks could restore False last
-    and leave the whole process without gradients."""
+    """The mode per thread, as PyTorch's grad mode is: a ``no_grad()`` in one thread (a
+    sweep's run on a thread pool evaluating its model) must not switch recording off in
+    another. A dict shared by all threads did: two overlapping ``no_grad()`` blocks could
+    restore False last and leave the whole process without gradients."""
 
     def __init__(self) -> None:
-        self.grad = True
-        self.anomaly = False
-        self.scope = ""
+        self.mode = Mode()
+
+
+@contextlib.contextmanager
+def _switched(**changes: Any) -> Iterator[None]:
+    old = _state.mode
+    _state.mode = old.replace(**changes)
+    try:
+        yield
+    finally:
+        _state.mode = old
 
 
 _state = _GraphState()
@@ -45,12 +66,8 @@ _state = _GraphState()
 @contextlib.contextmanager
 def no_grad() -> Iterator[None]:
     """Run ops without recording them (evaluation, parameter updates)."""
-    old = _state.grad
-    _state.grad = False
-    try:
+    with _switched(grad=False):
         yield
-    finally:
-        _state.grad = old
 
 
 @contextlib.contextmanager
@@ -60,35 +77,28 @@ def scope(name: str) -> Iterator[None]:
     Renderers use the tag to collapse a group of ops, e.g. every op of one layer, into a box;
     ``Module.__call__`` opens a scope per layer.
     """
-    old = _state.scope
-    _state.scope = f"{old}/{name}" if old else name
-    try:
+    old = _state.mode.scope
+    with _switched(scope=f"{old}/{name}" if old else name):
         yield
-    finally:
-        _state.scope = old
 
 
 def current_scope() -> str:
-    return _state.scope
+    return _state.mode.scope
 
 
 def grad_enabled() -> bool:
-    return _state.grad
+    return _state.mode.grad
 
 
 @contextlib.contextmanager
 def detect_anomaly() -> Iterator[None]:
     """Raise :class:`AnomalyError` at the first op whose forward or backward gives NaN/Inf."""
-    old = _state.anomaly
-    _state.anomaly = True
-    try:
+    with _switched(anomaly=True):
         yield
-    finally:
-        _state.anomaly = old
 
 
 def anomaly_enabled() -> bool:
-    return _state.anomaly
+    return _state.mode.anomaly
 
 
 class Node:
@@ -211,7 +221,7 @@ def backprop(
     for n in order:
         n._g = None
     root._g = root._seed(grad)
-    anomaly = _state.anomaly
+    anomaly = _state.mode.anomaly
     for node in reversed(order):
         if node._op is not None and node._g is not None:
             node._backward_step(record, anomaly)

@@ -101,7 +101,7 @@ class Tensor(Node):
         self._params = _NO_PARAMS
         self._g = None
         self._backprop_done = False
-        self.scope = _state.scope
+        self.scope = _state.mode.scope
 
     # --- graph core protocol ----------------------------------------------------------
     def _seed(self, grad: Any) -> np.ndarray:
@@ -442,14 +442,15 @@ def apply(op: O.Op, inputs: tuple[Tensor, ...], params: dict = _NO_PARAMS) -> Te
     out.label = ""
     out._g = None
     out._backprop_done = False
-    out.scope = _state.scope
-    if _state.grad and any(x.requires_grad for x in inputs):
+    mode = _state.mode
+    out.scope = mode.scope
+    if mode.grad and any(x.requires_grad for x in inputs):
         out.requires_grad = True
         out._op, out._inputs, out._params = op, inputs, params
     else:
         out.requires_grad = False
         out._op, out._inputs, out._params = None, (), _NO_PARAMS
-    if _state.anomaly:
+    if mode.anomaly:
         check_forward(op, out.data, inputs)
     return out
 

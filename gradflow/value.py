@@ -45,7 +45,7 @@ class Value(Node):
         self._params = _NO_PARAMS
         self._g = None
         self._backprop_done = False
-        self.scope = _state.scope
+        self.scope = _state.mode.scope
 
     # --- graph core protocol ----------------------------------------------------------
     def _seed(self, grad: Any) -> float:
@@ -192,16 +192,17 @@ def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Val
     out.label = ""
     out._g = None
     out._backprop_done = False
-    out.scope = _state.scope
+    mode = _state.mode
+    out.scope = mode.scope
     out.requires_grad = False
     out._op, out._inputs, out._params = None, (), _NO_PARAMS
-    if _state.grad:
+    if mode.grad:
         for x in inputs:
             if x.requires_grad:
                 out.requires_grad = True
                 out._op, out._inputs, out._params = op, inputs, params
                 break
-    if _state.anomaly:
+    if mode.anomaly:
         check_forward(op, out.data, inputs)
     return out
 

@@ -204,13 +204,13 @@ def run_traced(model: Module, x: np.ndarray, lowerable: Callable[[Module], bool]
     Tensor.item = guard(".item()", lambda t: t.data.item())
     Tensor.__float__ = guard("float(t)", lambda t: float(t.data))
     Tensor.__int__ = guard("int(t)", lambda t: int(t.data))
-    old_grad = _state.grad
-    _state.grad = True
+    old_mode = _state.mode
+    _state.mode = old_mode.replace(grad=True)
     try:
         xt = Tensor(x, requires_grad=True)
         out = model(xt)
     finally:
-        _state.grad = old_grad
+        _state.mode = old_mode
         Module.__call__ = original_call
         for k, v in saved.items():
             if v is None:
