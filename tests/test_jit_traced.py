@@ -289,3 +289,42 @@ def test_no_class_name_strings_in_jit():
         text = path.read_text()
         for name in names:
             assert not re.search(rf"[\"']{name}[\"']", text), f"{path.name}: '{name}'"
+
+
+def test_a_trace_records_only_its_own_thread():
+    """Tracing swaps Module.__call__ for one forward; a model running in another thread at
+    that moment (a sweep on a thread pool) must run normally and stay out of the trace."""
+    import threading
+
+    from gradflow.jit.trace import run_traced
+    from gradflow.nn.module import Module
+
+    inside, other_done = threading.Event(), threading.Event()
+
+    class Waits(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2, seed=0)
+
+        def forward(self, x):
+            inside.set()
+            assert other_done.wait(10)  # the other thread runs its model meanwhile
+            return self.fc(x)
+
+    other = nn.Sequential(nn.Linear(3, 4, seed=1), nn.ReLU())
+    seen = {}
+
+    def run_other():
+        assert inside.wait(10)
+        seen["out"] = other(gradflow.tensor(np.ones((2, 3)))).data
+        other_done.set()
+
+    original = Module.__call__
+    thread = threading.Thread(target=run_other)
+    thread.start()
+    rec, _, out = run_traced(Waits(), np.ones((2, 3)), lambda m: True)
+    thread.join(10)
+    called = {type(c.module).__name__ for c in rec.calls}
+    assert called <= {"Waits", "Linear"} and "ReLU" not in called and "Sequential" not in called
+    np.testing.assert_allclose(seen["out"], other.forward(gradflow.tensor(np.ones((2, 3)))).data)
+    assert Module.__call__ is original and out.shape == (2, 2)

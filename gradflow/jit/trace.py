@@ -14,6 +14,7 @@ values must give the same graph (this catches branches on ``t.data`` and random 
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,40 +184,56 @@ class _Recorder:
         )
 
 
+# Tracing swaps Module.__call__ and a few Tensor methods for the duration of one forward.
+# Those are class attributes, seen by every thread: one trace at a time (the lock), and the
+# swapped methods act only for the thread that is tracing — a model running in another
+# thread (a sweep on a thread pool) goes through the originals, unrecorded.
+_TRACE_LOCK = threading.Lock()
+_tracing = threading.local()
+
+
 def run_traced(model: Module, x: np.ndarray, lowerable: Callable[[Module], bool]):
     """(recorder, input tensor, output tensor) of one traced forward of ``model`` on ``x``."""
     rec = _Recorder(model, lowerable)
-    original_call = Module.__call__
-    saved = {k: Tensor.__dict__.get(k) for k in ("__bool__", "item", "__float__", "__int__")}
+    with _TRACE_LOCK:
+        original_call = Module.__call__
+        saved = {k: Tensor.__dict__.get(k) for k in ("__bool__", "item", "__float__", "__int__")}
 
-    def traced_call(self, *args, **kwargs):
-        return rec.call(original_call, self, args, kwargs)
+        def traced_call(self, *args, **kwargs):
+            if getattr(_tracing, "rec", None) is not rec:
+                return original_call(self, *args, **kwargs)
+            return rec.call(original_call, self, args, kwargs)
 
-    def guard(what, fallback):
-        def method(self, *a):
-            rec.value_read(what)
-            return fallback(self, *a)
+        def guard(name, what, fallback):
+            own = saved[name]
 
-        return method
+            def method(self, *a):
+                if getattr(_tracing, "rec", None) is rec:
+                    rec.value_read(what)
+                return (own or fallback)(self, *a)
 
-    Module.__call__ = traced_call
-    Tensor.__bool__ = guard("a truth test, `if t:`", lambda t: bool(t.data))
-    Tensor.item = guard(".item()", lambda t: t.data.item())
-    Tensor.__float__ = guard("float(t)", lambda t: float(t.data))
-    Tensor.__int__ = guard("int(t)", lambda t: int(t.data))
-    old_mode = _state.mode
-    _state.mode = old_mode.replace(grad=True)
-    try:
-        xt = Tensor(x, requires_grad=True)
-        out = model(xt)
-    finally:
-        _state.mode = old_mode
-        Module.__call__ = original_call
-        for k, v in saved.items():
-            if v is None:
-                delattr(Tensor, k)
-            else:
-                setattr(Tensor, k, v)
+            return method
+
+        Module.__call__ = traced_call
+        Tensor.__bool__ = guard("__bool__", "a truth test, `if t:`", lambda t: bool(t.data))
+        Tensor.item = guard("item", ".item()", lambda t: t.data.item())
+        Tensor.__float__ = guard("__float__", "float(t)", lambda t: float(t.data))
+        Tensor.__int__ = guard("__int__", "int(t)", lambda t: int(t.data))
+        old_mode = _state.mode
+        _state.mode = old_mode.replace(grad=True)
+        _tracing.rec = rec
+        try:
+            xt = Tensor(x, requires_grad=True)
+            out = model(xt)
+        finally:
+            _tracing.rec = None
+            _state.mode = old_mode
+            Module.__call__ = original_call
+            for k, v in saved.items():
+                if v is None:
+                    delattr(Tensor, k)
+                else:
+                    setattr(Tensor, k, v)
     if not isinstance(out, Tensor):
         raise TraceError(
             f"{type(model).__name__}.forward returns {type(out).__name__}; the jit backend "
