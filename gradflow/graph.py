@@ -118,6 +118,8 @@ class Node:
         "__weakref__",
     )
 
+    _EMPTY_GRAD: Any = None  # what ``grad`` is before any backward (a Value: 0.0)
+
     # --- what subclasses provide --------------------------------------------------
     def _seed(self, grad: Any) -> Any:  # pragma: no cover - abstract
         """The gradient of the output with respect to itself (1 for a scalar)."""
@@ -168,6 +170,14 @@ class Node:
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Back-propagate from this node (see the module docstring for the rules)."""
         backprop(self, grad, retain_graph=retain_graph)
+
+    def clear_grad(self) -> None:
+        """Forget this node's gradient, as ``zero_grad(set_to_none=True)`` does in PyTorch:
+        ``grad`` becomes None for a Tensor and 0 for a Value (as in micrograd), and no partly
+        added gradient of an interrupted backward is left behind. Optimizers and modules call
+        this for each parameter."""
+        self.grad = self._EMPTY_GRAD
+        self._g = None
 
     def zero_grad(self) -> None:
         """Zero the gradient of every node in this graph and allow backward() again."""

@@ -21,8 +21,7 @@ class Module:
 
     def zero_grad(self) -> None:
         for p in self.parameters():
-            p.grad = 0.0
-            p._g = None
+            p.clear_grad()
 
 
 class Neuron(Module):

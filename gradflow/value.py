@@ -22,6 +22,7 @@ class Value(Node):
     """A scalar with a gradient. ``Value(data, _children=(), _op='', label='')`` as in micrograd."""
 
     __slots__ = ()
+    _EMPTY_GRAD = 0.0
     # numpy scalars and arrays on the left of an operator defer to Value's reflected method
     # (np.int64(3) * v), instead of numpy treating the Value as an object to broadcast
     __array_ufunc__ = None

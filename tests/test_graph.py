@@ -342,3 +342,21 @@ def test_grad_mode_is_per_thread():
     x = Value(3.0)
     (x * x).backward()
     assert x.grad == 6.0
+
+
+def test_clear_grad_is_the_public_way_to_forget_a_gradient():
+    """Optimizers, modules and the scalar MLP reset parameters through ``clear_grad`` (they
+    used to write the private ``_g``): a Tensor's grad becomes None, a Value's 0."""
+    import numpy as np
+
+    from gradflow import Tensor, Value
+
+    v, t = Value(2.0), Tensor(np.ones(2), requires_grad=True)
+    (v * v).backward()
+    (t * t).sum().backward()
+    assert v.grad == 4.0 and t.grad is not None
+    v.clear_grad()
+    t.clear_grad()
+    assert v.grad == 0.0 and t.grad is None and not v.has_grad and not t.has_grad
+    (v * 3).backward()
+    assert v.grad == 3.0  # accumulates from zero again, nothing left over

@@ -104,8 +104,7 @@ class Module:
 
     def zero_grad(self) -> None:
         for p in self.parameters():
-            p.grad = None
-            p._g = None
+            p.clear_grad()
 
     # --- state ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -123,8 +123,7 @@ class Optimizer:
     # --- stepping ----------------------------------------------------------------------
     def zero_grad(self) -> None:
         for p in self.params:
-            p.grad = None
-            p._g = None
+            p.clear_grad()
 
     def clip_gradients(self, grads: list[np.ndarray]) -> float | None:
         """Clip flat gradients in place by value, then by global norm (:func:`clip_gradients`
