@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from gradflow.commands.arguments import read_user_text
 from gradflow.display import STYLE, array, latex, latex_name, number, table
 from gradflow.errors import UsageError
 
@@ -49,24 +49,8 @@ def read_roster(path: str) -> list[Student]:
     """The students of a roster CSV; every problem is one :class:`UsageError` naming the file
     and the line."""
     where = f"--seeds {path}"
-    if not path:
-        raise UsageError("--seeds: the path is empty")
-    try:
-        with open(path, "rb") as f:
-            if not os.path.isfile(path):
-                raise UsageError(f"{where}: not a regular file")
-            raw = f.read(MAX_ROSTER_BYTES + 1)
-    except IsADirectoryError:
-        raise UsageError(f"{where}: is a directory, not a roster") from None
-    except OSError as e:
-        raise UsageError(f"{where}: cannot read it: {e.strerror or e}") from None
-    if len(raw) > MAX_ROSTER_BYTES:
-        raise UsageError(f"{where}: larger than {MAX_ROSTER_BYTES >> 20} MB")
-    try:
-        text = raw.decode("utf-8-sig")  # a spreadsheet's export may start with a BOM
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise UsageError(f"{where}:{line}: not valid UTF-8") from None
+    # a spreadsheet's export may start with a BOM
+    text = read_user_text(path, "--seeds", "a roster", MAX_ROSTER_BYTES, encoding="utf-8-sig")
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as e:

@@ -269,3 +269,27 @@ def test_reading_no_roster_or_answers_is_usage_error(tmp_path):
 
     with pytest.raises(UsageError, match="cannot read it"):
         read_roster(str(tmp_path / "missing.csv"))
+
+
+def test_a_fifo_roster_is_refused_at_once(tmp_path):
+    """The roster is opened without blocking: a FIFO given as --seeds is refused, it does not
+    wait for a writer (the answers file, by contrast, may be a pipe)."""
+    import os
+    import threading
+
+    from gradflow.exercises.sheets import read_roster
+
+    fifo = tmp_path / "roster.csv"
+    os.mkfifo(fifo)
+    seen = []
+
+    def read():
+        try:
+            read_roster(str(fifo))
+        except UsageError as e:
+            seen.append(str(e))
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(10)
+    assert seen == [f"--seeds {fifo}: not a regular file"]

@@ -174,3 +174,50 @@ def _check_folder(folder: Path, what: str) -> None:
         raise UsageError(f"{what}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"{what}: permission denied (cannot write in folder {folder})")
+
+
+def read_user_text(
+    path: str,
+    option: str,
+    what: str,
+    limit: int,
+    *,
+    pipes: bool = False,
+    encoding: str = "utf-8",
+) -> str:
+    """The text of a file the user names with ``option`` (an answers file, a roster): at most
+    ``limit`` bytes, UTF-8, a regular file (or, with ``pipes``, a pipe such as /dev/stdin);
+    every problem is one :class:`UsageError` naming the option, the file and, for bad UTF-8,
+    the line. The file is opened without blocking, so a FIFO given where none is allowed is
+    refused instead of waiting for a writer."""
+    if not path:
+        raise UsageError(f"{option}: the path is empty")
+    where = f"{option} {path}"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except IsADirectoryError:
+        raise UsageError(f"{where}: is a directory, not {what}") from None
+    except OSError as e:
+        raise UsageError(f"{where}: cannot read it: {e.strerror or e}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise UsageError(f"{where}: is a directory, not {what}")
+        if not (stat.S_ISREG(mode) or (pipes and stat.S_ISFIFO(mode))):
+            raise UsageError(f"{where}: not a regular file")
+        os.set_blocking(fd, True)  # a pipe's writer may still be on its way
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            raw = f.read(limit + 1)
+    except OSError as e:
+        raise UsageError(f"{where}: cannot read it: {e.strerror or e}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(raw) > limit:
+        raise UsageError(f"{where}: larger than {limit >> 20} MB")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UsageError(f"{where}:{line}: not valid UTF-8") from None

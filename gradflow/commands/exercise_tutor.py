@@ -10,12 +10,11 @@ output paths go through :mod:`gradflow.commands.arguments`.
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from pathlib import Path
 
 from ..errors import UsageError
-from .arguments import files_to_write, output_file, output_folder
+from .arguments import files_to_write, output_file, output_folder, read_user_text
 
 MAX_ANSWERS_BYTES = 1 << 20  # an answers file holds a few numbers
 
@@ -60,25 +59,7 @@ def find_exercise(name: str, path: str | None):
 def answers_text(path: str) -> str:
     """The text of an ``--answers`` file (or pipe: ``--answers /dev/stdin``), UTF-8; every
     problem is a :class:`UsageError` naming the file."""
-    if not path:
-        raise UsageError("--answers: the path is empty")
-    try:
-        with open(path, "rb") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-                raise UsageError(f"--answers {path}: not a regular file")
-            raw = f.read(MAX_ANSWERS_BYTES + 1)
-    except IsADirectoryError:
-        raise UsageError(f"--answers {path}: is a directory, not a file of answers") from None
-    except OSError as e:
-        raise UsageError(f"--answers {path}: cannot read it: {e.strerror or e}") from None
-    if len(raw) > MAX_ANSWERS_BYTES:
-        raise UsageError(f"--answers {path}: larger than {MAX_ANSWERS_BYTES >> 20} MB")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise UsageError(f"--answers {path}:{line}: not valid UTF-8") from None
+    return read_user_text(path, "--answers", "a file of answers", MAX_ANSWERS_BYTES, pipes=True)
 
 
 def exercise_for(args):
