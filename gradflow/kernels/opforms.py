@@ -66,8 +66,8 @@ _NUMBA_FORMS = {
     "sign": lambda x: np.sign(
         x
     ),  # as the tensor engine (numerics' bools do not subtract as numpy's)
-    "maximum": lambda a, b: max(a, b),
-    "minimum": lambda a, b: min(a, b),
+    "maximum": lambda a, b: a if (a >= b or a != a) else b,
+    "minimum": lambda a, b: a if (a <= b or a != a) else b,
 }
 _names = list(vars(numerics.SCALAR))
 assert set(_names) == set(_NUMBA_FORMS) | {"pi"}, "numerics.SCALAR changed: update _NUMBA_FORMS"
