@@ -37,8 +37,9 @@ def _table(name, x, param):
 
 @pytest.mark.parametrize("name", [n for n in act.CODES if n != "identity"])
 def test_every_coded_activation_runs_its_op_table_forms(name):
-    """forward/backward by code, and the dense kernel's fused bias+activation and δ loops,
-    equal the op table's forward and local derivative (graph engine's numpy forms)."""
+    """forward/backward by code, and the dense kernel's fused bias+activation and δ loops
+    (for the activations it fuses), equal the op table's forward and local derivative
+    (graph engine's numpy forms)."""
     code, _, default = act.CODES[name]
     for param in {default, 0.3}:
         ref, dref = _table(name, X, param)
@@ -47,6 +48,8 @@ def test_every_coded_activation_runs_its_op_table_forms(name):
         act.backward(X, a, np.ones_like(X), dz, code, param)
         np.testing.assert_allclose(a, ref, rtol=1e-14, atol=1e-15)
         np.testing.assert_allclose(dz, dref, rtol=1e-13, atol=1e-15)
+        if code not in act.FUSED_CODES:
+            continue
         z = X.reshape(1, -1).copy()
         fused = np.empty_like(z)
         dense_k.bias_activation(z, fused, np.zeros(0), code, param)  # ReLU: its own loop
@@ -163,3 +166,18 @@ def test_both_steppers_regularise_and_clip_by_one_implementation(monkeypatch):
     assert calls == ["add_penalty_to", "clip_gradients", "apply_max_norm"]
     with pytest.raises(ValueError, match="l2 must be >= 0"):  # the keyword form: same checks
         make_stepper(model, "cross_entropy", opt, l2=-1.0)
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu", "tanh", "elu"])
+def test_only_the_fused_activations_are_fused_into_a_linear(name):
+    """Linear + an activation of ``act.FUSED`` is one stage; any other activation stays a stage
+    of its own (the fused kernels compile only those forms), and both train as the graph."""
+    model = nn.Sequential(nn.Linear(3, 4, seed=1), nn.get_activation(name), nn.Linear(4, 2, seed=2))
+    stepper = make_stepper(model, "mse", SGD(model.parameters(), lr=0.1))
+    x = np.linspace(-1.0, 1.0, 15).reshape(5, 3)
+    out = stepper.forward(x, False)
+    kinds = [type(step.stage).__name__ for step in stepper.plan_for(x, False).steps]
+    fused = act.CODES[name][0] in act.FUSED_CODES
+    assert ("Activation" in kinds) != fused, kinds
+    want = model(gradflow.Tensor(x)).data
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)

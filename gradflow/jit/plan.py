@@ -308,7 +308,8 @@ def _fuse_activations(plan: Plan, consumers) -> None:
         prev = plan.steps[j].stage if j is not None else None
         merge = False
         if isinstance(st, stages.Activation) and isinstance(prev, (stages.Dense, stages.Conv)):
-            if prev.code == act_k.IDENTITY and getattr(prev, "pool", None) is None:
+            fusable = st.code in act_k.FUSED_CODES  # others stay a stage of their own
+            if fusable and prev.code == act_k.IDENTITY and getattr(prev, "pool", None) is None:
                 prev.code, prev.alpha = st.code, st.alpha
                 merge = True
         elif isinstance(st, stages.Pool) and st.kind == "max" and isinstance(prev, stages.Conv):

@@ -3,8 +3,9 @@
 Nothing here restates an activation: each code runs its op's own ``forward`` and local
 derivative from :mod:`gradflow.ops`, compiled by :mod:`gradflow.kernels.opforms` (numba with
 a compiled :data:`gradflow.numerics.SCALAR` in place of ``xp``). :func:`apply` and
-:func:`derivative` dispatch on the code over the table's forms (:data:`FORMS`, built from the
-table at import), and the fused dense/conv kernels call them, or :func:`relu` /
+:func:`derivative` dispatch on the code over the table's forms (built from the table at
+import); the fused dense/conv kernels call :func:`apply_fused` / :func:`derivative_fused`
+(the activations of :data:`FUSED` only), or :func:`relu` /
 :func:`relu_derivative` in their own vectorising ReLU loops. ``alpha`` carries the op's one
 parameter (leaky slope, ELU α, swish β). The op table's kink convention comes with the forms
 (derivative of the ``x ≤ 0`` branch at exactly 0), NaN included: ReLU(NaN) is NaN, and
@@ -40,9 +41,10 @@ def _forms(name):
     return code, opforms.forward(name), opforms.partial(name), bool(param)
 
 
-def _dispatch(which: str):
+def _dispatch(which: str, names) -> object:
     """One compiled function ``f(code, x, alpha)`` (forward) or ``f(code, x, y, alpha)``
-    (derivative): a test per op of the table's activations, calling that op's form.
+    (derivative): a test per op of ``names`` (activations of the table), calling that op's
+    form; any other code is the identity.
 
     Generated as source text from the codes (integers) alone, so that numba types and
     compiles one function with every form inlined (a chain of compiled closures took
@@ -51,18 +53,27 @@ def _dispatch(which: str):
     head = "code, x, alpha" if forward else "code, x, y, alpha"
     lines = [f"def {which}_by_code({head}):"]
     namespace = {"XP": XP}
-    for i, (code, f, d, has_param) in enumerate(FORMS):
+    for i, (code, f, d, has_param) in enumerate(_forms(name) for name in names):
         namespace[f"form{i}"] = f if forward else d
         args = ("x" if forward else "y, x") + (", alpha" if has_param else "")
         lines += [f"    if code == {int(code)}:", f"        return form{i}(XP, {args})"]
     lines.append("    return x + 0.0" if forward else "    return 1.0")  # identity
-    exec(compile("\n".join(lines), f"<activation {which} from the op table>", "exec"), namespace)
+    label = "every activation" if len(names) == len(CODES) - 1 else ", ".join(names)
+    exec(compile("\n".join(lines), f"<{which} of {label} from the op table>", "exec"), namespace)
     return njit(error_model="numpy")(namespace[f"{which}_by_code"])
 
 
-#: the table's forms of every coded activation but identity
-FORMS = tuple(_forms(name) for name in CODES if name != "identity")
-_APPLY, _DERIVATIVE = _dispatch("forward"), _dispatch("derivative")
+#: every coded activation but identity
+_ALL = tuple(name for name in CODES if name != "identity")
+_APPLY, _DERIVATIVE = _dispatch("forward", _ALL), _dispatch("derivative", _ALL)
+
+#: the activations the fused Linear/Conv kernels compute in their own loops: those of the
+#: course's networks. Any other runs as an :class:`~gradflow.jit.stages.Activation` stage of
+#: its own after the layer, so the fused kernels do not compile every activation's forms
+#: (about a third of a cold W1 step went into that) for models that use none of them.
+FUSED = ("relu", "leaky_relu", "sigmoid", "tanh")
+FUSED_CODES = frozenset(CODES[name][0] for name in FUSED)
+_FUSED_APPLY, _FUSED_DERIVATIVE = _dispatch("forward", FUSED), _dispatch("derivative", FUSED)
 _RELU_F, _RELU_D = opforms.forward("relu"), opforms.partial("relu")
 _LEAKY_F, _LEAKY_D = opforms.forward("leaky_relu"), opforms.partial("leaky_relu")
 _SIGMOID_F = opforms.forward("sigmoid")
@@ -78,6 +89,18 @@ def apply(code, x, alpha):
 def derivative(code, x, y, alpha):
     """f'(x) for one scalar, given y = f(x) (sigmoid and tanh take theirs from y)."""
     return _DERIVATIVE(code, x, y, alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def apply_fused(code, x, alpha):
+    """:func:`apply` for the codes of :data:`FUSED` (identity for any other)."""
+    return _FUSED_APPLY(code, x, alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def derivative_fused(code, x, y, alpha):
+    """:func:`derivative` for the codes of :data:`FUSED` (1 for any other)."""
+    return _FUSED_DERIVATIVE(code, x, y, alpha)
 
 
 @njit(cache=True, error_model="numpy")

@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .activation import IDENTITY, RELU, apply, relu
+from .activation import IDENTITY, RELU, relu
+from .activation import apply_fused as apply
 from .cachedir import njit
 from .dense import delta_of
 from .pool import max_plane

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .activation import IDENTITY, RELU, apply, derivative, relu, relu_derivative
+from .activation import IDENTITY, RELU, relu, relu_derivative
+from .activation import apply_fused as apply
+from .activation import derivative_fused as derivative
 from .cachedir import njit
 from .loss import softmax_cross_entropy
 
@@ -111,9 +113,19 @@ def stack_backward(x, ws, zs, acts, da, dzs, gws, gbs, dxs, codes, alphas, need_
     for k in range(n - 1, 0, -1):
         dz = grad if codes[k] == IDENTITY else dzs[k]
         linear_backward(
-            acts[k - 1], ws[k], zs[k], acts[k], grad, dz, gws[k], gbs[k], dxs[k], codes[k],
-            alphas[k], True,
-        )  # fmt: skip
+            acts[k - 1],
+            ws[k],
+            zs[k],
+            acts[k],
+            grad,
+            dz,
+            gws[k],
+            gbs[k],
+            dxs[k],
+            codes[k],
+            alphas[k],
+            k > 0,
+        )  # fmt: skip  (k > 0 is True: a literal True compiled linear_backward a second time)
         grad = dxs[k]
     dz = grad if codes[0] == IDENTITY else dzs[0]
     linear_backward(
