@@ -313,6 +313,56 @@ def _progress_bar(progress: bool, total: int):
     return tqdm(total=total, file=sys.stderr, unit="batch", leave=False, mininterval=interval)
 
 
+class CompileNotice:
+    """Around the first jitted batch of a run: should it take longer than :attr:`DELAY`
+    seconds (numba compiling the kernels; a warm cache loads them in a fraction of that), the
+    progress bar says "compiling kernels once, ~N s" with the seconds so far instead of an ETA
+    that extrapolates the compile over every batch ("1:40:01"), and afterwards its clock starts
+    again so rate and ETA describe training. ``estimate`` is N, in seconds."""
+
+    DELAY = 1.0
+    #: redraws while compiling on a terminal (off one, e.g. a CI log, the notice is drawn once)
+    TICK = 0.5
+
+    def __init__(self, bar, estimate: float):
+        import threading
+
+        self.bar, self.estimate = bar, estimate
+        self.done = threading.Event()
+        self.shown = False
+        self.thread = threading.Thread(target=self._watch, name="gradflow-compile-notice")
+        self.thread.daemon = True
+
+    def __enter__(self) -> CompileNotice:
+        self.started = time.perf_counter()
+        self.thread.start()
+        return self
+
+    def _watch(self) -> None:
+        if self.done.wait(self.DELAY):
+            return
+        self.shown = True
+        self.bar.set_description(
+            f"compiling kernels once, ~{_round_estimate(self.estimate)} s", refresh=False
+        )
+        tty = sys.stderr.isatty()
+        while True:
+            self.bar.refresh()  # the bar's own clock shows the seconds so far
+            if not tty or self.done.wait(self.TICK):
+                break
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+        if self.shown:  # training's rate and ETA start from here, not from the compile
+            self.bar.reset(total=self.bar.total)
+
+
+def _round_estimate(seconds: float) -> int:
+    """Whole seconds below 10, else a multiple of 5: it is an estimate."""
+    return max(1, round(seconds)) if seconds < 10 else 5 * round(seconds / 5)
+
+
 def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, bar) -> None:
     epoch = trainer.epoch + 1
     for cb in trainer.callbacks:
@@ -326,7 +376,11 @@ def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, 
         if augment is not None:
             xb = augment(xb, rng)
         xb = regularizer.noisy(xb, rng)
-        batch_loss = trainer.stepper.train_batch(xb, yb)
+        if bar is not None and not getattr(trainer.stepper, "warm", True):
+            with CompileNotice(bar, trainer.stepper.compile_estimate()):
+                batch_loss = trainer.stepper.train_batch(xb, yb)
+        else:
+            batch_loss = trainer.stepper.train_batch(xb, yb)
         if not np.isfinite(batch_loss):
             where = trainer.stepper.diagnose(xb, yb) if hasattr(trainer.stepper, "diagnose") else ""
             raise TrainingDivergedError(
