@@ -47,6 +47,11 @@ def show(ex: Exercise, out: TextIO) -> None:
     w(_indent(forward_steps(sol.loss).table()) + "\n")
     w(f"\nBackward pass from {ex.output} (local × upstream = contribution):\n")
     w(_indent(backward_steps(sol.loss).table()) + "\n")
+    grids = _matrices(ex, sol)
+    if grids:
+        w("\nThe matrices as grids:\n")
+        for label, data in grids:
+            w(f"  {label} = {_grid(data, len(label) + 5)}\n")
     if ex.update:
         w("\nAfter the backward pass:\n")
         for k in ex.update:
@@ -73,6 +78,19 @@ def render(ex: Exercise, directory: str) -> list[str]:
     lr = next((q.lr for q in ex.questions if q.kind == "update"), None)  # the update step
     player = visual.write_player(sol.loss, folder / f"{ex.name}.html", lr=lr)
     return [str(graph), str(player)]
+
+
+def _matrices(ex: Exercise, sol) -> list[tuple[str, np.ndarray]]:
+    """Every computed matrix (a feature map, a layer's output), then every matrix gradient
+    ∂L/∂name of a named node, each to be printed as a grid: the step tables print them on
+    one line."""
+    out = [(k, sol.value(k)) for k in ex.graph if np.ndim(sol.nodes[k].data) >= 2]
+    out += [
+        (f"∂{ex.output}/∂{k}", g)
+        for k, g in sol.grads.items()
+        if k != ex.output and np.ndim(g) >= 2
+    ]
+    return out
 
 
 def _grid(v, pad: int) -> str:

@@ -12,7 +12,11 @@ one parser.
 When the names are bound to :class:`~gradflow.Tensor` nodes the same formula builds a tensor
 graph, and two more things are allowed: matrix products ``W @ x`` and the tensor functions
 of :data:`TENSOR_FUNCTIONS` (``sum(x, axis=0)``, ``softmax(z)``, ``transpose(W)``, ...).
-Their parameters must be integer constants.
+Their parameters must be integer constants. The window ops of :mod:`gradflow.ops_conv` work
+on grids as the course draws them: ``conv2d(X, K)`` for an image X (H, W) and a kernel
+K (kh, kw) (cross-correlation; ``stride=``, ``padding=``), ``maxpool(X, 2)`` and
+``avgpool(X, 2)`` for 2×2 windows (stride = the window unless ``stride=`` is given), and
+``conv1d(x, k)``, ``maxpool(x, 2)`` for vectors; channels-first batches (B, C, H, W) work too.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from . import ops_conv
 from .errors import GradflowError
 from .ops import OPS, bind_params
 from .tensor import Tensor
@@ -50,7 +55,14 @@ TENSOR_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "softmax": ("axis",),
     "log_softmax": ("axis",),
     "transpose": (),
+    "conv1d": ("stride", "padding"),
+    "conv2d": ("stride", "padding"),
+    "maxpool": ("kernel", "stride"),
+    "avgpool": ("kernel", "stride"),
 }
+# How many tensor arguments come before the parameters (1 unless listed).
+TENSOR_ARITY = {"conv1d": 2, "conv2d": 2}
+WINDOW_FUNCTIONS = ("conv1d", "conv2d", "maxpool", "avgpool")
 
 
 class FormulaError(GradflowError, ValueError):
@@ -245,21 +257,25 @@ def _validate(node: ast.AST, text: str, names: set[str], depth: int) -> None:
 
 
 def _validate_tensor_call(node: ast.Call, text: str, names: set[str], depth: int) -> None:
-    """``sum(x, axis=0)``: one tensor argument, then integer parameters by position or name."""
+    """``sum(x, axis=0)``, ``conv2d(X, K)``: the tensor arguments, then integer parameters
+    by position or name."""
     fname, allowed = node.func.id, TENSOR_FUNCTIONS[node.func.id]
+    arity = TENSOR_ARITY.get(fname, 1)
     if any(k.arg is None for k in node.keywords):
         raise FormulaError(f"**kwargs are not allowed{_where(node, text)}")
-    if not node.args or len(node.args) - 1 + len(node.keywords) > len(allowed):
+    if len(node.args) < arity or len(node.args) - arity + len(node.keywords) > len(allowed):
+        what = "one tensor argument" if arity == 1 else f"{arity} tensor arguments"
         raise FormulaError(
-            f"{fname}() takes one tensor argument"
+            f"{fname}() takes {what}"
             + (f" and parameters {list(allowed)}" if allowed else "")
             + f", got {len(node.args) + len(node.keywords)}{_where(node, text)}"
         )
-    _validate(node.args[0], text, names, depth + 1)
+    for a in node.args[:arity]:
+        _validate(a, text, names, depth + 1)
     for k in node.keywords:
         if k.arg not in allowed:
             raise FormulaError(f"{fname}() has no parameter {k.arg!r}; it takes {list(allowed)}")
-    for a in list(node.args[1:]) + [k.value for k in node.keywords]:
+    for a in list(node.args[arity:]) + [k.value for k in node.keywords]:
         v = _constant(a)
         if v is None or not v.is_integer():
             raise FormulaError(f"parameters of {fname}() must be integers{_where(a, text)}")
@@ -358,10 +374,14 @@ class _Builder:
                 f"{fname}() works on tensors{_where(node, self.text)} in {quote(self.text)}; "
                 "every name here is a number"
             )
-        x = self.visit(node.args[0])
+        arity = TENSOR_ARITY.get(fname, 1)
+        xs = [self.visit(a) for a in node.args[:arity]]
         names = TENSOR_FUNCTIONS[fname]
-        given = dict(zip(names, (int(_constant(a)) for a in node.args[1:])))
+        given = dict(zip(names, (int(_constant(a)) for a in node.args[arity:])))
         given.update({k.arg: int(_constant(k.value)) for k in node.keywords})
+        if fname in WINDOW_FUNCTIONS:
+            return self.window_call(fname, xs, given)
+        x = xs[0]
         if "keepdims" in given:
             given["keepdims"] = bool(given["keepdims"])
         op = OPS[fname]
@@ -374,6 +394,33 @@ class _Builder:
                 f"{fname}(): axis {axis} out of range for shape {x.shape} in {quote(self.text)}"
             )
         return self.apply(op, (x,), params)
+
+    def window_call(self, fname: str, xs: list, given: dict[str, int]):
+        """``conv2d(X, K)``, ``maxpool(X, 2)``: a grid (or a channels-first batch) through the
+        op of :mod:`gradflow.ops_conv`; each integer parameter applies to every spatial axis."""
+        op, x = OPS[fname], xs[0]
+        lowest = {"padding": 0}
+        for key, v in given.items():
+            if v < lowest.get(key, 1):
+                raise FormulaError(
+                    f"{fname}(): {key} must be at least {lowest.get(key, 1)}, got {v} in "
+                    f"{quote(self.text)}"
+                )
+        if fname.startswith("conv"):
+            d = len(op.params["stride"])
+            stride = (given.get("stride", 1),) * d
+            padding = (given.get("padding", 0),) * d
+            ops_conv.check_conv(fname, x.shape, xs[1].shape, stride, padding, grids=True)
+            return self.apply(op, tuple(xs), {"stride": stride, "padding": padding})
+        d = x.ndim if x.ndim <= 2 else x.ndim - 2
+        if d == 0:
+            raise FormulaError(
+                f"{fname}() needs a vector or a grid, got a number in {quote(self.text)}"
+            )
+        kernel = (given.get("kernel", 2),) * d
+        stride = (given.get("stride", kernel[0]),) * d
+        ops_conv.check_pool(fname, x.shape, kernel, grids=True)
+        return self.apply(op, (x,), {"kernel": kernel, "stride": stride})
 
 
 def evaluate(text: str, values: dict[str, Any], labels: bool = True) -> Value | Tensor:

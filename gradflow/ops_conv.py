@@ -21,6 +21,11 @@ Backward rules (the VJPs declared below, once):
 * max-pool sends each upstream entry to the index of its window's winner (the first maximum
   on ties), everything else gets 0; avg-pool spreads each entry as 1/(N·N) over its window.
 
+A **grid** — one image with no batch or channel axis, ``x`` (H, W) and ``w`` (kh, kw), as in
+the course's hand-worked exercises (``conv2d(X, K)`` in a formula) — is read as one image of
+one channel and one filter: every rule above runs on it unchanged (``_on_grids``), and the
+result is a grid again.
+
 Each op also has a SymPy form written with plain loops over object arrays — deliberately not
 the stride-trick code — so :func:`gradflow.check_symbolic` checks the fast path independently.
 """
@@ -32,6 +37,7 @@ import itertools
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .errors import ShapeError
 from .lazy import sympy as sp
 from .ops import tensor_op
 
@@ -54,6 +60,85 @@ def _windows(x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...]) ->
     d = len(kernel)
     v = sliding_window_view(x, kernel, axis=tuple(range(2, 2 + d)))
     return v[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)]
+
+
+def _lift(a):
+    return a[np.newaxis, np.newaxis] if isinstance(a, np.ndarray) else a
+
+
+def _on_grids(fn, spatial):
+    """A forward or SymPy form ``fn(*arrays, **params)`` over channels-first arrays, also
+    taking grids: when the first array has only its ``spatial(params)`` spatial axes, every
+    array gets a batch and a channel axis of length 1 and the result loses them again. So a
+    grid runs the very same rule as a batch."""
+
+    def wrapped(*arrays, **params):
+        if np.ndim(arrays[0]) != spatial(params):
+            return fn(*arrays, **params)
+        return fn(*(_lift(np.asarray(a)) for a in arrays), **params)[0, 0]
+
+    wrapped.__name__, wrapped.__doc__ = fn.__name__, fn.__doc__
+    return wrapped
+
+
+def _vjp_on_grids(vjp, spatial):
+    """The VJP ``vjp(i, g, out, xs, p)`` of an op wrapped by :func:`_on_grids`."""
+
+    def wrapped(i, g, out, xs, p):
+        if np.ndim(xs[0]) != spatial(p):
+            return vjp(i, g, out, xs, p)
+        lifted = [_lift(np.asarray(x)) for x in xs]
+        return vjp(i, _lift(np.asarray(g)), _lift(np.asarray(out)), lifted, p)[0, 0]
+
+    wrapped.__name__, wrapped.__doc__ = vjp.__name__, vjp.__doc__
+    return wrapped
+
+
+def _conv_axes(p) -> int:
+    return len(p["stride"])
+
+
+def _pool_axes(p) -> int:
+    return len(p["kernel"])
+
+
+def check_conv(
+    name: str, x_shape: tuple, w_shape: tuple, stride: tuple, padding: tuple, grids: bool = False
+) -> None:
+    """Raise a ShapeError naming ``name`` and the shapes unless x (B, C, *S) and w (O, C, *K)
+    fit with this stride and padding; with ``grids``, x (*S) and w (*K) fit too."""
+    d = len(stride)
+    grid = grids and len(x_shape) == d and len(w_shape) == d
+    if not grid and (len(x_shape) != d + 2 or len(w_shape) != d + 2):
+        spatial, kernel = ("L", "k") if d == 1 else ("H, W", "kh, kw")
+        raise ShapeError(
+            f"{name}: input {x_shape} must be (B, C, {spatial}) and weight {w_shape} (out, in, "
+            f"{kernel})" + (f", or both grids ({spatial}) and ({kernel})" if grids else "")
+        )
+    if not grid and x_shape[1] != w_shape[1]:
+        raise ShapeError(
+            f"{name}: input {x_shape} has {x_shape[1]} channels but weight {w_shape} "
+            f"expects {w_shape[1]}"
+        )
+    sizes = [n + 2 * p for n, p in zip(x_shape[-d:], padding)]
+    if any(k > n for k, n in zip(w_shape[-d:], sizes)):
+        raise ShapeError(
+            f"{name}: kernel {tuple(w_shape[-d:])} is larger than the padded input "
+            f"{tuple(sizes)} (input {x_shape}, padding {padding})"
+        )
+
+
+def check_pool(name: str, x_shape: tuple, kernel: tuple, grids: bool = False) -> None:
+    """Raise a ShapeError naming ``name`` unless the windows fit x (B, C, *S) (or, with
+    ``grids``, a grid x (*S))."""
+    d = len(kernel)
+    if len(x_shape) != d + 2 and not (grids and len(x_shape) == d):
+        raise ShapeError(
+            f"{name}: input {x_shape} must have {d + 2} axes (B, C, *spatial)"
+            + (f" or be a grid of {d}" if grids else "")
+        )
+    if any(k > n for k, n in zip(kernel, x_shape[-d:])):
+        raise ShapeError(f"{name}: kernel {kernel} is larger than the input {x_shape}")
 
 
 # ------------------------------------------------------------------------------ conv
@@ -132,9 +217,9 @@ CONV1D = tensor_op(
     "conv1d",
     "conv1d",
     "{0} \\star {1}",
-    conv_forward,
-    _conv_vjp,
-    _sym_conv,
+    _on_grids(conv_forward, _conv_axes),
+    _vjp_on_grids(_conv_vjp, _conv_axes),
+    _on_grids(_sym_conv, _conv_axes),
     _CONV_TEXT,
     arity=2,
     params={"stride": (1,), "padding": (0,)},
@@ -145,9 +230,9 @@ CONV2D = tensor_op(
     "conv2d",
     "conv2d",
     "{0} \\star {1}",
-    conv_forward,
-    _conv_vjp,
-    _sym_conv,
+    _on_grids(conv_forward, _conv_axes),
+    _vjp_on_grids(_conv_vjp, _conv_axes),
+    _on_grids(_sym_conv, _conv_axes),
     _CONV_TEXT,
     arity=2,
     params={"stride": (1, 1), "padding": (0, 0)},
@@ -218,9 +303,9 @@ MAXPOOL = tensor_op(
     "maxpool",
     "maxpool",
     "\\mathrm{{maxpool}}({0})",
-    _maxpool_forward,
-    _maxpool_vjp,
-    _sym_pool(lambda cells: sp.Max(*cells)),
+    _on_grids(_maxpool_forward, _pool_axes),
+    _vjp_on_grids(_maxpool_vjp, _pool_axes),
+    _on_grids(_sym_pool(lambda cells: sp.Max(*cells)), _pool_axes),
     ("g routed to each window's argmax",),
     vjp_latex=("g \\text{{ routed to each window's argmax}}",),
     params={"kernel": (2, 2), "stride": (2, 2)},
@@ -230,9 +315,9 @@ AVGPOOL = tensor_op(
     "avgpool",
     "avgpool",
     "\\mathrm{{avgpool}}({0})",
-    _avgpool_forward,
-    _avgpool_vjp,
-    _sym_pool(lambda cells: sp.Add(*cells) / len(cells)),
+    _on_grids(_avgpool_forward, _pool_axes),
+    _vjp_on_grids(_avgpool_vjp, _pool_axes),
+    _on_grids(_sym_pool(lambda cells: sp.Add(*cells) / len(cells)), _pool_axes),
     ("g / (N·N) spread over each window",),
     vjp_latex=("g / N^{{2}} \\text{{ spread over each window}}",),
     params={"kernel": (2, 2), "stride": (2, 2)},

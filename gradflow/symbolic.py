@@ -310,7 +310,14 @@ def _symbols(name: str, data: Any) -> Any:
 def _constant(data: Any) -> Any:
     if np.ndim(data) == 0:
         return sym_number(float(data))
-    return np.vectorize(lambda v: sym_number(float(v)), otypes=[object])(data)
+    # A loop, not np.vectorize: SymPy's Float leaves the CPU's "invalid" flag raised for
+    # some values (0.5 after an integer), which a vectorized call reports as a
+    # RuntimeWarning on every `exercise check` of a matrix with such a constant.
+    data = np.asarray(data)
+    out = np.empty(data.shape, dtype=object)
+    for idx in np.ndindex(data.shape):
+        out[idx] = sym_number(float(data[idx]))
+    return out
 
 
 def _symbol_name(name: str, k: int) -> str:

@@ -139,9 +139,27 @@ def test_optimizer_steps_by_hand():
 
 def test_pooling_routes_gradients():
     _, sol = _solve("maxpool_backward")
-    assert float(sol.grads["a21"]) == 1 and float(sol.grads["a11"]) == 0  # winner takes it
+    assert sol.value("P").tolist() == [[4, 5], [2, 3]]
+    # G lands on each window's winner, zeros elsewhere
+    assert sol.grads["A"].tolist() == [[0, 0, 0, 0], [1, 0, 0, -2], [0, 0, 3, 0], [0.5, 0, 0, 0]]
     _, sol = _solve("avgpool_backward")
     assert float(sol.grads["a11"]) == 1 / (2 * 2)
+
+
+def test_conv2d_exercise_is_one_conv_op_on_grids(capsys):
+    ex, sol = _solve("conv2d")
+    y = sol.nodes["Y"]
+    assert y.op.name == "conv2d" and y.inputs == (sol.nodes["X"], sol.nodes["K"])
+    assert sol.value("Y").tolist() == [[-1.5, 8.5], [0, 1]]  # the course's feature map
+    assert sol.grads["K"].tolist() == [[-2, 1], [-1, 5]]
+    assert sol.grads["X"].tolist() == [[1, -1, 0], [2, -0.5, 1], [0, -2, -0.5]]
+    assert main(["exercise", "show", "conv2d"]) == 0
+    out = capsys.readouterr().out
+    grids = out.split("The matrices as grids:")[1].split("Answers:")[0]
+    # each matrix is a grid, one row per line, aligned under its name
+    assert "  ∂L/∂K = [[-2, 1]\n           [-1, 5]]" in grids
+    assert "  ∂L/∂X = [[1,   -1,    0]\n           [2, -0.5,    1]" in grids
+    assert "  Y = [[-1.5, 8.5]\n       [   0,   1]]" in grids
 
 
 def test_inverted_dropout_scales_by_one_over_keep():

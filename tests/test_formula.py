@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from gradflow import check_symbolic
@@ -177,6 +177,89 @@ def test_matmul_shape_mismatch_names_both_shapes():
     env = _tensors(A=[[1, 2, 3], [4, 5, 6]], x=[1, 1])
     with pytest.raises(ShapeError, match=r"matmul \(2, 3\) @ \(2,\)"):
         parse("A @ x").build(env)
+
+
+def _loop_correlate(x, k, stride=1, padding=0):
+    """The course's definition, written as loops: y_ij = Σ_ab k_ab x_{i·s+a, j·s+b}."""
+    x = np.pad(x, padding)
+    h, w = ((n - m) // stride + 1 for n, m in zip(x.shape, k.shape))
+    return np.array(
+        [[(x[i * stride : i * stride + k.shape[0], j * stride :][:, : k.shape[1]] * k).sum()
+          for j in range(w)] for i in range(h)]
+    )  # fmt: skip
+
+
+grid = st.integers(2, 5).flatmap(
+    lambda n: st.lists(st.floats(-3, 3), min_size=n * n, max_size=n * n).map(
+        lambda v: np.reshape(v, (n, n))
+    )
+)
+
+
+@given(grid, st.integers(1, 2), st.integers(1, 2), st.integers(0, 1), st.integers(0, 99))
+def test_conv2d_on_grids_is_the_conv_op_and_matches_loops_and_sympy(x, k, stride, pad, seed):
+    kernel = np.random.default_rng(seed).normal(size=(k, k))
+    env = _tensors(X=x, K=kernel)
+    y = parse(f"conv2d(X, K, stride={stride}, padding={pad})").build(env)
+    assert y._op.name == "conv2d" and y.shape == _loop_correlate(x, kernel, stride, pad).shape
+    np.testing.assert_allclose(y.data, _loop_correlate(x, kernel, stride, pad), atol=1e-12)
+    loss = (y * y).sum()
+    assert check_symbolic(loss).ok
+    loss.backward()
+    # the grid is read as one image, one channel, one filter: the batched op gives the same
+    from gradflow import Tensor, nn
+
+    xb = Tensor(x[None, None], requires_grad=True)
+    kb = Tensor(kernel[None, None], requires_grad=True)
+    (nn.conv2d(xb, kb, stride=stride, padding=pad) ** 2).sum().backward()
+    np.testing.assert_allclose(env["X"].grad, xb.grad[0, 0], atol=1e-12)
+    np.testing.assert_allclose(env["K"].grad, kb.grad[0, 0], atol=1e-12)
+
+
+@given(grid, st.sampled_from(["maxpool", "avgpool"]), st.integers(1, 2), st.integers(1, 2))
+def test_pooling_on_grids_matches_loops_and_sympy(x, fn, kernel, stride):
+    env = _tensors(A=x)
+    p = parse(f"{fn}(A, {kernel}, stride={stride})").build(env)
+    reduce = np.max if fn == "maxpool" else np.mean
+    n = (x.shape[0] - kernel) // stride + 1
+    want = [[reduce(x[i * stride : i * stride + kernel, j * stride : j * stride + kernel])
+             for j in range(n)] for i in range(n)]  # fmt: skip
+    np.testing.assert_allclose(p.data, want, atol=1e-12)
+    windows = [x[i * stride : i * stride + kernel, j * stride : j * stride + kernel]
+               for i in range(n) for j in range(n)]  # fmt: skip
+    assume(fn == "avgpool" or all(np.sum(w == w.max()) == 1 for w in windows))  # no tie: a kink
+    assert check_symbolic((p * p).sum()).ok
+
+
+def test_window_functions_default_to_a_2x2_window_and_work_on_vectors():
+    env = _tensors(A=[[1, 3, 2, 0], [4, 2, 1, 5], [0, -1, 3, 2], [2, 1, 1, 0]], v=[1, 5, 2, 0])
+    assert parse("maxpool(A)").build(env).data.tolist() == [[4, 5], [2, 3]]
+    assert parse("avgpool(A, 2)").build(env).data.tolist() == [[2.5, 2], [0.5, 1.5]]
+    assert parse("maxpool(v, 2)").build(env).data.tolist() == [5, 2]
+    assert parse("conv1d(v, v)").build(env).data.tolist() == [30]
+
+
+@pytest.mark.parametrize(
+    "text, error, message",
+    [
+        ("conv2d(X)", FormulaError, r"conv2d\(\) takes 2 tensor arguments"),
+        ("conv2d(X, K, 1, 0, 3)", FormulaError, "takes 2 tensor arguments"),
+        ("conv2d(X, K, stride=0)", FormulaError, "stride must be at least 1, got 0"),
+        ("maxpool(X, 0)", FormulaError, "kernel must be at least 1"),
+        ("conv2d(X, K, padding=-1)", FormulaError, "padding must be at least 0"),
+        ("conv2d(K, X)", "shape", r"kernel \(3, 3\) is larger than the padded input \(2, 2\)"),
+        ("conv2d(X, v)", "shape", r"conv2d: input \(3, 3\) must be .* or both grids"),
+        ("maxpool(X, 4)", "shape", r"maxpool: kernel \(4, 4\) is larger than the input"),
+        ("maxpool(s)", FormulaError, "needs a vector or a grid"),
+    ],
+)
+def test_window_function_errors_are_one_clear_line(text, error, message):
+    from gradflow import ShapeError
+
+    env = _tensors(X=np.ones((3, 3)), K=np.ones((2, 2)), v=[1, 2], s=2)
+    with pytest.raises(ShapeError if error == "shape" else error, match=message) as e:
+        parse(text).build(env)
+    assert "\n" not in str(e.value)
 
 
 TENSOR_ATOMS = st.sampled_from(["A", "B", "0.5", "relu(A)", "tanh(B)", "softmax(A)", "A @ B"])

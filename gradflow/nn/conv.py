@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from .. import ops_conv
-from ..errors import ShapeError
 from ..tensor import Tensor, apply
 from . import init as _init
 from .module import Module, Parameter
@@ -30,23 +29,8 @@ def _conv(x: Tensor, weight: Tensor, bias, stride, padding, d: int) -> Tensor:
     name = f"conv{d}d"
     if not isinstance(x, Tensor):
         x = Tensor(x)
-    if x.ndim != d + 2 or weight.ndim != d + 2:
-        raise ShapeError(
-            f"{name}: input {x.shape} must be (B, C, {'L' if d == 1 else 'H, W'}) and weight "
-            f"{weight.shape} (out, in, {'k' if d == 1 else 'kh, kw'})"
-        )
-    if x.shape[1] != weight.shape[1]:
-        raise ShapeError(
-            f"{name}: input {x.shape} has {x.shape[1]} channels but weight {weight.shape} "
-            f"expects {weight.shape[1]}"
-        )
     stride, padding = as_tuple(stride, d, "stride"), as_tuple(padding, d, "padding")
-    sizes = [n + 2 * p for n, p in zip(x.shape[2:], padding)]
-    if any(k > n for k, n in zip(weight.shape[2:], sizes)):
-        raise ShapeError(
-            f"{name}: kernel {weight.shape[2:]} is larger than the padded input {tuple(sizes)} "
-            f"(input {x.shape}, padding {padding})"
-        )
+    ops_conv.check_conv(name, x.shape, weight.shape, stride, padding)
     op = ops_conv.CONV1D if d == 1 else ops_conv.CONV2D
     y = apply(op, (x, weight), {"stride": stride, "padding": padding})
     if bias is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops_conv
-from ..errors import ShapeError
 from ..tensor import Tensor, apply
 from .conv import as_tuple
 from .module import Module
@@ -19,12 +18,9 @@ def _pool(op, x: Tensor, kernel_size, stride, d: int) -> Tensor:
     name = f"{op.name}{d}d"
     if not isinstance(x, Tensor):
         x = Tensor(x)
-    if x.ndim != d + 2:
-        raise ShapeError(f"{name}: input {x.shape} must have {d + 2} axes (B, C, *spatial)")
     kernel = as_tuple(kernel_size, d, "kernel_size")
     stride = kernel if stride is None else as_tuple(stride, d, "stride")
-    if any(k > n for k, n in zip(kernel, x.shape[2:])):
-        raise ShapeError(f"{name}: kernel {kernel} is larger than the input {x.shape}")
+    ops_conv.check_pool(name, x.shape, kernel)
     return apply(op, (x,), {"kernel": kernel, "stride": stride})
 
 
