@@ -204,8 +204,9 @@ def _sym_conv(x, w, stride, padding):
 
 
 _CONV_DOC = (
-    "cross-correlation of x (B, C, *S) with w (O, C, *K), given stride and zero padding; "
-    "∂/∂x is the full convolution of g with the flipped kernel"
+    "cross-correlation of x (B, C, *S) with w (O, C, *K) (or of a grid x (*S) with a kernel "
+    "w (*K)), given stride and zero padding; ∂/∂x is the full convolution of g with the "
+    "flipped kernel"
 )
 _CONV_TEXT = ("full_conv(dilate(g, s), rot180({1}))", "Σ_positions g ⊗ window({0})")
 _CONV_LATEX = (
@@ -309,7 +310,8 @@ MAXPOOL = tensor_op(
     ("g routed to each window's argmax",),
     vjp_latex=("g \\text{{ routed to each window's argmax}}",),
     params={"kernel": (2, 2), "stride": (2, 2)},
-    doc="max over each window of x (B, C, *S), 1-d or 2-d by the kernel's length",
+    doc="max over each window of x (B, C, *S) or of a grid x (*S), 1-d or 2-d by the kernel's "
+    "length",
 )
 AVGPOOL = tensor_op(
     "avgpool",
@@ -321,5 +323,6 @@ AVGPOOL = tensor_op(
     ("g / (N·N) spread over each window",),
     vjp_latex=("g / N^{{2}} \\text{{ spread over each window}}",),
     params={"kernel": (2, 2), "stride": (2, 2)},
-    doc="mean over each window of x (B, C, *S), 1-d or 2-d by the kernel's length",
+    doc="mean over each window of x (B, C, *S) or of a grid x (*S), 1-d or 2-d by the kernel's "
+    "length",
 )
