@@ -46,12 +46,14 @@ def register(sub) -> None:
     k.add_argument("--reveal", action="store_true", help="print every answer (no prompts)")
     k.add_argument("--run", action="store_true", help="also run each card's demonstration")
     k.add_argument("--path", metavar="DIR", help="folder of card files (default: shipped)")
+    d = esub.add_parser("demo", help="run a demonstration behind a flash card")
+    d.add_argument("name", nargs="?", help="the demonstration (without a name: list them)")
     exercise_tutor.register(esub, with_path)  # progress, variant, grade, sheet
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if args.path == "":
+    if getattr(args, "path", None) == "":
         raise UsageError("--path: the path is empty")
     return ACTIONS[args.action](args)
 
@@ -146,5 +148,28 @@ def _cards(args) -> int:
     return 1 if failed else 0
 
 
-ACTIONS = {"list": _list, "show": _show, "quiz": _quiz, "check": _check, "cards": _cards}
+def _demo(args) -> int:
+    """Run one demonstration of ``gradflow.exercises.demonstrations`` (or list them)."""
+    from ..exercises.demonstrations import DEMONSTRATIONS
+
+    if args.name is None:
+        for name, (_, summary) in DEMONSTRATIONS.items():
+            print(f"{name:<17} {summary}")
+        return 0
+    if args.name not in DEMONSTRATIONS:
+        raise UsageError(
+            f"no demonstration named {args.name!r}; known: {', '.join(DEMONSTRATIONS)}"
+        )
+    DEMONSTRATIONS[args.name][0](sys.stdout)
+    return 0
+
+
+ACTIONS = {
+    "list": _list,
+    "show": _show,
+    "quiz": _quiz,
+    "check": _check,
+    "cards": _cards,
+    "demo": _demo,
+}
 ACTIONS.update(exercise_tutor.ACTIONS)
