@@ -17,8 +17,15 @@ The course's claims (seed 001, after Prince, *Understanding Deep Learning* §4.5
   up to (D + 1)^K regions, because each layer folds the input space and the next layer's
   kinks are repeated in every fold. :func:`sawtooth_net` folds [0, 1] D times per layer
   (a zig-zag g with D teeth, composed K times) and reaches D^K regions on [0, 1]: exponential
-  in K for a parameter count that only grows linearly in K. (D + 1)^K is an upper bound;
-  with one input, a layer's outermost piece cannot fold, so this construction stays below it.
+  in K for a parameter count that only grows linearly in K. Its first unit is always on (it
+  gives the zig-zag its first slope), so it folds into D pieces, not D + 1.
+  :func:`folding_net` reaches the bound (D + 1)^K for D ≥ 3: one or two units face left,
+  ReLU(c − x), so the first piece has a slope too, and unequal piece widths make every one
+  of the D + 1 pieces map onto all of [0, 1]. With D = 1 every layer is monotone (at most
+  K + 1 regions), and with D = 2 no such fold exists (of the three pieces of a combination
+  of one left- and one right-facing unit, or two facing the same way, one is flat or two
+  neighbours rise together); :func:`deep_net` then uses the sawtooth, which for D = 2 is not
+  the most possible (random nets with D = K = 2 reach 7 of the 9 regions).
 """
 
 from __future__ import annotations
@@ -148,6 +155,58 @@ def sawtooth_net(D: int, K: int) -> Sequential:
     return Sequential(*layers)
 
 
+def folding_net(D: int, K: int) -> Sequential:
+    """K hidden layers of D ≥ 3 ReLUs computing f∘f∘⋯∘f on [0, 1], where f is a zig-zag of
+    D + 1 pieces, each mapping onto all of [0, 1]: (D + 1)^K regions, the course's bound.
+
+    f has kinks c₁ < … < c_D and slopes σⱼ = (−1)ʲ/wⱼ on the piece of width wⱼ (so it goes
+    0 → 1 → 0 → …). Unit i is ReLU(oᵢ(x − cᵢ)) with oᵢ = ±1 and f = a + Σᵢ vᵢ·unitᵢ with
+    vᵢ = σᵢ − σᵢ₋₁, the slope change at cᵢ. Right of every kink only the right-facing units
+    are on, left of c₁ only the left-facing ones (o = −1): the first slope is σ₀ = −Σ_left vᵢ,
+    which the widths are chosen to satisfy — D odd: the last unit faces left and
+    1/w₀ = 1/w_{D−1} + 1/w_D; D even: the last two face left and 1/w_{D−2} = 1/w₀ + 1/w_D
+    (widths in the ratio 1 : … : 1 : 2 : 2, or 2 : 1 : … : 1 : 2). Every later layer feeds
+    f(x) (the previous layer's units, weighted by v, plus a) to the same D units, so each of
+    the D + 1 pieces repeats the whole zig-zag below it. 3D + 1 + (K − 1)·D(D + 1)
+    parameters, like :func:`sawtooth_net`."""
+    D, K = _whole("D", D), _whole("K", K)
+    if D < 3:
+        raise ValueError(
+            f"linear regions: folding_net needs D >= 3 units per layer, got D = {D}: with fewer, "
+            "no layer folds [0, 1] into D + 1 full pieces (use sawtooth_net, D^K regions)"
+        )
+    units = np.ones(D + 1)
+    if D % 2:
+        units[[D - 1, D]] = 2.0
+        left = [D]  # kinks (1-based) whose unit faces left
+    else:
+        units[[0, D]] = 2.0
+        left = [D - 1, D]
+    w = units / units.sum()
+    c = np.cumsum(w)[:-1]
+    slopes = (-1.0) ** np.arange(D + 1) / w
+    v = np.diff(slopes)
+    o = np.ones(D)
+    o[[i - 1 for i in left]] = -1.0
+    a = -float(sum(v[i - 1] * c[i - 1] for i in left))  # f(0) = 0
+    layers: list[Module] = [Linear(1, D), ReLU()]
+    _set(layers[0], o.reshape(D, 1), -o * c)
+    for _ in range(K - 1):
+        layer = Linear(D, D)
+        _set(layer, np.outer(o, v), o * (a - c))  # unit i sees oᵢ(f(x) − cᵢ)
+        layers += [layer, ReLU()]
+    out = Linear(D, 1)
+    _set(out, v.reshape(1, D), [a])
+    layers.append(out)
+    return Sequential(*layers)
+
+
+def deep_net(D: int, K: int) -> Sequential:
+    """The deep net with the most regions gradflow builds: :func:`folding_net` ((D + 1)^K
+    regions) for D ≥ 3, :func:`sawtooth_net` (D^K) for D = 1, 2."""
+    return folding_net(D, K) if _whole("D", D) >= 3 else sawtooth_net(D, K)
+
+
 def _whole(name: str, n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"linear regions: {name} must be a whole number >= 1, got {n!r}")
@@ -174,19 +233,22 @@ class RegionRow:
     parameter_formula: int  # 3D + 1 (K = 1) or 3D + 1 + (K − 1)D(D + 1)
     regions: int  # counted on [0, 1]
     bound: int  # D + 1 (K = 1) or (D + 1)^K
+    net: str = ""  # the construction: "shallow", "folding" or "sawtooth"
 
 
 def region_table(Ds=(2, 3, 4), Ks=(1, 2, 3)) -> list[RegionRow]:
     """Counted parameters and regions on [0, 1] for :func:`shallow_net` (K = 1) and
-    :func:`sawtooth_net` (K > 1), beside the course's formulas."""
+    :func:`deep_net` (K > 1: the folding net for D ≥ 3, the sawtooth below), beside the
+    course's formulas."""
     rows = []
     for D in Ds:
         for K in Ks:
-            net = shallow_net(D) if K == 1 else sawtooth_net(D, K)
+            kind = "shallow" if K == 1 else "folding" if D >= 3 else "sawtooth"
+            net = shallow_net(D) if K == 1 else deep_net(D, K)
             rows.append(
                 RegionRow(
                     D, K, net.num_parameters(), deep_parameters(D, K),
-                    count_linear_regions(net, 0.0, 1.0), (D + 1) ** K,
+                    count_linear_regions(net, 0.0, 1.0), (D + 1) ** K, kind,
                 )
             )  # fmt: skip
     return rows
@@ -194,8 +256,9 @@ def region_table(Ds=(2, 3, 4), Ks=(1, 2, 3)) -> list[RegionRow]:
 
 def format_region_table(rows: list[RegionRow]) -> str:
     """The table as text: D, K, parameters (counted and by formula), regions and the bound."""
-    head = ("D", "K", "parameters", "3D+1+(K−1)D(D+1)", "regions on [0, 1]", "bound (D+1)^K")
-    body = [(r.D, r.K, r.parameters, r.parameter_formula, r.regions, r.bound) for r in rows]
+    head = ("D", "K", "net", "parameters", "3D+1+(K−1)D(D+1)", "regions on [0, 1]",
+            "bound (D+1)^K")  # fmt: skip
+    body = [(r.D, r.K, r.net, r.parameters, r.parameter_formula, r.regions, r.bound) for r in rows]
     cells = [tuple(str(c) for c in row) for row in [head, *body]]
     widths = [max(len(row[k]) for row in cells) for k in range(len(head))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells)

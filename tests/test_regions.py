@@ -5,12 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradflow import nn
+from gradflow import Tensor, nn
 from gradflow.errors import ShapeError
 from gradflow.regions import (
     breakpoints,
     count_linear_regions,
+    deep_net,
     deep_parameters,
+    folding_net,
     format_region_table,
     region_table,
     sawtooth_net,
@@ -57,10 +59,36 @@ def test_deep_sawtooth_regions_and_parameter_formula(D, K):
         assert count_linear_regions(shallow_net(D_shallow), 0, 1) < regions
 
 
+@pytest.mark.parametrize(
+    "D, K", [(3, 1), (3, 2), (3, 3), (3, 4), (4, 2), (4, 3), (5, 2), (5, 3), (6, 2), (7, 2), (8, 2)]
+)
+def test_folding_net_reaches_the_bound_D_plus_1_to_the_K(D, K):
+    net = folding_net(D, K)
+    assert net.num_parameters() == deep_parameters(D, K)
+    regions = count_linear_regions(net, 0, 1)
+    assert regions == (D + 1) ** K
+    if (D + 1) ** K <= 125:  # pieces wider than a few cells of the grid oracle
+        assert regions == _sampled_regions(net, 0, 1)
+    # each layer maps [0, 1] onto [0, 1], going up and down D + 1 times
+    y = net(Tensor(np.linspace(0, 1, 2001).reshape(-1, 1))).data
+    assert y.min() >= -1e-9 and y.max() <= 1 + 1e-9
+    one = folding_net(D, 1)
+    ends = one(Tensor(np.array([0.0, *breakpoints(one, 0, 1), 1.0]).reshape(-1, 1))).data
+    assert np.allclose(ends[:, 0], [k % 2 for k in range(D + 2)])  # 0, 1, 0, …: every piece full
+
+
+@pytest.mark.parametrize("D", [1, 2])
+def test_folding_needs_three_units_and_deep_net_falls_back_to_the_sawtooth(D):
+    with pytest.raises(ValueError, match="folding_net needs D >= 3 units per layer"):
+        folding_net(D, 2)
+    assert count_linear_regions(deep_net(D, 3), 0, 1) == D**3
+
+
 def test_region_table_matches_counts():
     rows = region_table(Ds=(2, 3), Ks=(1, 2))
-    assert [(r.D, r.K, r.regions, r.bound) for r in rows] == [
-        (2, 1, 3, 3), (2, 2, 4, 9), (3, 1, 4, 4), (3, 2, 9, 16),
+    assert [(r.D, r.K, r.net, r.regions, r.bound) for r in rows] == [
+        (2, 1, "shallow", 3, 3), (2, 2, "sawtooth", 4, 9),
+        (3, 1, "shallow", 4, 4), (3, 2, "folding", 16, 16),
     ]  # fmt: skip
     assert all(r.parameters == r.parameter_formula for r in rows)
     text = format_region_table(rows)

@@ -23,7 +23,7 @@ import gradflow
 from gradflow import Value, forward_steps, gradcheck
 from gradflow.nn import Adaline, Perceptron, perceptron_step
 from gradflow.optim import SGD
-from gradflow.regions import format_region_table, region_table, sawtooth_net, shallow_net
+from gradflow.regions import deep_net, format_region_table, region_table, shallow_net
 from gradflow.training import ParameterSnapshots, fit
 from gradflow.visual import plots
 
@@ -240,12 +240,15 @@ for model, lr in ((Perceptron(2, seed=3), 0.1), (Adaline(2, seed=3), 0.005)):
 
 # %%
 print(format_region_table(region_table(Ds=(2, 3, 4), Ks=(1, 2, 3))))
-nets = {"shallow, D = 17": shallow_net(17), "deep, D = 4, K = 3": sawtooth_net(4, 3)}
+nets = {"shallow, D = 17": shallow_net(17), "deep, D = 4, K = 3": deep_net(4, 3)}
 plots.plot_linear_regions(nets, None)
 
 # %% [markdown]
-# With about the same number of parameters (52 and 53) the deep net makes 64 regions, the
-# shallow one 18. The sawtooth reaches D^K; (D + 1)^K is the course's upper bound.
+# With about the same number of parameters (52 and 53) the deep net makes 125 regions, the
+# shallow one 18. For D ≥ 3 the folding net reaches the course's bound (D + 1)^K: each layer
+# is a zig-zag of D + 1 pieces of unequal widths, each mapping onto all of [0, 1] (one or two
+# units face left, ReLU(c − x), so even the first piece slopes). With D = 2 no layer folds
+# like that, and the table shows the sawtooth's D^K.
 
 # %% [markdown]
 # **Next:** [2. Backprop by hand vs the engine](02_backprop_by_hand.ipynb). Try the
