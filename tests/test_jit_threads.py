@@ -65,6 +65,22 @@ def test_governor_moves_to_one_thread_under_load_and_back_when_it_ends():
 
 
 @two_threads
+def test_governor_reconsiders_soon_after_the_kernels_change():
+    """While the serial twins ran, one thread was as fast as two and the probes backed off;
+    when the parallel kernels arrive, reconsider() gets two threads back within a probe."""
+    machine = FakeMachine({2: 1.6, 1: 1.0})  # two threads slower: the governor settles on one
+    gov = ThreadGovernor(2, period=8, probe=3, max_period=4096, clock=machine.clock)
+    for _ in range(400):
+        gov.run(lambda: machine.step(16), 16)
+    assert gov.current == 1 and gov.period > 64
+    machine.cost[2] = 0.5  # the parallel kernels are in
+    gov.reconsider()
+    for _ in range(3 + 3 + 1):  # refill the recent timings, one probe
+        gov.run(lambda: machine.step(16), 16)
+    assert gov.current == 2
+
+
+@two_threads
 def test_governor_restores_the_callers_thread_count():
     before = numba.get_num_threads()
     gov = ThreadGovernor(2, adaptive=False)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels import twins
 from ..kernels import update as update_k
 from ..nan_check import non_finite_before_the_step
 from ..nn.conv import _ConvNd
@@ -151,6 +152,7 @@ class JitStepper:
         ]
         self.threads = ThreadGovernor(_max_threads(threads), adaptive=threads == "auto")
         self._steps = 0
+        self._twin_switches = twins.switches()
 
     @property
     def warm(self) -> bool:
@@ -201,6 +203,10 @@ class JitStepper:
         :class:`~gradflow.jit.threads.ThreadGovernor` measures to be faster."""
         loss = self.threads.run(lambda: self._train_batch(xb, yb), len(xb))
         self._steps += 1
+        twins.after_step()  # parallel kernels compiled in the background switch in here
+        if twins.switches() != self._twin_switches:  # time the thread counts afresh
+            self._twin_switches = twins.switches()
+            self.threads.reconsider()
         return loss
 
     def _train_batch(self, xb: np.ndarray, yb: np.ndarray) -> float:

@@ -145,6 +145,15 @@ class ThreadGovernor:
             if before != threads:
                 numba.set_num_threads(before)
 
+    def reconsider(self) -> None:
+        """The kernels changed under the governor (serial twins replaced by their parallel
+        kernels, :mod:`gradflow.kernels.twins`): forget the timings taken so far and compare
+        the thread counts again soon, instead of after a long back-off."""
+        self._recent.clear()
+        self._trial = []
+        self.period = self.base_period
+        self._since_probe = self.period
+
     def _record(self, threads: int, per_sample: float | None) -> None:
         self.steps += 1
         if self._skip > 0:

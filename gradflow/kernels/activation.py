@@ -20,6 +20,7 @@ from ..ops import ops_with_role
 from . import opforms
 from .cachedir import njit
 from .opforms import XP
+from .twins import parallel_kernel
 
 # op-table name -> (code, name of the op parameter carried in ``alpha``, its default): code 0
 # is the identity (no activation), then every op of role "activation" in table order, so a
@@ -146,14 +147,14 @@ def backward(z, a, da, dz, code, alpha):
         dz[i] = da[i] * derivative(code, z[i], a[i], alpha)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def forward_parallel(z, a, code, alpha):
     """As :func:`forward`, split over threads (for large conv feature maps)."""
     for i in prange(z.size):
         a[i] = apply(code, z[i], alpha)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def backward_parallel(z, a, da, dz, code, alpha):
     for i in prange(z.size):
         dz[i] = da[i] * derivative(code, z[i], a[i], alpha)

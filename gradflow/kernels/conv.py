@@ -23,6 +23,7 @@ from .activation import apply_fused as apply
 from .cachedir import njit
 from .dense import delta_of
 from .pool import max_plane
+from .twins import parallel_kernel
 
 
 @njit(cache=True, error_model="numpy")
@@ -137,7 +138,7 @@ def _forward_sample(x, w2, b, cols, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code, 
     bias_activation_rows(z, a, b, code, alpha)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def conv_forward(x, w2, b, cols, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code, alpha):
     """z = W ⋆ x + b, a = f(z). w2 is W as (O, C·kh·kw); cols (B, C·kh·kw, OH·OW);
     z, a (B, O, OH·OW)."""
@@ -149,7 +150,7 @@ def conv_forward(x, w2, b, cols, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code, alp
                             code, alpha)  # fmt: skip
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def conv_pool_forward(
     x, w2, b, cols, z, a, y, arg, kh, kw, sh, sw, ph, pw, oh, ow, code, alpha, qh, qw, th, tw,
 ):  # fmt: skip
@@ -214,7 +215,7 @@ def _sum_parts(parts, dw2, db):
             db[o] = parts[0, o, ckk] + parts[1, o, ckk]
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def conv_backward(
     z, a, da, dz, w2, cols, dw2, db, dcols, parts, tmp, dx, kh, kw, sh, sw, ph, pw, oh, ow,
     code, alpha, need_dx,
@@ -233,7 +234,7 @@ def conv_backward(
     _sum_parts(parts, dw2, db)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def conv_pool_backward(
     z, a, dy, arg, up, dz, w2, cols, dw2, db, dcols, parts, tmp, dx, kh, kw, sh, sw, ph, pw, oh, ow,
     code, alpha, need_dx,

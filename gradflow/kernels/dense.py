@@ -15,6 +15,7 @@ from .activation import apply_fused as apply
 from .activation import derivative_fused as derivative
 from .cachedir import njit
 from .loss import softmax_cross_entropy
+from .twins import parallel_kernel
 
 
 @njit(cache=True, error_model="numpy")
@@ -138,7 +139,7 @@ def stack_backward(x, ws, zs, acts, da, dzs, gws, gbs, dxs, codes, alphas, need_
 # pass and ∂L/∂x, of ∂L/∂W for the weight gradient): independent blocks, no reduction.
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def linear_forward_split(x, w, b, z, a, code, alpha):
     n = x.shape[0]
     half = n // 2
@@ -199,7 +200,7 @@ def stack_train_softmax_ce(
 # the thread count.
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def stack_forward_halves(x, ws, bs, zs0, acts0, zs1, acts1, codes, alphas):
     """:func:`stack_forward` with rows [0, h) on one thread and [h, B) on the other,
     h = B // 2 (``zs0``/``acts0`` and ``zs1``/``acts1``: the per-layer row views)."""
@@ -211,7 +212,7 @@ def stack_forward_halves(x, ws, bs, zs0, acts0, zs1, acts1, codes, alphas):
             stack_forward(x[h:], ws, bs, zs1, acts1, codes, alphas)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def stack_backward_halves(
     x, ws, zs0, acts0, da0, dzs0, gws0, gbs0, dxs0, zs1, acts1, da1, dzs1, gws1, gbs1, dxs1,
     gws, gbs, codes, alphas, need_dx,

@@ -11,10 +11,10 @@ import math
 
 from numba import prange
 
-from .cachedir import njit
+from .twins import parallel_kernel
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def forward_train(x, gamma, beta, y, xhat, inv_std, running_mean, running_var, eps, momentum):
     nb, nc, ns = x.shape
     n = nb * ns
@@ -41,7 +41,7 @@ def forward_train(x, gamma, beta, y, xhat, inv_std, running_mean, running_var, e
         running_var[c] = (1.0 - momentum) * running_var[c] + momentum * var * n / (n - 1)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def forward_eval(x, gamma, beta, y, running_mean, running_var, eps):
     nb, nc, ns = x.shape
     for c in prange(nc):
@@ -51,7 +51,7 @@ def forward_eval(x, gamma, beta, y, running_mean, running_var, eps):
                 y[b, c, k] = gamma[c] * (x[b, c, k] - running_mean[c]) * istd + beta[c]
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def backward(dy, xhat, gamma, inv_std, dx, dgamma, dbeta):
     nb, nc, ns = dy.shape
     n = nb * ns

@@ -11,6 +11,7 @@ from __future__ import annotations
 from numba import prange
 
 from .cachedir import njit
+from .twins import parallel_kernel
 
 
 @njit(cache=True, error_model="numpy")
@@ -88,7 +89,7 @@ def max_backward(dy, argmax, dx):
                 flat[ap[i, j]] += dyp[i, j]
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def avg_forward(x, y, kh, kw, sh, sw):
     nb, nc, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
@@ -105,7 +106,7 @@ def avg_forward(x, y, kh, kw, sh, sw):
                 y[b, c, i, j] = s * inv
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def avg_backward(dy, dx, kh, kw, sh, sw):
     nb, nc, h, w = dx.shape
     oh, ow = dy.shape[2], dy.shape[3]

@@ -19,6 +19,7 @@ from numba import prange
 
 from . import activation as act
 from .cachedir import njit
+from .twins import parallel_kernel
 
 # Reassociation and fused multiply-adds in the per-step loops: they then vectorise. The float64
 # results still match the graph engine to 1e-6 (checked in tests/test_jit_layers.py).
@@ -233,7 +234,7 @@ def _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
                 h_new[i, j] = gt[i, 3 * nh + j] * tc
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
     """i, f, g, o = σ, σ, tanh, σ of x_t Wᵢₕᵀ + h_{t−1} Wₕₕᵀ + b; c_t = f⊙c + i⊙g;
     h_t = o⊙tanh(c_t). ``gates`` (T, B, 4H) keeps the activated gates for BPTT.
@@ -293,7 +294,7 @@ def _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, del
         np.dot(dt[lo:hi], w_hh, dh[lo:hi])
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(error_model="numpy")
 def lstm_backward(
     xt, w_ih, w_hh, hs, cs, gates, tanh_c, d_all, d_last, d_cell, delta, dh, dc,
     dw_ih, dw_hh, db, dxt, dx, need_dx,
