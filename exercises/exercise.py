@@ -24,7 +24,7 @@ GRAD_PREFIX = "grad_"  # in [update] equations, grad_w is ∂(output)/∂w from 
 MAX_ELEMENTS = 400
 
 
-class EquationError(ValueError):
+class EquationError(GradflowError, ValueError):
     """Building one equation failed; ``name`` says which, for the error's line."""
 
     def __init__(self, name: str, table: str, problem: str):

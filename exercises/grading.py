@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from gradflow.display import number
+from gradflow.errors import ArgumentError, UnknownNameError
 
 from .answers import Answers, key_index, normalize_key, question_key
 from .diagnose import diagnose
@@ -156,7 +157,7 @@ class Grade:
 
     def render(self, fmt: str) -> str:
         if fmt not in FORMATS:
-            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+            raise ArgumentError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         return {
             "text": self.to_text,
             "json": self.to_json,
@@ -232,7 +233,7 @@ def check_answer(
     q = key_index(ex).get(normalize_key(question))
     if q is None:
         known = ", ".join(question_key(q) for q in ex.questions)
-        raise KeyError(f"{exercise}: no question {question!r}; known: {known}")
+        raise UnknownNameError(f"{exercise}: no question {question!r}; known: {known}")
     label = q.label(ex.output)
     if isinstance(value, str):
         try:

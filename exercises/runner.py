@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from gradflow.errors import GradflowError, ToolError
 from gradflow.formula import FormulaError, parse
 from gradflow.gradcheck import gradcheck
 from gradflow.graph import Node
@@ -70,7 +71,7 @@ def render(ex: Exercise, directory: str) -> list[str]:
     try:
         from gradflow import visual
     except ImportError as e:  # pragma: no cover - visual ships with gradflow
-        raise RuntimeError(f"rendering needs the visual package: {e}") from None
+        raise ToolError(f"rendering needs the visual package: {e}") from None
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     sol = ex.solve()
@@ -108,7 +109,7 @@ def _indent(text: str, pad: str = "  ") -> str:
 # ---------------------------------------------------------------------------------- quiz
 
 
-class AnswerError(ValueError):
+class AnswerError(GradflowError, ValueError):
     """A quiz answer that is not a number or a simple expression of numbers."""
 
 

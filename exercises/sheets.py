@@ -26,7 +26,7 @@ from pathlib import Path
 
 from gradflow.commands.arguments import read_user_text
 from gradflow.display import STYLE, array, latex, latex_name, number, table
-from gradflow.errors import UsageError
+from gradflow.errors import ToolError, UsageError
 
 from .exercise import Exercise
 
@@ -245,11 +245,11 @@ def pdf(source: str, engine: str) -> bytes:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise RuntimeError(f"{engine} took more than {LATEX_TIMEOUT} s") from None
+            raise ToolError(f"{engine} took more than {LATEX_TIMEOUT} s") from None
         out = Path(tmp, "sheet.pdf")
         if r.returncode != 0 or not out.exists():
             tail = r.stdout.decode("utf-8", "replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"{engine} failed: {' / '.join(tail)}")
+            raise ToolError(f"{engine} failed: {' / '.join(tail)}")
         return out.read_bytes()
 
 

@@ -1,4 +1,15 @@
-"""The errors gradflow raises on purpose. Each message names the op and what was wrong."""
+"""The errors gradflow raises on purpose. Each message is one line naming the op, argument,
+file or entry and what was wrong.
+
+Every error gradflow raises deliberately is a :class:`GradflowError` (``except GradflowError``
+catches them all; the command line prints one as a single line and exits with its
+``exit_code``), and each also subclasses the builtin that Python code would expect
+(``ShapeError`` is a ``ValueError``, ``UnknownNameError`` a ``KeyError`` and a ``ValueError``),
+so ``except ValueError`` keeps working. Modules with errors of their own define them next to
+the code (``FormulaError``, ``CheckpointError``, ``ExerciseError``…), always on these bases.
+A builtin raised anyway marks a gradflow bug or a Python protocol (an abstract method, a
+module's ``__getattr__``); ``tests/test_errors.py`` lists each such place and why.
+"""
 
 
 class GradflowError(Exception):
@@ -19,8 +30,47 @@ class AnomalyError(GradflowError, FloatingPointError):
     exit_code = 1
 
 
-class BackwardTwiceError(GradflowError, RuntimeError):
+class ArgumentError(GradflowError, ValueError):
+    """A bad argument to a gradflow function or class, found before any work: a value out of
+    range (``lr`` < 0, dropout ``p`` >= 1), not one of the choices (``mode='mean'``) or
+    inconsistent with another argument; the message names the function and the argument."""
+
+
+class ArgumentTypeError(GradflowError, TypeError):
+    """An argument of the wrong kind (a list where a ``Tensor`` is needed, a string for an
+    integer size) or an unexpected keyword, like Python's own ``TypeError`` for a call."""
+
+
+class UnknownNameError(ArgumentError, KeyError):
+    """A name (optimizer, loss, schedule, dataset, metric, question…) or key that is not among
+    the known ones; the message lists the known ones. A ``KeyError`` for lookups and a
+    ``ValueError`` for argument checks, as it replaces both."""
+
+    __str__ = Exception.__str__  # the message as given, not quoted as KeyError quotes a key
+
+
+class StateDictError(ArgumentError, KeyError):
+    """A state dict that ``load_state_dict`` refuses (model, optimizer, schedule, callback):
+    a missing or unknown entry, or a value of the wrong kind or shape, or NaN; the message
+    names the entry. Nothing was changed. A ``KeyError`` as well, as missing entries were."""
+
+    __str__ = Exception.__str__
+
+
+class CallOrderError(GradflowError, RuntimeError):
+    """A method called before what it needs has happened (``Standardizer.transform`` before
+    ``fit``) or once too often; the message says which call must come first."""
+
+
+class BackwardTwiceError(CallOrderError):
     """``backward()`` was called again on a graph whose gradients were already added."""
+
+
+class ToolError(GradflowError, RuntimeError):
+    """A program or package gradflow runs (LaTeX, a Graphviz renderer) is missing, failed or
+    timed out; the message names it and quotes its last lines. A failed run: exit code 1."""
+
+    exit_code = 1
 
 
 class UndecidedBranchError(GradflowError, ValueError):

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArgumentError, ArgumentTypeError
 from .graph import Node, no_grad
 from .tensor import Tensor
 from .value import Value
@@ -62,12 +63,12 @@ def _copy64(x: Any) -> Node:
         return Value(x.data, label=x.label)
     if isinstance(x, Tensor):
         return Tensor(x.data.astype(np.float64), requires_grad=True, label=x.label)
-    raise TypeError(f"gradcheck inputs must be Value or Tensor, got {type(x).__name__}")
+    raise ArgumentTypeError(f"gradcheck inputs must be Value or Tensor, got {type(x).__name__}")
 
 
 def _scalar(out: Any) -> float:
     if not isinstance(out, Node) or np.size(out.data) != 1:
-        raise ValueError("gradcheck: fn must return a scalar Value or a one-element Tensor")
+        raise ArgumentError("gradcheck: fn must return a scalar Value or a one-element Tensor")
     return float(np.asarray(out.data).reshape(()))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ArgumentError, DataError, ShapeError
+
 
 def predicted_labels(y_pred: np.ndarray) -> np.ndarray:
     """Labels from labels, from (n, k) class scores (argmax) or from (n, 1) probabilities."""
@@ -20,7 +22,7 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(y_true).reshape(-1)
     p = predicted_labels(y_pred)
     if len(t) != len(p):
-        raise ValueError(f"metrics: {len(t)} true labels but {len(p)} predictions")
+        raise ShapeError(f"metrics: {len(t)} true labels but {len(p)} predictions")
     return t, p
 
 
@@ -56,7 +58,7 @@ def precision_recall_f1(y_true, y_pred, average: str | None = None, num_classes:
     if average == "micro":
         tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
     elif average not in (None, "macro"):
-        raise ValueError(f"average must be None, 'macro' or 'micro', got {average!r}")
+        raise ArgumentError(f"average must be None, 'macro' or 'micro', got {average!r}")
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
     f1 = _ratio(2 * precision * recall, precision + recall)
     if average == "macro":
@@ -90,10 +92,10 @@ def roc_curve(y_true, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t = np.asarray(y_true).reshape(-1).astype(bool)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(t) != len(s):
-        raise ValueError(f"roc_curve: {len(t)} labels but {len(s)} scores")
+        raise ShapeError(f"roc_curve: {len(t)} labels but {len(s)} scores")
     n_pos, n_neg = t.sum(), (~t).sum()
     if n_pos == 0 or n_neg == 0:
-        raise ValueError("roc_curve needs at least one positive and one negative sample")
+        raise DataError("roc_curve needs at least one positive and one negative sample")
     order = np.argsort(-s, kind="stable")
     s, t = s[order], t[order]
     last_of_tie = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]

@@ -38,7 +38,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import ArgumentError, ArgumentTypeError, ShapeError, UnknownNameError
 from .lazy import sympy as sp
 from .numerics import SELU_ALPHA, SELU_SCALE
 
@@ -99,7 +99,7 @@ class Op:
         if not self.role:
             object.__setattr__(self, "role", "math" if self.elementwise else "tensor")
         if self.role not in ROLES:
-            raise ValueError(f"op {self.name!r}: role {self.role!r} is not one of {ROLES}")
+            raise ArgumentError(f"op {self.name!r}: role {self.role!r} is not one of {ROLES}")
         for template in (self.text, self.name_text):
             _check_text_template(self, template)
         if self.locals is None and self.local is not None:
@@ -154,9 +154,11 @@ class Op:
         read inline (no arrays, see :func:`short_param`).
         """
         if style not in TEXT_STYLES:
-            raise ValueError(f"{self.name}: text style must be one of {TEXT_STYLES}, got {style!r}")
+            raise ArgumentError(
+                f"{self.name}: text style must be one of {TEXT_STYLES}, got {style!r}"
+            )
         if self.arity is not None and len(args) != self.arity:
-            raise ValueError(
+            raise ArgumentError(
                 f"{self.name} takes {self.arity} argument(s), got {len(args)}: {list(args)}"
             )
         if style == "symbol":
@@ -243,23 +245,23 @@ def _check_text_template(op: Op, template: str) -> None:
     where = f"op {op.name!r}: text template {template!r}"
     clash = set(_TEXT_FIELDS) & set(op.params)
     if clash:
-        raise ValueError(f"op {op.name!r}: parameter name(s) {sorted(clash)} are reserved")
+        raise ArgumentError(f"op {op.name!r}: parameter name(s) {sorted(clash)} are reserved")
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as e:
-        raise ValueError(f"{where}: {e}") from None
+        raise ArgumentError(f"{where}: {e}") from None
     for _, name, spec, conversion in parts:
         if name is None:
             continue
         if spec or conversion:
-            raise ValueError(f"{where}: no conversion or format spec allowed in {{{name}}}")
+            raise ArgumentError(f"{where}: no conversion or format spec allowed in {{{name}}}")
         if name.isdigit():
             if op.arity is not None and int(name) >= op.arity:
-                raise ValueError(
+                raise ArgumentError(
                     f"{where} uses argument {name}, but the op takes {op.arity} argument(s)"
                 )
         elif name not in (*_TEXT_FIELDS, *op.params):
-            raise ValueError(
+            raise ArgumentError(
                 f"{where} uses {{{name}}}: not an argument number, 'args', 'symbol' or one "
                 f"of the op's parameters {list(op.params)}"
             )
@@ -289,14 +291,14 @@ OPS: dict[str, Op] = {}
 def ops_with_role(role: str) -> list[Op]:
     """The ops of the table with ``role`` (one of :data:`ROLES`), in table order."""
     if role not in ROLES:
-        raise ValueError(f"unknown op role {role!r}; roles: {', '.join(ROLES)}")
+        raise UnknownNameError(f"unknown op role {role!r}; roles: {', '.join(ROLES)}")
     return [op for op in OPS.values() if op.role == role]
 
 
 def register(op: Op) -> Op:
     """Add an op to the table (later issues register their own, e.g. convolution)."""
     if op.name in OPS:
-        raise ValueError(f"op {op.name!r} is already registered")
+        raise ArgumentError(f"op {op.name!r} is already registered")
     OPS[op.name] = op
     return op
 
@@ -1030,7 +1032,9 @@ def check_axis(op: Op, axis: Any, shape: tuple[int, ...]) -> Any:
     many = isinstance(axis, (tuple, list))
     items = tuple(axis) if many else (axis,)
     if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in items):
-        raise TypeError(f"{op.name}: axis must be None, an int or a tuple of ints, got {axis!r}")
+        raise ArgumentTypeError(
+            f"{op.name}: axis must be None, an int or a tuple of ints, got {axis!r}"
+        )
     items = tuple(int(a) for a in items)
     shown = items if many else items[0]
     ndim = len(shape)
@@ -1398,12 +1402,14 @@ def bind_params(op: Op, args: tuple, kwargs: dict) -> dict:
     """Positional and keyword parameters of ``op`` merged over its defaults, checked by name."""
     names = list(op.params)
     if len(args) > len(names):
-        raise TypeError(f"{op.name}() takes {len(names)} parameter(s) {names}, got {len(args)}")
+        raise ArgumentTypeError(
+            f"{op.name}() takes {len(names)} parameter(s) {names}, got {len(args)}"
+        )
     p = dict(op.params)
     p.update(zip(names, args))
     for k, v in kwargs.items():
         if k not in p:
-            raise TypeError(f"{op.name}() has no parameter {k!r}; it takes {names}")
+            raise ArgumentTypeError(f"{op.name}() has no parameter {k!r}; it takes {names}")
         p[k] = v
     return p
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import ArgumentError, ShapeError
 from .nn.activation import ReLU
 from .nn.linear import Linear
 from .nn.module import Module, Sequential
@@ -95,7 +95,7 @@ def breakpoints(model: Module, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
     """The x in (lo, hi) where the network's slope changes, sorted."""
     lo, hi = float(lo), float(hi)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"linear regions: the interval needs lo < hi, got [{lo}, {hi}]")
+        raise ArgumentError(f"linear regions: the interval needs lo < hi, got [{lo}, {hi}]")
     layers = relu_layers(model)
     pts = np.array([lo, hi])
     tol = 1e-12 * max(1.0, hi - lo)
@@ -171,7 +171,7 @@ def folding_net(D: int, K: int) -> Sequential:
     parameters, like :func:`sawtooth_net`."""
     D, K = _whole("D", D), _whole("K", K)
     if D < 3:
-        raise ValueError(
+        raise ArgumentError(
             f"linear regions: folding_net needs D >= 3 units per layer, got D = {D}: with fewer, "
             "no layer folds [0, 1] into D + 1 full pieces (use sawtooth_net, D^K regions)"
         )
@@ -209,7 +209,7 @@ def deep_net(D: int, K: int) -> Sequential:
 
 def _whole(name: str, n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"linear regions: {name} must be a whole number >= 1, got {n!r}")
+        raise ArgumentError(f"linear regions: {name} must be a whole number >= 1, got {n!r}")
     return int(n)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ArgumentError, ShapeError
 from .optim import rules
 
 
@@ -39,9 +40,9 @@ class Regularizer:
     def __post_init__(self) -> None:
         for name in ("l1", "l2", "input_noise"):
             if getattr(self, name) < 0:
-                raise ValueError(f"Regularizer: {name} must be >= 0, got {getattr(self, name)}")
+                raise ArgumentError(f"Regularizer: {name} must be >= 0, got {getattr(self, name)}")
         if self.max_norm is not None and self.max_norm <= 0:
-            raise ValueError(f"Regularizer: max_norm must be > 0, got {self.max_norm}")
+            raise ArgumentError(f"Regularizer: max_norm must be > 0, got {self.max_norm}")
 
     @property
     def active(self) -> bool:
@@ -66,7 +67,7 @@ class Regularizer:
         for p in params:
             if p.grad is not None and self.penalized(p):
                 if np.shape(p.grad) != p.data.shape:
-                    raise ValueError(
+                    raise ShapeError(
                         f"Regularizer: a parameter of shape {p.data.shape} has a gradient of "
                         f"shape {np.shape(p.grad)}"
                     )
@@ -114,7 +115,7 @@ def smooth_labels(y: np.ndarray, num_classes: int, epsilon: float) -> np.ndarray
     (1 − ε)·onehot + ε/K. ``cross_entropy(..., label_smoothing=ε)`` does the same inside the
     loss; this gives the soft targets themselves (e.g. for ``kl_div``)."""
     if not 0 <= epsilon < 1:
-        raise ValueError(f"smooth_labels: epsilon must be in [0, 1), got {epsilon}")
+        raise ArgumentError(f"smooth_labels: epsilon must be in [0, 1), got {epsilon}")
     y = np.asarray(y, dtype=np.intp)
     out = np.full((len(y), num_classes), epsilon / num_classes)
     out[np.arange(len(y)), y] += 1.0 - epsilon
@@ -135,7 +136,7 @@ class ImageAugmenter:
 
     def __call__(self, xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if xb.ndim != 4:
-            raise ValueError(f"ImageAugmenter: needs images (B, C, H, W), got shape {xb.shape}")
+            raise ShapeError(f"ImageAugmenter: needs images (B, C, H, W), got shape {xb.shape}")
         out = np.array(xb, copy=True)
         if self.flip:
             flip = rng.random(len(out)) < 0.5
@@ -175,7 +176,7 @@ class Ensemble:
 
     def __init__(self, models: Sequence, predict_fn: Callable):
         if not models:
-            raise ValueError("Ensemble needs at least one model")
+            raise ArgumentError("Ensemble needs at least one model")
         self.models, self.predict_fn = list(models), predict_fn
 
     def predict(self, X: np.ndarray) -> np.ndarray:

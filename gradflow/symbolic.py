@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .errors import SymbolicLimitError, UndecidedBranchError
+from .errors import ShapeError, SymbolicLimitError, UndecidedBranchError
 from .graph import Node, backprop, display_names, topological_order
 from .lazy import sympy as sp
 from .ops import sym_number
@@ -373,7 +373,7 @@ def check_symbolic(loss: Node, rtol: float = 1e-7, atol: float = 1e-9) -> Symbol
     A NaN or Inf on either side is a mismatch, never a match. Graphs deeper than
     :data:`MAX_DEPTH` ops raise :class:`~gradflow.errors.SymbolicLimitError`."""
     if np.size(loss.data) != 1:
-        raise ValueError(f"check_symbolic needs a scalar loss, got shape {np.shape(loss.data)}")
+        raise ShapeError(f"check_symbolic needs a scalar loss, got shape {np.shape(loss.data)}")
     depth = _check_depth(topological_order(loss))
     return run_deep(lambda: _check(loss, rtol, atol, depth), depth)
 

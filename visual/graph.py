@@ -23,6 +23,7 @@ import graphviz
 import numpy as np
 
 from gradflow import display
+from gradflow.errors import ArgumentError, ArgumentTypeError
 from gradflow.graph import Node, topological_order
 from gradflow.naming import node_names
 from gradflow.steps import BackwardStep, backward_steps
@@ -147,7 +148,7 @@ class GraphView:
 
     def draw(self, state: GraphState, rankdir: str = "LR", id_prefix: str = "") -> Drawing:
         if rankdir not in ("LR", "TB", "RL", "BT"):
-            raise ValueError(f"rankdir must be 'LR' or 'TB' (or 'RL', 'BT'), got {rankdir!r}")
+            raise ArgumentError(f"rankdir must be 'LR' or 'TB' (or 'RL', 'BT'), got {rankdir!r}")
         dot = Drawing("gradflow", format="svg")
         dot.attr(rankdir=rankdir, fontname="Helvetica", fontsize="11", nodesep="0.3")
         dot.attr("node", shape="box", style="rounded,filled", fillcolor="white")
@@ -367,7 +368,7 @@ def _highlight_sets(highlight: Highlight) -> tuple[set[int], set[tuple[int, int]
         elif isinstance(h, tuple) and len(h) == 2 and all(isinstance(x, Node) for x in h):
             edges.add((id(h[0]), id(h[1])))
         else:
-            raise TypeError(
+            raise ArgumentTypeError(
                 "highlight takes a node, an edge (input_node, node), or a list of them; "
                 f"got {type(h).__name__}"
             )
@@ -401,7 +402,9 @@ def draw_graph(
     unnamed nodes as n1, n2, ... instead of names derived from their expression.
     """
     if not isinstance(node, Node):
-        raise TypeError(f"draw_graph needs a gradflow Value or Tensor, got {type(node).__name__}")
+        raise ArgumentTypeError(
+            f"draw_graph needs a gradflow Value or Tensor, got {type(node).__name__}"
+        )
     view = GraphView(
         node, hide_constants=hide_constants, collapse=collapse, show_local=show_local, ids=ids
     )
@@ -422,7 +425,7 @@ def render_graph(graph: Any, path: str | os.PathLike, **draw_options: Any) -> Pa
     fmt = output_format(path, "render_graph")
     if isinstance(graph, graphviz.Digraph | graphviz.Graph):
         if draw_options:
-            raise TypeError("drawing options apply to a node, not to a ready Digraph")
+            raise ArgumentTypeError("drawing options apply to a node, not to a ready Digraph")
         source = graph.source
     else:
         source = draw_graph(graph, **draw_options).source

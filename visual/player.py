@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from gradflow import display
-from gradflow.errors import UsageError
+from gradflow.errors import ArgumentTypeError, UsageError
 from gradflow.graph import Node
 from gradflow.steps import backward_steps, forward_steps
 
@@ -169,7 +169,9 @@ def _update_frame(view: GraphView, grads: dict, lr: float, tex: dict[int, str]) 
 
 def _frames(loss: Node, lr: float | None) -> tuple[GraphView, list[Frame]]:
     if not isinstance(loss, Node):
-        raise TypeError(f"the player needs a gradflow Value or Tensor, got {type(loss).__name__}")
+        raise ArgumentTypeError(
+            f"the player needs a gradflow Value or Tensor, got {type(loss).__name__}"
+        )
     if lr is not None and not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
         raise UsageError(f"player: lr must be a positive number, got {lr!r}")
     view = GraphView(loss)

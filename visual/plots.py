@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from gradflow.errors import ArgumentError, ShapeError, UnknownNameError
 from gradflow.numerics import ARRAY
 from gradflow.ops import OPS, Op, ops_with_role
 
@@ -154,14 +155,14 @@ def plot_history(
     from matplotlib.ticker import MaxNLocator
 
     if not history_epochs:
-        raise ValueError("plot_history: the history is empty (no epochs recorded)")
+        raise ArgumentError("plot_history: the history is empty (no epochs recorded)")
     keys: list[str] = []
     for row in history_epochs:
         keys += [k for k in row if k not in keys]
     metrics = [k[6:] for k in keys if k.startswith("train_")]
     metrics += [k[4:] for k in keys if k.startswith("val_") and k[4:] not in metrics]
     if not metrics:
-        raise ValueError(f"plot_history: no train_*/val_* keys in the history (keys: {keys})")
+        raise ArgumentError(f"plot_history: no train_*/val_* keys in the history (keys: {keys})")
     fig = _figure(4.5 * len(metrics), 3.5)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     epochs = [row.get("epoch", i + 1) for i, row in enumerate(history_epochs)]
@@ -215,7 +216,7 @@ def plot_grad_histograms(
     entries (see :func:`layer_grads`; stack several steps to see a run), or a series of
     per-step gradient norms."""
     if not grads_by_layer:
-        raise ValueError("plot_grad_histograms: no layers given")
+        raise ArgumentError("plot_grad_histograms: no layers given")
     fig = _figure(3.2 * len(grads_by_layer), 3.0)
     axes = fig.subplots(1, len(grads_by_layer), squeeze=False, sharex=True)[0]
     logs = [np.log10(m[m > 0]) for m in (np.abs(np.ravel(g)) for g in grads_by_layer.values())]
@@ -242,10 +243,10 @@ def plot_confusion_matrix(
     """Counts per (true class, predicted class), with the numbers written in the cells."""
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"plot_confusion_matrix: need a square matrix, got shape {cm.shape}")
+        raise ShapeError(f"plot_confusion_matrix: need a square matrix, got shape {cm.shape}")
     labels = list(labels) if labels is not None else list(range(cm.shape[0]))
     if len(labels) != cm.shape[0]:
-        raise ValueError(f"plot_confusion_matrix: {len(labels)} labels for shape {cm.shape}")
+        raise ShapeError(f"plot_confusion_matrix: {len(labels)} labels for shape {cm.shape}")
     size = 1.5 + 0.5 * len(labels)
     fig = _figure(size + 1, size)
     ax = fig.subplots()
@@ -273,7 +274,7 @@ def plot_roc(
     """The ROC curve (true vs false positive rate) with its AUC and the chance diagonal."""
     fpr, tpr = np.asarray(fpr, dtype=float), np.asarray(tpr, dtype=float)
     if fpr.shape != tpr.shape:
-        raise ValueError(f"plot_roc: fpr has shape {fpr.shape} but tpr has {tpr.shape}")
+        raise ShapeError(f"plot_roc: fpr has shape {fpr.shape} but tpr has {tpr.shape}")
     fig = _figure(4.5, 4.5)
     ax = fig.subplots()
     ax.plot(fpr, tpr, label=f"AUC = {auc:.3f}")
@@ -298,7 +299,7 @@ def plot_double_descent(
     (parameters ≈ training points) is the double-descent bump."""
     sizes, test_errors = np.asarray(sizes, dtype=float), np.asarray(test_errors, dtype=float)
     if sizes.shape != test_errors.shape:
-        raise ValueError(
+        raise ShapeError(
             f"plot_double_descent: {sizes.shape} sizes but {test_errors.shape} test errors"
         )
     fig = _figure(6, 4)
@@ -421,7 +422,7 @@ def _updates(rules: Any, lr: dict[str, float]) -> dict[str, tuple[int, Callable]
 def optimizer_paths(surface: str = "ravine", steps: int | None = None) -> dict[str, np.ndarray]:
     """The points each optimizer visits on a surface: name -> array (steps + 1, 2)."""
     if surface not in SURFACES:
-        raise ValueError(f"unknown surface {surface!r}; known: {', '.join(SURFACES)}")
+        raise UnknownNameError(f"unknown surface {surface!r}; known: {', '.join(SURFACES)}")
     spec = SURFACES[surface]
     steps = spec["steps"] if steps is None else steps
     paths = {}
@@ -470,13 +471,13 @@ def _boundary_pairs(snapshots: Sequence[Any]) -> list[tuple[np.ndarray, float]]:
     for k, s in enumerate(snapshots):
         if isinstance(s, dict):
             if "weight" not in s or "bias" not in s:
-                raise ValueError(f"snapshot {k}: needs 'weight' and 'bias', has {sorted(s)}")
+                raise ArgumentError(f"snapshot {k}: needs 'weight' and 'bias', has {sorted(s)}")
             w, b = s["weight"], s["bias"]
         else:
             w, b = s
         w = np.asarray(w, dtype=float).reshape(-1)
         if w.shape != (2,):
-            raise ValueError(f"snapshot {k}: a 2-input neuron has 2 weights, got {w.size}")
+            raise ShapeError(f"snapshot {k}: a 2-input neuron has 2 weights, got {w.size}")
         pairs.append((w, float(np.asarray(b, dtype=float).reshape(-1)[0])))
     return pairs
 
@@ -494,10 +495,10 @@ def plot_decision_boundaries(
     training); the region the last boundary calls class 1 is shaded."""
     X, y = np.asarray(X, dtype=float), np.asarray(y).reshape(-1)
     if X.ndim != 2 or X.shape[1] != 2 or len(X) != len(y):
-        raise ValueError(f"plot_decision_boundaries: X {X.shape} must be (n, 2) with n labels")
+        raise ShapeError(f"plot_decision_boundaries: X {X.shape} must be (n, 2) with n labels")
     pairs = _boundary_pairs(snapshots)
     if not pairs:
-        raise ValueError("plot_decision_boundaries: no snapshots")
+        raise ArgumentError("plot_decision_boundaries: no snapshots")
     pad = 0.15 * (X.max(axis=0) - X.min(axis=0) + 1e-9)
     (x0, y0), (x1, y1) = X.min(axis=0) - pad, X.max(axis=0) + pad
     fig = _figure(6, 5)
@@ -552,7 +553,7 @@ def plot_linear_regions(
     from gradflow.regions import breakpoints, relu_layers
 
     if not models:
-        raise ValueError("plot_linear_regions: no models")
+        raise ArgumentError("plot_linear_regions: no models")
     fig = _figure(4.6 * len(models), 3.6)
     axes = fig.subplots(1, len(models), squeeze=False)[0]
     for ax, (name, model) in zip(axes, models.items()):
@@ -594,12 +595,12 @@ def plot_attention(
     if w.ndim == 2:
         w = w[None]
     if w.ndim != 3:
-        raise ValueError(f"plot_attention: weights {w.shape} must be (Tq, Tk) or (heads, Tq, Tk)")
+        raise ShapeError(f"plot_attention: weights {w.shape} must be (Tq, Tk) or (heads, Tq, Tk)")
     heads, tq, tk = w.shape
     queries = [str(q) for q in (queries if queries is not None else range(tq))]
     keys = [str(k) for k in (keys if keys is not None else range(tk))]
     if len(queries) != tq or len(keys) != tk:
-        raise ValueError(
+        raise ShapeError(
             f"plot_attention: {len(queries)} query and {len(keys)} key labels for weights "
             f"of {tq}×{tk}"
         )
@@ -640,7 +641,7 @@ def plot_filters(
     one in × k image), all on one colour scale centred on 0 (blue negative, red positive)."""
     w = np.asarray(getattr(layer, "weight", None).data if hasattr(layer, "weight") else layer)
     if w.ndim not in (3, 4):
-        raise ValueError(
+        raise ArgumentError(
             f"plot_filters: needs a Conv1d/Conv2d layer (weight (out, in, k) or (out, in, kh, "
             f"kw)), got weight shape {w.shape}"
         )
@@ -683,7 +684,7 @@ def feature_maps(model: Any, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
     from gradflow.tensor import Tensor
 
     if not isinstance(model, Sequential):
-        raise ValueError(
+        raise ArgumentError(
             f"feature_maps: needs a Sequential model (its layers run one by one), got "
             f"{type(model).__name__}"
         )
@@ -697,7 +698,7 @@ def feature_maps(model: Any, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
                 out.append((_layer_name(layer, f"{k}:{type(layer).__name__}"), h.data[0]))
     model.train()
     if not out:
-        raise ValueError("feature_maps: the model has no Conv1d/Conv2d layer")
+        raise ArgumentError("feature_maps: the model has no Conv1d/Conv2d layer")
     return out
 
 
@@ -832,7 +833,7 @@ def plot_bias_variance(rows: Sequence[Any], path: PathLike = "bias_variance.png"
     """bias², variance, noise, their sum and the measured test error against the model's
     complexity (rows of :func:`gradflow.experiments.bias_variance.bias_variance`), log scale."""
     if not rows:
-        raise ValueError("plot_bias_variance: no rows")
+        raise ArgumentError("plot_bias_variance: no rows")
     c = np.array([r.complexity for r in rows])
     fig = _figure(6.8, 4.4)
     ax = fig.subplots()

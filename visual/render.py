@@ -25,15 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gradflow.errors import GradflowError, GradflowWarning, UsageError
+from gradflow.errors import GradflowWarning, ToolError, UsageError
 
 FORMATS = ("svg", "png", "dot")
 ENV_VAR = "GRADFLOW_DOT"
 TIMEOUT = 120
 
 
-class RenderError(GradflowError, RuntimeError):
-    """A renderer was found but failed; the message holds its name and its stderr."""
+class RenderError(ToolError):
+    """A renderer was found but failed; the message holds its name and its stderr. A failed
+    run (exit code 1), not bad input."""
 
 
 class NoRendererWarning(GradflowWarning):

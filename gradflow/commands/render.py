@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-class AssignmentError(ValueError):
+class AssignmentError(UsageError):
     """A malformed ``--at`` list."""
 
 

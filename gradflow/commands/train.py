@@ -92,10 +92,12 @@ def run(args) -> int:
     """Train and print the report. What goes wrong raises and ends in :func:`gradflow.cli.main`
     as one line: exit code 1 if training diverged (:class:`TrainingDivergedError`, with the
     NaN diagnosis of ``fit``), 2 for bad input."""
-    from ..errors import UsageError
+    from ..errors import GradflowError, UsageError
 
     try:
         result = train(args)
+    except GradflowError:  # an UnknownNameError is a KeyError too, and names itself
+        raise
     except KeyError as e:
         raise UsageError(f"unknown name {e}") from e
     if args.json:

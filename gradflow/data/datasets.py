@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentError
+
 
 def load_digits(images: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The 1797 8×8 handwritten digits, pixels 0..16. ``images=True`` gives (n, 1, 8, 8)."""
@@ -73,7 +75,7 @@ def adding_problem(n: int = 1000, length: int = 20, seed: int = 0):
     the target (n, 1) is the sum of the two marked values. Predicting the mean (1.0) gives
     MSE ≈ 1/6 — the baseline a recurrent model must beat."""
     if length < 2:
-        raise ValueError(f"adding_problem: length must be >= 2, got {length}")
+        raise ArgumentError(f"adding_problem: length must be >= 2, got {length}")
     g = np.random.default_rng(seed)
     values = g.uniform(0.0, 1.0, (n, length))
     half = length // 2

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..errors import ArgumentError, ShapeError
+
 
 class DataLoader:
     """``DataLoader(X, y, batch_size=32, shuffle=True, seed=0, drop_last=False)``.
@@ -30,9 +32,9 @@ class DataLoader:
     ):
         X, y = np.asarray(X), np.asarray(y)
         if len(X) != len(y):
-            raise ValueError(f"DataLoader: X has {len(X)} samples but y has {len(y)}")
+            raise ShapeError(f"DataLoader: X has {len(X)} samples but y has {len(y)}")
         if batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+            raise ArgumentError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         self.X, self.y = X, y
         self.batch_size, self.shuffle, self.seed, self.drop_last = (
             batch_size,

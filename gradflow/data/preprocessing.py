@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import CallOrderError
+
 
 class Standardizer:
     """x̂ = (x − μ)/σ per feature (axis 0); constant features get σ = 1 instead of 0.
@@ -24,7 +26,7 @@ class Standardizer:
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         if self.mean is None:
-            raise RuntimeError("Standardizer.transform before fit(X_train)")
+            raise CallOrderError("Standardizer.transform before fit(X_train)")
         return (np.asarray(X, dtype=np.float64) - self.mean) / self.std
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
@@ -53,7 +55,7 @@ class MinMaxScaler:
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         if self.min is None:
-            raise RuntimeError("MinMaxScaler.transform before fit(X_train)")
+            raise CallOrderError("MinMaxScaler.transform before fit(X_train)")
         unit = (np.asarray(X, dtype=np.float64) - self.min) / self.span
         return unit * (self.hi - self.lo) + self.lo
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentError
+
 
 def _permutation(y: np.ndarray, seed: int, stratify: bool) -> np.ndarray:
     """A seeded order of the samples. Stratified: the shuffled members of each class one
@@ -31,7 +33,7 @@ def split_indices(
     """
     y = np.arange(n_or_y) if np.isscalar(n_or_y) else np.asarray(n_or_y)
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
-        raise ValueError(f"split: need 0 <= val, test and val + test < 1, got {val}, {test}")
+        raise ArgumentError(f"split: need 0 <= val, test and val + test < 1, got {val}, {test}")
     if stratify is None:
         stratify = not np.isscalar(n_or_y) and _is_classification(y)
     g = np.random.default_rng(seed)
@@ -60,7 +62,7 @@ def kfold_indices(n_or_y, k: int = 5, seed: int = 0, stratify: bool | None = Non
     one validation fold, and fold sizes differ by at most one."""
     y = np.arange(n_or_y) if np.isscalar(n_or_y) else np.asarray(n_or_y)
     if not 2 <= k <= len(y):
-        raise ValueError(f"kfold: k must be between 2 and the number of samples, got {k}")
+        raise ArgumentError(f"kfold: k must be between 2 and the number of samples, got {k}")
     stratify = _is_classification(y) and not np.isscalar(n_or_y) if stratify is None else stratify
     order = _permutation(y, seed, stratify)
     folds = [order[i::k] for i in range(k)]

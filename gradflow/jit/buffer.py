@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UnknownNameError
+
 
 class FlatParameters:
     """Parameters of ``model`` laid out one after another in a flat array of ``dtype``."""
@@ -38,7 +40,7 @@ class FlatParameters:
         for k, p in enumerate(self.params):
             if p is param:
                 return k
-        raise KeyError("parameter is not part of this model")
+        raise UnknownNameError("parameter is not part of this model")
 
     def data_of(self, param) -> np.ndarray:
         return self.view(self.data, self.index(param))

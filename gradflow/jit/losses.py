@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..errors import ShapeError, UnknownNameError
 from ..kernels import loss as loss_k
 
 SUPPORTED = (
@@ -45,7 +46,7 @@ class LossHead:
             from ..nn.losses import LOSSES
 
             if name not in LOSSES:
-                raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+                raise UnknownNameError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
             fn = LOSSES[name]
         self.fn, self.kwargs = fn, dict(kwargs or {})
         self.name, self.dtype = name, np.dtype(dtype)
@@ -57,13 +58,13 @@ class LossHead:
         if self.integer_targets:
             y = np.asarray(y).reshape(-1)
             if y.shape[0] != out_shape[0]:
-                raise ValueError(f"loss {self.name}: {y.shape[0]} targets for {out_shape[0]} rows")
+                raise ShapeError(f"loss {self.name}: {y.shape[0]} targets for {out_shape[0]} rows")
             if not np.issubdtype(y.dtype, np.integer):
                 y = y.astype(np.int64)
             return np.ascontiguousarray(y, dtype=np.int64)
         y = np.ascontiguousarray(y, dtype=self.dtype)
         if y.size != int(np.prod(out_shape)):
-            raise ValueError(
+            raise ShapeError(
                 f"loss {self.name}: targets {y.shape} do not match outputs {out_shape}"
             )
         return y.reshape(out_shape)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import CallOrderError, ShapeError
 from ..kernels import activation as act_k
 from ..kernels import parametric as par_k
 from .stages import Stage
@@ -96,7 +96,7 @@ class RReLU(Stage):
     def backward(self, dy):
         ws = self.ws
         if not self.training:  # pragma: no cover - the stepper backpropagates training passes
-            raise RuntimeError(f"{self.name}: backward after an eval-mode forward")
+            raise CallOrderError(f"{self.name}: backward after an eval-mode forward")
         par_k.rrelu_backward(self.x.reshape(-1), ws["slope"].reshape(-1), dy.reshape(-1),
                              ws["dx"].reshape(-1))  # fmt: skip
         return ws["dx"]

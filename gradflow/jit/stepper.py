@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError
 from ..kernels import twins
 from ..kernels import update as update_k
 from ..nan_check import non_finite_before_the_step
@@ -60,12 +61,12 @@ class FlatOptimizer:
             try:
                 order.append(flat.index(p))
             except KeyError:
-                raise ValueError(
+                raise ArgumentError(
                     "the optimizer holds a parameter that is not in the model; build it "
                     "from model.parameters()"
                 ) from None
         if sorted(order) != list(range(len(flat.params))):
-            raise ValueError(
+            raise ArgumentError(
                 "the jit backend updates all parameters at once: the optimizer must hold "
                 f"every model parameter exactly once ({len(order)} given, "
                 f"{len(flat.params)} in the model)"
@@ -122,7 +123,7 @@ class JitStepper:
             loss = functools.partial(loss, **loss_kwargs) if callable(loss) else (loss, loss_kwargs)
         named = model.named_parameters()
         if not named:
-            raise ValueError("the model has no parameters to train")
+            raise ArgumentError("the model has no parameters to train")
         self.model = model
         self.dtype = np.dtype(dtype or named[0][1].data.dtype)
         name, kwargs = loss_name_of(loss)
@@ -311,7 +312,7 @@ def _max_threads(threads: int | str) -> int:
     if threads == "auto":
         return numba.get_num_threads()
     if not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be 'auto' or a positive int, got {threads!r}")
+        raise ArgumentError(f"threads must be 'auto' or a positive int, got {threads!r}")
     return min(threads, numba.config.NUMBA_NUM_THREADS)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError, ShapeError, UnknownNameError
 from ..ops import Op, ops_with_role
 from ..tensor import Tensor, where
 from . import init as _init
@@ -149,7 +150,7 @@ def _channel_shape(x: Tensor, n: int) -> tuple[int, ...]:
     if n == 1:
         return (1,)
     if x.ndim < 2 or x.shape[1] != n:
-        raise ValueError(f"PReLU with {n} slopes needs input (B, {n}, ...), got {x.shape}")
+        raise ShapeError(f"PReLU with {n} slopes needs input (B, {n}, ...), got {x.shape}")
     return (1, n) + (1,) * (x.ndim - 2)
 
 
@@ -177,7 +178,7 @@ class RReLU(Module):
     def __init__(self, lower: float = 1 / 8, upper: float = 1 / 3, seed: int | None = None):
         super().__init__()
         if not 0 <= lower <= upper:
-            raise ValueError(f"RReLU needs 0 ≤ lower ≤ upper, got {lower}, {upper}")
+            raise ArgumentError(f"RReLU needs 0 ≤ lower ≤ upper, got {lower}, {upper}")
         self.lower, self.upper = float(lower), float(upper)
         self._rng = _init.rng(seed)
 
@@ -241,6 +242,6 @@ def get_activation(name: str | Module) -> Module:
     try:
         return ACTIVATION_NAMES[name.lower()]()
     except KeyError:
-        raise ValueError(
+        raise UnknownNameError(
             f"unknown activation {name!r}; known: {', '.join(ACTIVATION_NAMES)}"
         ) from None

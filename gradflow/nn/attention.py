@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, where
 from .linear import Linear
 from .module import Module
@@ -84,7 +84,7 @@ class MultiheadAttention(Module):
         super().__init__()
         d_model, num_heads = int(d_model), int(num_heads)
         if num_heads < 1 or d_model % num_heads:
-            raise ValueError(
+            raise ArgumentError(
                 f"MultiheadAttention: d_model {d_model} must split into num_heads {num_heads} "
                 "equal heads"
             )

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops_conv
+from ..errors import ArgumentError
 from ..tensor import Tensor, apply
 from . import init as _init
 from .module import Module, Parameter
@@ -21,7 +22,7 @@ def as_tuple(v: int | tuple[int, ...], d: int, what: str) -> tuple[int, ...]:
     """An int or a d-tuple of ints as a d-tuple (kernel_size=3 → (3, 3) for 2-d)."""
     t = (int(v),) * d if np.isscalar(v) else tuple(int(k) for k in v)
     if len(t) != d:
-        raise ValueError(f"{what} must be an int or a {d}-tuple, got {v!r}")
+        raise ArgumentError(f"{what} must be an int or a {d}-tuple, got {v!r}")
     return t
 
 

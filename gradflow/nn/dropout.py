@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import ArgumentError
 from ..tensor import Tensor
 from . import init as _init
 from .module import Module
@@ -19,7 +20,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, mc: bool = False, seed: int | None = None):
         super().__init__()
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+            raise ArgumentError(f"Dropout: p must be in [0, 1), got {p}")
         self.p, self.mc = float(p), bool(mc)
         self._rng = _init.rng(seed)
 

@@ -12,6 +12,7 @@ import copy
 
 import numpy as np
 
+from ..errors import ShapeError
 from .conv import _ConvNd
 from .linear import Linear
 from .module import Module, Parameter, Sequential
@@ -22,7 +23,7 @@ def fold_into(layer: Linear | _ConvNd, bn: _BatchNorm) -> Linear | _ConvNd:
     """A copy of ``layer`` with ``bn``'s eval-mode affine map folded in."""
     out_features = layer.weight.shape[0]
     if bn.num_features != out_features:
-        raise ValueError(
+        raise ShapeError(
             f"fold: {type(layer).__name__} has {out_features} outputs but "
             f"{type(bn).__name__} normalises {bn.num_features}"
         )

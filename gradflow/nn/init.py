@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError, UnknownNameError
+
 _global = {"rng": np.random.default_rng(0)}
 
 #: The simple rule's gain ``a`` in U(±a/√n_in), by the activation that follows the layer.
@@ -67,7 +69,7 @@ def uniform(shape, fan_in, fan_out, g, a: float = 0.05):
 def simple(shape, fan_in, fan_out, g, activation: str = "relu"):
     """U(±a/√n_in) with a = 2.38 (sigmoid), √2 (ReLU), 1 (tanh)."""
     if activation not in SIMPLE_GAIN:
-        raise ValueError(f"simple init: activation must be one of {sorted(SIMPLE_GAIN)}")
+        raise ArgumentError(f"simple init: activation must be one of {sorted(SIMPLE_GAIN)}")
     a = SIMPLE_GAIN[activation] / math.sqrt(fan_in)
     return g.uniform(-a, a, shape)
 
@@ -150,6 +152,6 @@ def initialize(
     elif name in INITIALIZERS:
         fn = INITIALIZERS[name]
     else:
-        raise ValueError(f"unknown initializer {name!r}; known: {', '.join(INITIALIZERS)}")
+        raise UnknownNameError(f"unknown initializer {name!r}; known: {', '.join(INITIALIZERS)}")
     fan_in, fan_out = fans(tuple(shape))
     return np.asarray(fn(tuple(shape), fan_in, fan_out, rng(seed_or_rng), **kwargs), dtype=dtype)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, DataError, ShapeError, UnknownNameError
 from ..tensor import Tensor
 
 _PROB_EPS = 1e-12
@@ -56,10 +56,10 @@ def _classes(name: str, logits: Tensor, target: Any) -> np.ndarray:
             f"{y.shape}"
         )
     if y.dtype.kind == "f" and not np.all(y == np.round(y)):
-        raise ValueError(f"{name}: class targets must be integers")
+        raise DataError(f"{name}: class targets must be integers")
     y = y.astype(np.intp)
     if y.size and (y.min() < 0 or y.max() >= logits.shape[1]):
-        raise ValueError(f"{name}: class targets must lie in [0, {logits.shape[1]})")
+        raise DataError(f"{name}: class targets must lie in [0, {logits.shape[1]})")
     return y
 
 
@@ -151,7 +151,9 @@ def cross_entropy(logits: Tensor, target: Any, label_smoothing: float = 0.0) -> 
     Computed with log_softmax = z − logsumexp(z), so extreme logits stay finite.
     """
     if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}")
+        raise ArgumentError(
+            f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}"
+        )
     logp = logits.log_softmax(axis=-1)
     tgt = np.asarray(target.data if isinstance(target, Tensor) else target)
     if tgt.ndim == 2 and logits.ndim == 2:
@@ -213,7 +215,7 @@ def hinge(pred: Tensor, target: Any, margin: float = 1.0) -> Tensor:
         return (viol * others).sum(axis=1).mean()
     t = _same_shape("hinge", pred, _t(target, pred))
     if not np.all(np.isin(t.data, (-1.0, 1.0))):
-        raise ValueError("hinge: binary labels must be −1 or +1")
+        raise DataError("hinge: binary labels must be −1 or +1")
     return (margin - t * pred).relu().mean()
 
 
@@ -224,7 +226,7 @@ def _binary_labels(name: str, pred: Tensor, target: Any) -> np.ndarray:
     """Class labels 0/1 shaped like ``pred`` (a (B,) or (B, 1) column of net inputs z)."""
     t = _same_shape(name, pred, _t(target, pred)).data
     if not np.all(np.isin(t, (0.0, 1.0))):
-        raise ValueError(f"{name}: targets must be the class labels 0 or 1")
+        raise DataError(f"{name}: targets must be the class labels 0 or 1")
     return t
 
 
@@ -277,4 +279,4 @@ def get_loss(name: str | Callable[..., Tensor]) -> Callable[..., Tensor]:
     try:
         return LOSSES[name]
     except KeyError:
-        raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}") from None
+        raise UnknownNameError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}") from None

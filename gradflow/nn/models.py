@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
 from .activation import get_activation
 from .conv import Conv2d
@@ -42,7 +43,7 @@ def mlp(
     the last — it outputs logits/values for the loss). ``init`` defaults to He for ReLU-like
     and Xavier for tanh/sigmoid; optional BatchNorm1d and Dropout after each hidden layer."""
     if len(sizes) < 2:
-        raise ValueError(f"mlp: sizes needs at least input and output sizes, got {list(sizes)}")
+        raise ArgumentError(f"mlp: sizes needs at least input and output sizes, got {list(sizes)}")
     init = init or _INIT_FOR.get(str(activation), "he_uniform")
     seeds = _seeds(seed, len(sizes))
     layers: list[Module] = []
@@ -97,7 +98,7 @@ def lenet(
     Pool = MaxPool2d if pool == "max" else AvgPool2d
     h2, w2 = (h // 2 - 4) // 2, (w // 2 - 4) // 2
     if h2 < 1 or w2 < 1:
-        raise ValueError(f"lenet: input {input_shape} is too small (needs at least 12×12)")
+        raise ShapeError(f"lenet: input {input_shape} is too small (needs at least 12×12)")
     s = _seeds(seed, 5)
     return Sequential(
         Conv2d(c, 6, 5, padding=2, seed=s[0]),
@@ -130,7 +131,7 @@ class SequenceModel(Module):
         super().__init__()
         layer = {"rnn": RNN, "lstm": LSTM, "gru": GRU}.get(kind)
         if layer is None:
-            raise ValueError(f"SequenceModel: kind must be rnn, lstm or gru, got {kind!r}")
+            raise ArgumentError(f"SequenceModel: kind must be rnn, lstm or gru, got {kind!r}")
         s = _seeds(seed, 2)
         self.kind = kind
         self.recurrent = layer(input_size, hidden_size, seed=s[0])
@@ -181,7 +182,7 @@ class Autoencoder(Module):
     ):
         super().__init__()
         if len(sizes) < 2:
-            raise ValueError(f"Autoencoder: sizes needs at least [input, code], got {sizes}")
+            raise ArgumentError(f"Autoencoder: sizes needs at least [input, code], got {sizes}")
         s = _seeds(seed, 2)
         self.sizes, self.activation = list(sizes), activation
         self.encoder = mlp(sizes, activation, seed=s[0])

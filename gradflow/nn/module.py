@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import StateDictError
 from ..graph import scope
 from ..tensor import Tensor
 
@@ -114,7 +115,7 @@ class Module:
         return sd
 
     def check_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
-        """Raise ``KeyError``/``ValueError`` naming the entry if :meth:`load_state_dict` would
+        """Raise a ``StateDictError`` naming the entry if :meth:`load_state_dict` would
         refuse ``state``; changes nothing. Each array must have its target's shape, hold real
         numbers (integers for an integer buffer) and no NaN or Inf."""
         targets = self._state_targets()
@@ -126,24 +127,24 @@ class Module:
                 parts.append(f"missing {', '.join(missing)}")
             if unexpected:
                 parts.append(f"unexpected {', '.join(unexpected)}")
-            raise KeyError(f"load_state_dict: {'; '.join(parts)}")
+            raise StateDictError(f"load_state_dict: {'; '.join(parts)}")
         for name, arr in targets.items():
             if name not in state:
                 continue
             new = np.asarray(state[name])
             kinds = "iu" if arr.dtype.kind in "iu" else "fiu"
             if new.dtype.kind not in kinds:
-                raise ValueError(
+                raise StateDictError(
                     f"load_state_dict: {name!r} holds {new.dtype} values but the model needs "
                     f"{'integers' if kinds == 'iu' else 'real numbers'}"
                 )
             if new.shape != arr.shape:
-                raise ValueError(
+                raise StateDictError(
                     f"load_state_dict: parameter {name!r} has shape {arr.shape} in "
                     f"the model but {new.shape} in the state"
                 )
             if new.dtype.kind == "f" and not np.isfinite(new).all():
-                raise ValueError(f"load_state_dict: {name!r} holds NaN or Inf")
+                raise StateDictError(f"load_state_dict: {name!r} holds NaN or Inf")
 
     def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
         """Copy arrays into parameters and buffers in place, after checking all of them

@@ -57,7 +57,7 @@ class _BatchNorm(Module):
         if self.training:
             n = x.size // self.num_features
             if n < 2:
-                raise ValueError(
+                raise ShapeError(
                     f"{type(self).__name__}: training needs more than one value per channel "
                     f"(input {x.shape}); use eval() for single samples"
                 )

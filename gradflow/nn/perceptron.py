@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
 from .module import Module, Parameter
 
@@ -36,7 +36,7 @@ class Perceptron(Module):
     def __init__(self, in_features: int, seed: int | None = None, dtype: Any = np.float64):
         super().__init__()
         if isinstance(in_features, bool) or not isinstance(in_features, int) or in_features < 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"{type(self).__name__}: in_features must be a whole number >= 1, "
                 f"got {in_features!r}"
             )

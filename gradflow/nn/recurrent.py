@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor, stack
 from . import init as _init
 from .module import Module, Parameter
@@ -78,7 +78,7 @@ class RNNCell(_Cell):
 
     def __init__(self, input_size, hidden_size, nonlinearity="tanh", seed=None, dtype=np.float64):
         if nonlinearity not in _NONLINEARITIES:
-            raise ValueError(f"RNN nonlinearity must be one of {_NONLINEARITIES}")
+            raise ArgumentError(f"RNN nonlinearity must be one of {_NONLINEARITIES}")
         super().__init__(input_size, hidden_size, seed, dtype)
         self.nonlinearity = nonlinearity
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError
 from ..tensor import Tensor
 from .module import Module
 
@@ -21,16 +21,16 @@ from .module import Module
 def _check_sizes(shape: Sequence[int]) -> tuple[int, ...]:
     """The requested per-sample shape as ints: positive sizes and at most one -1."""
     if not shape:
-        raise ValueError("Reshape needs at least one size per sample, e.g. Reshape(-1)")
+        raise ArgumentError("Reshape needs at least one size per sample, e.g. Reshape(-1)")
     sizes = []
     for s in shape:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
-            raise TypeError(f"Reshape{tuple(shape)}: sizes must be integers, got {s!r}")
+            raise ArgumentTypeError(f"Reshape{tuple(shape)}: sizes must be integers, got {s!r}")
         if s < 1 and s != -1:
-            raise ValueError(f"Reshape{tuple(shape)}: sizes must be positive or -1, got {s}")
+            raise ArgumentError(f"Reshape{tuple(shape)}: sizes must be positive or -1, got {s}")
         sizes.append(int(s))
     if sizes.count(-1) > 1:
-        raise ValueError(f"Reshape{tuple(sizes)}: at most one size can be -1 (inferred)")
+        raise ArgumentError(f"Reshape{tuple(sizes)}: at most one size can be -1 (inferred)")
     return tuple(sizes)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
 from .activation import get_activation
 from .attention import MultiheadAttention
@@ -191,7 +191,7 @@ def digit_sequences(
     their targets (n, length): the sequence reversed (``task="reverse"``) or sorted
     (``"sort"``)."""
     if task not in ("reverse", "sort"):
-        raise ValueError(f"digit_sequences: task must be 'reverse' or 'sort', got {task!r}")
+        raise ArgumentError(f"digit_sequences: task must be 'reverse' or 'sort', got {task!r}")
     seqs = np.random.default_rng(seed).integers(0, digits, size=(n, length))
     target = seqs[:, ::-1] if task == "reverse" else np.sort(seqs, axis=1)
     return np.eye(digits)[seqs], np.ascontiguousarray(target)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from ..errors import ArgumentError, ArgumentTypeError, ShapeError, StateDictError, UnknownNameError
 from . import rules
 
 
@@ -77,10 +78,10 @@ class Optimizer:
             hparams["lr"] = lr
         self.params = list(params)
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+            raise ArgumentError(f"{type(self).__name__}: got an empty parameter list")
         unknown = sorted(set(hparams) - set(self.defaults))
         if unknown:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{type(self).__name__}: unknown hyperparameter(s) {', '.join(unknown)}; "
                 f"known: {', '.join(self.defaults)}"
             )
@@ -89,7 +90,7 @@ class Optimizer:
         check_hyperparameters(type(self).__name__, self.hparams)
         for name, clip in (("clip_value", clip_value), ("clip_norm", clip_norm)):
             if clip is not None and not (math.isfinite(clip) and clip > 0):
-                raise ValueError(
+                raise ArgumentError(
                     f"{type(self).__name__}: {name} must be a finite number > 0, got {clip}"
                 )
         self.clip_value = clip_value
@@ -117,7 +118,9 @@ class Optimizer:
     def lr(self, value: float) -> None:
         value = float(value)
         if not (math.isfinite(value) and value >= 0):  # a schedule gone wrong stops here
-            raise ValueError(f"{type(self).__name__}: lr must be a finite number >= 0, got {value}")
+            raise ArgumentError(
+                f"{type(self).__name__}: lr must be a finite number >= 0, got {value}"
+            )
         self.hparams["lr"] = value
 
     # --- stepping ----------------------------------------------------------------------
@@ -152,7 +155,7 @@ class Optimizer:
         of another shape is an error here rather than a read past its end in the loop."""
         p = self.params[i]
         if np.shape(p.grad) != p.data.shape:
-            raise ValueError(
+            raise ShapeError(
                 f"{type(self).__name__}.step: parameter {i} has shape {p.data.shape} but its "
                 f"gradient has shape {np.shape(p.grad)}"
             )
@@ -182,7 +185,7 @@ class Optimizer:
         return out
 
     def check_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Raise ``KeyError``/``ValueError`` naming the entry if :meth:`load_state_dict` would
+        """Raise a ``StateDictError`` naming the entry if :meth:`load_state_dict` would
         refuse ``state``; changes nothing. ``t`` must be an integer >= 0, hyperparameters
         valid (see :func:`check_hyperparameters`), state arrays real, finite and shaped like
         their parameter."""
@@ -190,38 +193,38 @@ class Optimizer:
         needed = ["t"] + [f"{name}.{k}" for name in self.state for k in range(len(self.params))]
         missing = [k for k in needed if k not in state]
         if missing:
-            raise KeyError(f"{who}: missing {', '.join(missing)}")
+            raise StateDictError(f"{who}: missing {', '.join(missing)}")
         known = set(needed) | {f"hparam.{k}" for k in self.hparams}
         unknown = sorted(set(state) - known)
         if unknown:
-            raise ValueError(
+            raise StateDictError(
                 f"{who}: unknown entr{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}"
             )
         t = np.asarray(state["t"])
         if t.shape != () or t.dtype.kind not in "iu" or not 0 <= int(t) < 2**62:
-            raise ValueError(f"{who}: t must be a step count (an integer >= 0), got {t!r}")
+            raise StateDictError(f"{who}: t must be a step count (an integer >= 0), got {t!r}")
         hparams = dict(self.hparams)
         for k in self.hparams:
             if f"hparam.{k}" in state:
                 v = np.asarray(state[f"hparam.{k}"])
                 if v.shape != () or v.dtype.kind not in "fiu":
-                    raise ValueError(f"{who}: hparam.{k} must be a real number, got {v!r}")
+                    raise StateDictError(f"{who}: hparam.{k} must be a real number, got {v!r}")
                 hparams[k] = float(v)
         check_hyperparameters(type(self).__name__, hparams)
         for name, arrays in self.state.items():
             for k, a in enumerate(arrays):
                 new = np.asarray(state[f"{name}.{k}"])
                 if new.dtype.kind not in "fiu":
-                    raise ValueError(
+                    raise StateDictError(
                         f"{who}: state {name}.{k} holds {new.dtype} values, not real numbers"
                     )
                 if new.shape != a.shape:
-                    raise ValueError(
+                    raise StateDictError(
                         f"{who}: state {name}.{k} has shape {a.shape} for "
                         f"parameter {k} but {new.shape} in the saved state"
                     )
                 if not np.isfinite(new).all():
-                    raise ValueError(f"{who}: state {name}.{k} holds NaN or Inf")
+                    raise StateDictError(f"{who}: state {name}.{k} holds NaN or Inf")
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore ``t``, hyperparameters and state arrays, all checked first
@@ -245,13 +248,13 @@ DECAY_RATES = ("beta", "beta1", "beta2", "mu", "rho")
 
 
 def check_hyperparameters(who: str, hparams: dict[str, float]) -> None:
-    """Every hyperparameter a finite number >= 0, decay rates below 1; a ``ValueError``
+    """Every hyperparameter a finite number >= 0, decay rates below 1; an ``ArgumentError``
     names the first one that is not."""
     for k, v in hparams.items():
         if not math.isfinite(v) or v < 0:
-            raise ValueError(f"{who}: hyperparameter {k} must be a finite number >= 0, got {v}")
+            raise ArgumentError(f"{who}: hyperparameter {k} must be a finite number >= 0, got {v}")
         if k in DECAY_RATES and v >= 1:
-            raise ValueError(f"{who}: hyperparameter {k} must be below 1, got {v}")
+            raise ArgumentError(f"{who}: hyperparameter {k} must be below 1, got {v}")
 
 
 _ADAM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
@@ -380,5 +383,5 @@ def make_optimizer(name: str, params: Iterable, **kwargs) -> Optimizer:
     """``make_optimizer("adam", model.parameters(), lr=1e-3)``; unknown names list the known."""
     key = name.lower()
     if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
+        raise UnknownNameError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[key](params, **kwargs)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import ArgumentError, StateDictError
 from ..state import check_like
 from .optimizers import Optimizer
 
@@ -21,7 +22,9 @@ class Schedule:
 
     def __init__(self, optimizer: Optimizer, per: str = "epoch"):
         if per not in ("epoch", "batch"):
-            raise ValueError(f"{type(self).__name__}: per must be 'epoch' or 'batch', got {per!r}")
+            raise ArgumentError(
+                f"{type(self).__name__}: per must be 'epoch' or 'batch', got {per!r}"
+            )
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.per = per
@@ -39,16 +42,16 @@ class Schedule:
         return {"t": self.t, "base_lr": self.base_lr, "lr": self.optimizer.lr}
 
     def check_state_dict(self, state: dict[str, float]) -> None:
-        """Raise ``KeyError``/``ValueError`` naming the entry if :meth:`load_state_dict` would
+        """Raise a ``StateDictError`` naming the entry if :meth:`load_state_dict` would
         refuse ``state``; changes nothing."""
         who = type(self).__name__
         check_like(who, state, self.state_dict())
         if int(np.asarray(state["t"])) < 0:
-            raise ValueError(f"{who}.load_state_dict: t must be >= 0, got {state['t']}")
+            raise StateDictError(f"{who}.load_state_dict: t must be >= 0, got {state['t']}")
         for key in ("base_lr", "lr"):
             value = float(state[key])
             if not math.isfinite(value) or value < 0:
-                raise ValueError(
+                raise StateDictError(
                     f"{who}.load_state_dict: {key} must be a finite number >= 0, got {value}"
                 )
 
@@ -72,7 +75,7 @@ class Power(Schedule):
     def __init__(self, optimizer: Optimizer, s: float, c: float = 1.0, per: str = "epoch"):
         super().__init__(optimizer, per)
         if s <= 0:
-            raise ValueError(f"Power: s must be > 0, got {s}")
+            raise ArgumentError(f"Power: s must be > 0, got {s}")
         self.s, self.c = float(s), float(c)
 
     def lr_at(self, t: int) -> float:
@@ -86,7 +89,7 @@ class Exponential(Schedule):
     def __init__(self, optimizer: Optimizer, gamma: float = 0.1, s: float = 10, per="epoch"):
         super().__init__(optimizer, per)
         if not 0 < gamma <= 1 or s <= 0:
-            raise ValueError(f"Exponential: need 0 < gamma <= 1 and s > 0, got {gamma}, {s}")
+            raise ArgumentError(f"Exponential: need 0 < gamma <= 1 and s > 0, got {gamma}, {s}")
         self.gamma, self.s = float(gamma), float(s)
 
     def lr_at(self, t: int) -> float:
@@ -105,12 +108,12 @@ class PiecewiseConstant(Schedule):
     ):
         super().__init__(optimizer, per)
         if len(values) != len(boundaries) + 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"PiecewiseConstant: {len(boundaries)} boundaries need {len(boundaries) + 1} "
                 f"values, got {len(values)}"
             )
         if list(boundaries) != sorted(boundaries):
-            raise ValueError(f"PiecewiseConstant: boundaries must increase, got {boundaries}")
+            raise ArgumentError(f"PiecewiseConstant: boundaries must increase, got {boundaries}")
         self.boundaries, self.values = list(boundaries), [float(v) for v in values]
         optimizer.lr = self.values[0]
 
@@ -134,7 +137,7 @@ class ReduceOnPlateau(Schedule):
     ):
         super().__init__(optimizer, "epoch")
         if not 0 < factor < 1:
-            raise ValueError(f"ReduceOnPlateau: factor must be in (0, 1), got {factor}")
+            raise ArgumentError(f"ReduceOnPlateau: factor must be in (0, 1), got {factor}")
         self.factor, self.patience, self.min_delta = factor, patience, min_delta
         self.min_lr, self.monitor = min_lr, monitor
         self.best = math.inf
@@ -146,7 +149,7 @@ class ReduceOnPlateau(Schedule):
 
     def step(self, metric: float | None = None) -> float:
         if metric is None:
-            raise ValueError("ReduceOnPlateau.step(metric) needs the monitored value")
+            raise ArgumentError("ReduceOnPlateau.step(metric) needs the monitored value")
         self.t += 1
         if metric < self.best - self.min_delta:
             self.best, self.bad_epochs = float(metric), 0
@@ -163,7 +166,7 @@ class ReduceOnPlateau(Schedule):
     def check_state_dict(self, state: dict[str, float]) -> None:
         super().check_state_dict(state)
         if int(np.asarray(state["bad_epochs"])) < 0:
-            raise ValueError("ReduceOnPlateau.load_state_dict: bad_epochs must be >= 0")
+            raise StateDictError("ReduceOnPlateau.load_state_dict: bad_epochs must be >= 0")
 
     def load_state_dict(self, state: dict[str, float]) -> None:
         super().load_state_dict(state)
@@ -188,7 +191,7 @@ class OneCycle(Schedule):
     ):
         super().__init__(optimizer, per)
         if total_steps < 2:
-            raise ValueError(f"OneCycle: total_steps must be >= 2, got {total_steps}")
+            raise ArgumentError(f"OneCycle: total_steps must be >= 2, got {total_steps}")
         self.max_lr, self.total = float(max_lr), int(total_steps)
         self.start_lr = self.max_lr / div
         self.end_lr = self.start_lr / final_div

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import ArgumentError
+
 
 def plot_curve(
     curve: Sequence[dict[str, Any]],
@@ -23,7 +25,7 @@ def plot_curve(
 
     points = [e for e in curve if isinstance(e.get(x), int | float) and e.get(y) is not None]
     if not points:
-        raise ValueError(f"plot: no finished run has a number for both {x!r} and {y!r}")
+        raise ArgumentError(f"plot: no finished run has a number for both {x!r} and {y!r}")
     points.sort(key=lambda e: e[x])
     lows = None
     if lower is not None and all(e.get(lower) is not None for e in points):

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ArgumentError
+
 #: the keys of a configuration and what each holds (shown in errors and docs/sweep.md)
 SETTINGS: dict[str, str] = {
     "model": "mlp (default), cnn, rnn, lstm or gru (the last four need a dataset)",
@@ -52,7 +54,7 @@ MAX_WIDTH = 4096
 MAX_EPOCHS = 100_000
 
 
-class ConfigError(ValueError):
+class ConfigError(ArgumentError):
     """A configuration the built-in run cannot use; the message names the key, ``key`` holds
     it (for a sweep file to name the entry it came from)."""
 
@@ -169,7 +171,7 @@ def check_config(config: dict[str, Any], has_data: bool) -> None:
 
 def _xy(pair, name: str) -> tuple[np.ndarray, np.ndarray]:
     if not (isinstance(pair, tuple | list) and len(pair) == 2):
-        raise ValueError(f"data: {name} must be (X, y)")
+        raise ArgumentError(f"data: {name} must be (X, y)")
     return np.asarray(pair[0]), np.asarray(pair[1])
 
 
@@ -177,7 +179,7 @@ def _splits(data) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if isinstance(data, dict):
         unknown = set(data) - {"train", "val", "test"}
         if unknown or "train" not in data:
-            raise ValueError("data: a dict needs 'train' and may have 'val' and 'test', no more")
+            raise ArgumentError("data: a dict needs 'train' and may have 'val' and 'test', no more")
         return {k: _xy(v, k) for k, v in data.items() if v is not None}
     return {"train": _xy(data, "data")}
 
@@ -237,12 +239,14 @@ def train_config(config: dict[str, Any], data=None) -> dict[str, Any]:
     X, y = splits["train"]
     if "n_train" in c:
         if c["n_train"] > len(X):
-            raise ValueError(f"n_train {c['n_train']} is more than the {len(X)} training examples")
+            raise ConfigError(
+                f"n_train {c['n_train']} is more than the {len(X)} training examples", "n_train"
+            )
         X, y = X[: c["n_train"]], y[: c["n_train"]]
     rng = np.random.default_rng([data_seed, 7])
     if c.get("label_noise"):
         if not _is_classes(y):
-            raise ValueError("label_noise needs class labels")
+            raise ConfigError("label_noise needs class labels", "label_noise")
         y = _noisy_labels(y, c["label_noise"], rng)
     val = splits.get("val")
     if "folds" in c:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import AnomalyError, GradflowError
+from ..errors import AnomalyError, GradflowError, UnknownNameError
 from ..graph import detect_anomaly, no_grad
 from ..nan_check import non_finite_before_the_step
 from ..optim.optimizers import Optimizer
@@ -54,7 +54,7 @@ def resolve_loss(loss: str | Callable, **loss_kwargs: Any) -> Callable:
         from ..nn.losses import LOSSES
 
         if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; known: {', '.join(sorted(LOSSES))}")
+            raise UnknownNameError(f"unknown loss {loss!r}; known: {', '.join(sorted(LOSSES))}")
         fn = LOSSES[loss]
     return functools.partial(fn, **loss_kwargs) if loss_kwargs else fn
 

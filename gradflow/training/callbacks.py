@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ArgumentError, StateDictError, UnknownNameError
 from ..optim.schedules import ReduceOnPlateau, Schedule
 from ..state import check_like
 
@@ -42,7 +43,7 @@ class Callback:
         return {k: np.asarray(v) for k, v in self.state_dict().items()}
 
     def check_state_dict(self, state: dict[str, Any], model=None) -> None:
-        """Raise ``KeyError``/``ValueError`` naming the entry if :meth:`load_state_dict` would
+        """Raise a ``StateDictError`` naming the entry if :meth:`load_state_dict` would
         refuse ``state``; changes nothing. By default: exactly the keys of
         :meth:`state_dict`, each shaped and typed like it (integers stay integers), no NaN."""
         check_like(type(self).__name__, state, self.state_dict())
@@ -87,7 +88,7 @@ def _mode(who: str, mode: str | None, monitor: str) -> str:
     if mode is None:
         return "max" if "accuracy" in monitor else "min"
     if mode not in ("min", "max"):
-        raise ValueError(f"{who}: mode must be 'min' or 'max', got {mode!r}")
+        raise ArgumentError(f"{who}: mode must be 'min' or 'max', got {mode!r}")
     return mode
 
 
@@ -110,7 +111,7 @@ class EarlyStopping(Callback):
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.restore_best_weights = restore_best_weights
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(
+            raise ArgumentError(
                 f"EarlyStopping: patience must be a whole number >= 0, got {patience!r}"
             )
         self.mode = _mode("EarlyStopping", mode, monitor)
@@ -123,7 +124,7 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
         value = logs.get(self.monitor)
         if value is None:
-            raise KeyError(
+            raise UnknownNameError(
                 f"EarlyStopping: '{self.monitor}' is not logged; logged: {', '.join(logs)} "
                 f"(val_* needs val_data)"
             )
@@ -169,13 +170,15 @@ class EarlyStopping(Callback):
         check_like("EarlyStopping", rest, self._scalars())
         for key in ("best_epoch", "wait", "stopped_epoch"):
             if int(np.asarray(state[key])) < 0:
-                raise ValueError(f"EarlyStopping.load_state_dict: {key} must be >= 0")
+                raise StateDictError(f"EarlyStopping.load_state_dict: {key} must be >= 0")
         if best_state and model is not None:
             try:
                 model.check_state_dict(best_state)
             except (KeyError, ValueError) as e:
                 message = e.args[0] if isinstance(e, KeyError) and e.args else e
-                raise ValueError(f"EarlyStopping.load_state_dict: best_state: {message}") from None
+                raise StateDictError(
+                    f"EarlyStopping.load_state_dict: best_state: {message}"
+                ) from None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.check_state_dict(state)
@@ -203,7 +206,9 @@ class ModelCheckpoint(Callback):
         force: bool = False,
     ):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"ModelCheckpoint: every must be a whole number >= 1, got {every!r}")
+            raise ArgumentError(
+                f"ModelCheckpoint: every must be a whole number >= 1, got {every!r}"
+            )
         self.path, self.every, self.monitor = path, every, monitor
         self.mode = _mode("ModelCheckpoint", mode, monitor or "")
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -219,7 +224,7 @@ class ModelCheckpoint(Callback):
         if self.monitor is not None:
             value = logs.get(self.monitor)
             if value is None:
-                raise KeyError(
+                raise UnknownNameError(
                     f"ModelCheckpoint: '{self.monitor}' is not logged; logged: "
                     f"{', '.join(logs)} (val_* needs val_data)"
                 )

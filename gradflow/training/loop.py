@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from ..data.loader import DataLoader
-from ..errors import DataError, TrainingDivergedError
+from ..errors import (
+    ArgumentTypeError,
+    DataError,
+    ShapeError,
+    TrainingDivergedError,
+    UnknownNameError,
+)
 from ..graph import no_grad
 from ..metrics import accuracy
 from ..numerics import ARRAY
@@ -58,7 +64,7 @@ class History:
         """The row with the lowest ``monitor`` (highest for accuracies)."""
         rows = [r for r in self.epochs if r.get(monitor) is not None]
         if not rows:
-            raise KeyError(f"History.best: no epoch logged {monitor!r}")
+            raise UnknownNameError(f"History.best: no epoch logged {monitor!r}")
         sign = -1.0 if "accuracy" in monitor else 1.0
         return min(rows, key=lambda r: sign * r[monitor])
 
@@ -78,10 +84,12 @@ def _as_xy(data, name: str) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(data, DataLoader):
         return data.X, data.y
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
-        raise TypeError(f"fit: {name} must be (X, y) or a DataLoader, got {type(data).__name__}")
+        raise ArgumentTypeError(
+            f"fit: {name} must be (X, y) or a DataLoader, got {type(data).__name__}"
+        )
     X, y = np.asarray(data[0]), np.asarray(data[1])
     if len(X) != len(y):
-        raise ValueError(f"fit: {name} has {len(X)} inputs but {len(y)} targets")
+        raise ShapeError(f"fit: {name} has {len(X)} inputs but {len(y)} targets")
     return X, y
 
 

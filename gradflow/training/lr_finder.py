@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.loader import DataLoader
+from ..errors import ArgumentError
 from ..executors import raise_failure, run_tasks
 
 
@@ -102,7 +103,7 @@ def lr_range_test(
 
 def _check_range(start_lr: float, end_lr: float, factor: float) -> None:
     if not (0 < start_lr < end_lr) or factor <= 1:
-        raise ValueError(
+        raise ArgumentError(
             f"lr_range_test: need 0 < start_lr < end_lr and factor > 1, got {start_lr}, "
             f"{end_lr}, {factor}"
         )

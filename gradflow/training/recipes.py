@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import data as D
 from .. import nn
+from ..errors import ArgumentError, UnknownNameError
 
 MODEL_NAMES = ("mlp", "cnn", "rnn", "lstm", "gru")
 SEQUENCE_DATA = ("adding", "parity")
@@ -57,7 +58,7 @@ def defaults(model: str, dataset: str) -> dict[str, Any]:
 
 def _load(dataset: str, model: str, seed: int):
     if dataset not in D.DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(D.DATASETS)}")
+        raise UnknownNameError(f"unknown dataset {dataset!r}; known: {', '.join(D.DATASETS)}")
     if dataset == "digits":
         return D.load_digits(images=model in ("cnn", "rnn", "lstm", "gru"))
     if dataset == "iris":
@@ -90,14 +91,16 @@ def _build(model: str, dataset: str, X: np.ndarray, n_out: int, hidden: int, see
             return nn.cnn(X.shape[1:], n_out, channels=(8, 16), hidden=hidden, seed=seed)
         if X.ndim == 3 and dataset == "signals":
             return _cnn1d(X.shape[1:], n_out, hidden, seed)
-        raise ValueError(f"--model cnn needs image or signal data (digits, signals), not {dataset}")
+        raise ArgumentError(
+            f"--model cnn needs image or signal data (digits, signals), not {dataset}"
+        )
     if X.ndim == 4 and X.shape[1] == 1:  # digits as a sequence of 8 rows of 8 pixels
         rows, width = X.shape[2], X.shape[3]
         return nn.Sequential(
             nn.Reshape(rows, width), nn.models.SequenceModel(model, width, hidden, n_out, seed=seed)
         )
     if X.ndim != 3 or dataset == "signals":
-        raise ValueError(
+        raise ArgumentError(
             f"--model {model} needs sequence data ({', '.join(SEQUENCE_DATA)} or digits as rows), "
             f"not {dataset}"
         )
@@ -131,7 +134,7 @@ def prepare(
     the split and the initial weights; ``model_seed``, if given, the weights instead (a sweep
     over seeds on one fixed split)."""
     if model not in MODEL_NAMES:
-        raise ValueError(f"unknown model {model!r}; known: {', '.join(MODEL_NAMES)}")
+        raise UnknownNameError(f"unknown model {model!r}; known: {', '.join(MODEL_NAMES)}")
     settings = defaults(model, dataset)
     if hidden:
         settings["hidden"] = hidden
@@ -158,7 +161,7 @@ def make_schedule(name: str, optimizer, epochs: int, n_train: int, batch_size: i
     from ..optim import Exponential, OneCycle, ReduceOnPlateau
 
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; known: {', '.join(SCHEDULES)}")
+        raise UnknownNameError(f"unknown schedule {name!r}; known: {', '.join(SCHEDULES)}")
     if name == "onecycle":
         steps = epochs * -(-n_train // batch_size)
         return [OneCycle(optimizer, max_lr=optimizer.lr, total_steps=max(steps, 2))]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..data.splits import kfold_indices
+from ..errors import ArgumentTypeError
 from ..executors import raise_failure, run_tasks
 from .loop import fit
 
@@ -30,7 +31,7 @@ def cross_validate(
     a scheduler address or a Client; see :func:`gradflow.executors.run_tasks`): X and y go
     to each worker once, the same numbers come back as from training the folds here."""
     if not isinstance(fit_kwargs.get("optimizer", "adam"), str):
-        raise TypeError("cross_validate: pass optimizer by name; every fold builds its own")
+        raise ArgumentTypeError("cross_validate: pass optimizer by name; every fold builds its own")
     X, y = np.asarray(X), np.asarray(y)
     splits = list(enumerate(kfold_indices(y, k, seed)))
     shared = (make_model, X, y, seed, fit_kwargs)
