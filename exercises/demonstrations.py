@@ -65,6 +65,7 @@ def cross_validation(out: TextIO) -> dict:
     )
     seen = np.sort(np.concatenate([va for _, va in folds]))
     if not np.array_equal(seen, np.arange(len(y))):  # kfold_indices' promise
+        # a builtin on purpose: broken folds are a gradflow bug, not bad input
         raise RuntimeError("cross_validation: the folds do not cover every sample once")
     mean, std = result["mean_val_accuracy"], result["std_val_accuracy"]
     _say(out, f"\nmean ± std over the folds: {mean:.3f} ± {std:.3f}")

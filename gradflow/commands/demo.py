@@ -15,6 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
+from ..errors import UsageError
 from .arguments import files_to_write, non_negative_int, output_folder
 
 DEFAULT_DIR = "gradflow-demo"
@@ -24,6 +25,11 @@ FILES = (
     "seed002_graph.svg", "seed002_graph.dot", "seed002_player.html", "seed002_symbolic.txt",
     *(f"{m}_{kind}.png" for m in MODELS for kind in ("curves", "confusion", "gradients")),
 )  # fmt: skip
+
+
+class OutFolderNotEmptyError(UsageError, FileExistsError):
+    """``--out`` names a folder with files in it and ``--force`` was not given; a
+    ``FileExistsError`` as well, as it was before it became a :class:`UsageError`."""
 
 
 def register(sub) -> None:
@@ -59,7 +65,7 @@ def output_dir(out: str | Path | None, force: bool) -> Path:
     out = output_folder(out, "--out")
     if out.exists():
         if any(out.iterdir()) and not force:
-            raise FileExistsError(
+            raise OutFolderNotEmptyError(
                 f"--out {out} exists and is not empty; pass --force to write into it or "
                 "choose another --out"
             )

@@ -30,6 +30,7 @@ for _code, _op in enumerate(ops_with_role("activation"), start=1):
     _param, _default = next(iter(_op.params.items()), ("", 0.0))
     CODES[_op.name] = (_code, _param, float(_default))
 if any(len(op.params) > 1 for op in ops_with_role("activation")):
+    # a builtin on purpose: an op table gradflow ships that its kernels cannot compile is a bug
     raise TypeError("an activation op with more than one parameter: alpha carries only one")
 
 IDENTITY = CODES["identity"][0]

@@ -93,7 +93,7 @@ def compiled_form(fn):
 def _partials(op):
     """The op's local derivatives ``d(xp, out, *xs, **params)`` as declared in the table."""
     derivs = inspect.getclosurevars(op.local).nonlocals.get("derivs")
-    if not isinstance(derivs, tuple):
+    if not isinstance(derivs, tuple):  # a builtin on purpose: a gradflow bug, not bad input
         raise TypeError(f"op {op.name}: no per-input derivatives to compile")
     return derivs
 
