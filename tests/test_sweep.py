@@ -66,7 +66,7 @@ def test_serial_rows_have_metrics_history_and_an_error_row(serial_rows):
     assert all(len(r["history"]) == 4 and 0 <= r["metrics"]["test_error"] <= 1 for r in ok)
     assert serial_rows[-2]["status"] == "ok"
     assert failed["status"] == "error" and failed["metrics"] is None
-    assert failed["error"].startswith("ValueError: n_train 1000000 is more than the")
+    assert failed["error"].startswith("ConfigError: n_train 1000000 is more than the")
     assert failed["worker"] and failed["seconds"] >= 0
 
 
