@@ -70,6 +70,9 @@ class Op:
     sympy: Callable[..., Any]
     local: Callable[..., Any] | None = None
     locals: Callable[..., Any] | None = None  # all local derivatives at once (scalar engine)
+    # an elementwise op's derivatives, one per input, each ``d(xp, out, *xs, **params)``
+    # (``local`` and ``locals`` call them; the scalar engine's hot path calls them directly)
+    derivs: tuple[Callable[..., Any], ...] = ()
     vjp: Callable[..., Any] | None = None
     vjp_text: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
@@ -343,6 +346,7 @@ def elementwise(
             sympy,
             local=local,
             locals=locals_,
+            derivs=derivs,
             params=dict(params or {}),
             doc=doc,
             text=text,

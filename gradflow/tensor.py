@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import ops as O
+from .arithmetic import Arithmetic, refuse
 from .errors import ShapeError
 from .graph import Node, _state, check_backward, check_forward
 from .numerics import ARRAY
@@ -83,7 +84,7 @@ def _as_array(data: Any, dtype: Any) -> np.ndarray:
     return arr
 
 
-class Tensor(Node):
+class Tensor(Node, Arithmetic):
     """An n-d array with a gradient: ``Tensor(data, requires_grad=False, dtype=None, label='')``."""
 
     __slots__ = ()
@@ -191,70 +192,26 @@ class Tensor(Node):
 
         return node_latex(self)
 
-    # --- arithmetic ---------------------------------------------------------------------
-    def _other(self, other: Any, symbol: str) -> Tensor:
+    # --- arithmetic (operators from gradflow.arithmetic) -----------------------------------
+    def _lift(self, other: Any, symbol: str) -> Tensor:
+        """A number, numpy scalar, array or list as a constant tensor of this one's dtype."""
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (int, float, np.ndarray, np.number, list)) and not isinstance(
             other, bool
         ):
             return Tensor(np.asarray(other, dtype=self.data.dtype))
-        raise TypeError(f"unsupported operand type for {symbol}: Tensor and {type(other).__name__}")
+        raise refuse(Tensor, symbol, other)
 
-    def __add__(self, o):
-        return apply(O.ADD, (self, self._other(o, "+")))
-
-    def __radd__(self, o):
-        return apply(O.ADD, (self._other(o, "+"), self))
-
-    def __sub__(self, o):
-        return apply(O.SUB, (self, self._other(o, "-")))
-
-    def __rsub__(self, o):
-        return apply(O.SUB, (self._other(o, "-"), self))
-
-    def __mul__(self, o):
-        return apply(O.MUL, (self, self._other(o, "*")))
-
-    def __rmul__(self, o):
-        return apply(O.MUL, (self._other(o, "*"), self))
-
-    def __truediv__(self, o):
-        return apply(O.DIV, (self, self._other(o, "/")))
-
-    def __rtruediv__(self, o):
-        return apply(O.DIV, (self._other(o, "/"), self))
-
-    def __neg__(self):
-        return apply(O.NEG, (self,))
-
-    def __pow__(self, o):
-        if isinstance(o, Tensor):
-            return apply(O.POWV, (self, o))
-        if isinstance(o, (int, float)) and not isinstance(o, bool):
-            return apply(O.POW, (self,), {"n": o})
-        raise TypeError(f"unsupported operand type for **: Tensor and {type(o).__name__}")
-
-    def __rpow__(self, o):
-        return apply(O.POWV, (self._other(o, "**"), self))
-
-    def __abs__(self):
-        return apply(O.ABS, (self,))
+    @staticmethod
+    def _apply(op: O.Op, inputs: tuple[Tensor, ...], params: dict) -> Tensor:
+        return apply(op, inputs, params)  # defined below the class
 
     def __matmul__(self, o):
-        return apply(O.MATMUL, (self, self._other(o, "@")))
+        return apply(O.MATMUL, (self, self._lift(o, "@")))
 
     def __rmatmul__(self, o):
-        return apply(O.MATMUL, (self._other(o, "@"), self))
-
-    def maximum(self, o):
-        return apply(O.MAXIMUM, (self, self._other(o, "maximum")))
-
-    def minimum(self, o):
-        return apply(O.MINIMUM, (self, self._other(o, "minimum")))
-
-    def silu(self):
-        return self.swish(beta=1.0)
+        return apply(O.MATMUL, (self._lift(o, "@"), self))
 
     # --- tensor ops ---------------------------------------------------------------------
     def sum(self, axis=None, keepdims: bool = False) -> Tensor:
@@ -369,21 +326,6 @@ def _axis_index(fn: str, dim: int, ndim: int) -> int:
 
 def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
-
-
-def _unary_method(op: O.Op):
-    def method(self, *args, **kwargs):
-        params = O.bind_params(op, args, kwargs) if (args or kwargs or op.params) else _NO_PARAMS
-        return apply(op, (self,), params)
-
-    method.__name__ = op.name
-    method.__doc__ = f"{op.doc} (op ``{op.name}``, elementwise)"
-    return method
-
-
-for _op in O.unary_elementwise():
-    if not hasattr(Tensor, _op.name):
-        setattr(Tensor, _op.name, _unary_method(_op))
 
 
 def _check_shapes(op: O.Op, xs: list[np.ndarray], params: dict) -> dict:

@@ -12,13 +12,97 @@ from typing import Any
 import numpy as np
 
 from . import ops as O
+from .arithmetic import Arithmetic, number, refuse
 from .graph import Node, _state, check_backward, check_forward
 from .numerics import ARRAY, SCALAR
 
 _NO_PARAMS: dict = {}
+_new = object.__new__
+# What Python's float maths raises where numpy gives inf or nan (1/0, exp overflow, log(-1))
+_IEEE_ERRORS = (ZeroDivisionError, OverflowError, ValueError)
 
 
-class Value(Node):
+def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Value:
+    """Run a scalar op forward and record it (unless inside ``no_grad()``)."""
+    xs = [x.data for x in inputs]
+    try:
+        data = op.forward(SCALAR, *xs, **params)
+    except _IEEE_ERRORS:
+        data = _ieee(lambda: op.forward(ARRAY, *[np.float64(x) for x in xs], **params))
+    return _node(op, inputs, params, float(data))
+
+
+def _binary(op: O.Op, a: Value, b: Value) -> Value:
+    """:func:`apply` for a two-input op without parameters (``a + b``, ``a * b``, ...): the
+    hot path of micrograd-style code, one call of the op's forward and no lists."""
+    try:
+        data = op.forward(SCALAR, a.data, b.data)
+    except _IEEE_ERRORS:
+        data = _ieee(lambda: op.forward(ARRAY, np.float64(a.data), np.float64(b.data)))
+    return _node(op, (a, b), _NO_PARAMS, float(data))
+
+
+def _unary(op: O.Op, a: Value) -> Value:
+    """:func:`apply` for a one-input op without parameters (``-a``, ``a.relu()``)."""
+    try:
+        data = op.forward(SCALAR, a.data)
+    except _IEEE_ERRORS:
+        data = _ieee(lambda: op.forward(ARRAY, np.float64(a.data)))
+    return _node(op, (a,), _NO_PARAMS, float(data))
+
+
+def _node(op: O.Op, inputs: tuple[Value, ...], params: dict, data: float) -> Value:
+    """The output node of ``op``: recorded with its inputs when one of them needs a gradient
+    and recording is on, else a constant."""
+    out = _new(Value)
+    out.data = data
+    out.grad = 0.0
+    out.label = ""
+    out._g = None
+    out._backprop_done = False
+    mode = _state.mode
+    out.scope = mode.scope
+    if mode.grad:
+        for x in inputs:
+            if x.requires_grad:
+                out.requires_grad = True
+                out._op = op
+                out._inputs = inputs
+                out._params = params
+                break
+        else:
+            out.requires_grad = False
+            out._op, out._inputs, out._params = None, (), _NO_PARAMS
+    else:
+        out.requires_grad = False
+        out._op, out._inputs, out._params = None, (), _NO_PARAMS
+    if mode.anomaly:
+        check_forward(op, data, inputs)
+    return out
+
+
+def _constant(x: float) -> Value:
+    """A constant leaf (a number lifted into the graph): ``Value(x, requires_grad=False)``."""
+    out = _new(Value)
+    out.data = x
+    out.grad = 0.0
+    out.label = ""
+    out.requires_grad = False
+    out._op, out._inputs, out._params = None, (), _NO_PARAMS
+    out._g = None
+    out._backprop_done = False
+    out.scope = _state.mode.scope
+    return out
+
+
+def _ieee(fn) -> float:
+    """Python floats raise on 1/0 and overflow; give numpy's IEEE answer (inf or nan) instead,
+    so results match the tensor engine and anomaly mode can name the op."""
+    with np.errstate(all="ignore"):
+        return float(fn())
+
+
+class Value(Node, Arithmetic):
     """A scalar with a gradient. ``Value(data, _children=(), _op='', label='')`` as in micrograd."""
 
     __slots__ = ()
@@ -54,14 +138,39 @@ class Value(Node):
 
     def _backward_step(self, record: list | None, anomaly: bool) -> None:
         op, ins, g = self._op, self._inputs, self._g
+        if record is None and not anomaly and not self._params and op.derivs:
+            # the hot path (nothing to record or check): the op's own derivative functions
+            # called directly for its one or two inputs, no lists or keyword packing
+            try:
+                if len(ins) == 2:
+                    a, b = ins
+                    x, y = a.data, b.data
+                    da, db = op.derivs
+                    if a.requires_grad:
+                        c = da(SCALAR, self.data, x, y) * g
+                        acc = a._g
+                        a._g = c if acc is None else acc + c
+                    if b.requires_grad:
+                        c = db(SCALAR, self.data, x, y) * g
+                        acc = b._g
+                        b._g = c if acc is None else acc + c
+                    return
+                if len(ins) == 1:
+                    (a,) = ins
+                    c = op.derivs[0](SCALAR, self.data, a.data) * g
+                    acc = a._g
+                    a._g = c if acc is None else acc + c
+                    return
+            except _IEEE_ERRORS:
+                pass  # nothing was added yet where an exception can come: redo below
         xs = [x.data for x in ins]
         try:
             locs = op.locals(SCALAR, self.data, xs, self._params)
-        except (ZeroDivisionError, OverflowError, ValueError):
+        except _IEEE_ERRORS:
             with np.errstate(all="ignore"):
                 a = [np.float64(x) for x in xs]
                 locs = [float(v) for v in op.locals(ARRAY, np.float64(self.data), a, self._params)]
-        if record is None and not anomaly:  # the hot path: nothing to record or check
+        if record is None and not anomaly:
             for inp, local in zip(ins, locs):
                 if inp.requires_grad:
                     acc = inp._g
@@ -88,56 +197,19 @@ class Value(Node):
         self.grad = 0.0
         self._g = None
 
-    # --- arithmetic ---------------------------------------------------------------------
-    def __add__(self, other):
-        return apply(O.ADD, (self, _lift(other, "+")))
-
-    def __radd__(self, other):
-        return apply(O.ADD, (_lift(other, "+"), self))
-
-    def __sub__(self, other):
-        return apply(O.SUB, (self, _lift(other, "-")))
-
-    def __rsub__(self, other):
-        return apply(O.SUB, (_lift(other, "-"), self))
-
-    def __mul__(self, other):
-        return apply(O.MUL, (self, _lift(other, "*")))
-
-    def __rmul__(self, other):
-        return apply(O.MUL, (_lift(other, "*"), self))
-
-    def __truediv__(self, other):
-        return apply(O.DIV, (self, _lift(other, "/")))
-
-    def __rtruediv__(self, other):
-        return apply(O.DIV, (_lift(other, "/"), self))
-
-    def __neg__(self):
-        return apply(O.NEG, (self,))
-
-    def __pow__(self, other):
+    # --- arithmetic (operators from gradflow.arithmetic) -----------------------------------
+    def _lift(self, other: Any, symbol: str) -> Value:
+        """A Python or numpy number as a constant leaf (no gradient is computed for it)."""
         if isinstance(other, Value):
-            return apply(O.POWV, (self, other))
-        number = _number(other)
-        if number is not None:
-            return apply(O.POW, (self,), {"n": number})
-        raise TypeError(f"unsupported operand type for **: Value and {type(other).__name__}")
+            return other
+        n = number(other)
+        if n is None:
+            raise refuse(Value, symbol, other)
+        return _constant(float(n))
 
-    def __rpow__(self, other):
-        return apply(O.POWV, (_lift(other, "**"), self))
-
-    def __abs__(self):
-        return apply(O.ABS, (self,))
-
-    def maximum(self, other):
-        return apply(O.MAXIMUM, (self, _lift(other, "maximum")))
-
-    def minimum(self, other):
-        return apply(O.MINIMUM, (self, _lift(other, "minimum")))
-
-    def silu(self):
-        return self.swish(beta=1.0)
+    _apply = staticmethod(apply)
+    _apply2 = staticmethod(_binary)
+    _apply1 = staticmethod(_unary)
 
     def __float__(self) -> float:
         return self.data
@@ -157,83 +229,10 @@ class Value(Node):
         return node_latex(self)
 
 
-def _number(x: Any) -> int | float | None:
-    """A Python or numpy real number as a Python int/float (so labels read ``x^3``, not
-    ``x^np.int64(3)``); None for anything else, booleans included (a comparison's result used as
-    a number is almost always a mistake)."""
-    if isinstance(x, bool | np.bool_):
-        return None
-    if isinstance(x, int | np.integer):
-        return int(x)
-    if isinstance(x, float | np.floating):
-        return float(x)
-    return None
-
-
-def _lift(other: Any, symbol: str) -> Value:
-    """Wrap a Python number as a constant leaf (no gradient is computed for it)."""
-    if isinstance(other, Value):
-        return other
-    number = _number(other)
-    if number is not None:
-        return Value(number, requires_grad=False)
-    raise TypeError(f"unsupported operand type for {symbol}: Value and {type(other).__name__}")
-
-
-def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Value:
-    """Run a scalar op forward and record it (unless inside ``no_grad()``)."""
-    xs = [x.data for x in inputs]
-    try:
-        data = op.forward(SCALAR, *xs, **params)
-    except (ZeroDivisionError, OverflowError, ValueError):
-        data = _ieee(lambda: op.forward(ARRAY, *[np.float64(x) for x in xs], **params))
-    out = Value.__new__(Value)
-    out.data = float(data)
-    out.grad = 0.0
-    out.label = ""
-    out._g = None
-    out._backprop_done = False
-    mode = _state.mode
-    out.scope = mode.scope
-    out.requires_grad = False
-    out._op, out._inputs, out._params = None, (), _NO_PARAMS
-    if mode.grad:
-        for x in inputs:
-            if x.requires_grad:
-                out.requires_grad = True
-                out._op, out._inputs, out._params = op, inputs, params
-                break
-    if mode.anomaly:
-        check_forward(op, out.data, inputs)
-    return out
-
-
-def _ieee(fn) -> float:
-    """Python floats raise on 1/0 and overflow; give numpy's IEEE answer (inf or nan) instead,
-    so results match the tensor engine and anomaly mode can name the op."""
-    with np.errstate(all="ignore"):
-        return float(fn())
-
-
-def _unary_method(op: O.Op):
-    def method(self, *args, **kwargs):
-        params = O.bind_params(op, args, kwargs) if (args or kwargs or op.params) else _NO_PARAMS
-        return apply(op, (self,), params)
-
-    method.__name__ = op.name
-    method.__doc__ = f"{op.doc} (op ``{op.name}``)"
-    return method
-
-
-for _op in O.unary_elementwise():
-    if not hasattr(Value, _op.name):
-        setattr(Value, _op.name, _unary_method(_op))
-
-
 def linear(ws: list[Value], xs: list[Value], b: Value) -> Value:
     """A neuron's pre-activation z = Σ wᵢxᵢ + b as one node (see the ``linear`` op)."""
     if len(ws) != len(xs):
         raise ValueError(f"linear: {len(ws)} weights but {len(xs)} inputs")
-    xs = [x if type(x) is Value else _lift(x, "linear") for x in xs]
+    xs = [x if type(x) is Value else Value._lift(None, x, "linear") for x in xs]
     ins = (*ws, *xs, b)
     return apply(O.LINEAR, ins)
