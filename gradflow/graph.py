@@ -110,7 +110,9 @@ class Node:
         "label",
         "requires_grad",
         "_op",
-        "_inputs",
+        "_a",
+        "_b",
+        "_more",
         "_params",
         "_g",
         "_backprop_done",
@@ -140,6 +142,28 @@ class Node:
     def op(self):
         """The :class:`~gradflow.ops.Op` that produced this node (``None`` for a leaf)."""
         return self._op
+
+    # The inputs of a one- or two-input op sit in two slots, ``_a`` and ``_b`` (None when
+    # absent), rather than in a tuple; a leaf or an op of any other arity keeps a tuple in
+    # ``_more`` (None when the slots are used). A tuple per node was a second object for the
+    # cycle collector to walk, and its passes over a growing graph cost micrograd-style code
+    # (65k nodes a step) as much as building the nodes.
+    @property
+    def _inputs(self) -> tuple[Node, ...]:
+        more = self._more
+        if more is not None:
+            return more
+        b = self._b
+        return (self._a,) if b is None else (self._a, b)
+
+    def _set_inputs(self, inputs: tuple[Node, ...]) -> None:
+        n = len(inputs)
+        if n == 2:
+            self._a, self._b, self._more = inputs[0], inputs[1], None
+        elif n == 1:
+            self._a, self._b, self._more = inputs[0], None, None
+        else:
+            self._a, self._b, self._more = None, None, tuple(inputs)
 
     @property
     def inputs(self) -> tuple[Node, ...]:

@@ -98,7 +98,8 @@ class Tensor(Node, Arithmetic):
         self.label = label
         self.requires_grad = requires_grad
         self._op = None
-        self._inputs = ()
+        self._a = self._b = None
+        self._more = ()
         self._params = _NO_PARAMS
         self._g = None
         self._backprop_done = False
@@ -388,10 +389,13 @@ def apply(op: O.Op, inputs: tuple[Tensor, ...], params: dict = _NO_PARAMS) -> Te
     out.scope = mode.scope
     if mode.grad and any(x.requires_grad for x in inputs):
         out.requires_grad = True
-        out._op, out._inputs, out._params = op, inputs, params
+        out._op, out._params = op, params
+        out._set_inputs(inputs)
     else:
         out.requires_grad = False
-        out._op, out._inputs, out._params = None, (), _NO_PARAMS
+        out._op, out._params = None, _NO_PARAMS
+        out._a = out._b = None
+        out._more = ()
     if mode.anomaly:
         check_forward(op, out.data, inputs)
     return out

@@ -34,12 +34,29 @@ def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Val
 
 def _binary(op: O.Op, a: Value, b: Value) -> Value:
     """:func:`apply` for a two-input op without parameters (``a + b``, ``a * b``, ...): the
-    hot path of micrograd-style code, one call of the op's forward and no lists."""
+    hot path of micrograd-style code, one call of the op's forward, no lists, no tuple."""
     try:
         data = op.forward(SCALAR, a.data, b.data)
     except _IEEE_ERRORS:
         data = _ieee(lambda: op.forward(ARRAY, np.float64(a.data), np.float64(b.data)))
-    return _node(op, (a, b), _NO_PARAMS, float(data))
+    out = _new(Value)
+    out.data = float(data)
+    out.grad = 0.0
+    out.label = ""
+    out._g = None
+    out._backprop_done = False
+    out._params = _NO_PARAMS
+    mode = _state.mode
+    out.scope = mode.scope
+    if mode.grad and (a.requires_grad or b.requires_grad):
+        out.requires_grad = True
+        out._op, out._a, out._b, out._more = op, a, b, None
+    else:
+        out.requires_grad = False
+        out._op, out._a, out._b, out._more = None, None, None, ()
+    if mode.anomaly:
+        check_forward(op, out.data, (a, b))
+    return out
 
 
 def _unary(op: O.Op, a: Value) -> Value:
@@ -62,20 +79,15 @@ def _node(op: O.Op, inputs: tuple[Value, ...], params: dict, data: float) -> Val
     out._backprop_done = False
     mode = _state.mode
     out.scope = mode.scope
+    out.requires_grad = False
+    out._op, out._a, out._b, out._more, out._params = None, None, None, (), _NO_PARAMS
     if mode.grad:
         for x in inputs:
             if x.requires_grad:
                 out.requires_grad = True
-                out._op = op
-                out._inputs = inputs
-                out._params = params
+                out._op, out._params = op, params
+                out._set_inputs(inputs)
                 break
-        else:
-            out.requires_grad = False
-            out._op, out._inputs, out._params = None, (), _NO_PARAMS
-    else:
-        out.requires_grad = False
-        out._op, out._inputs, out._params = None, (), _NO_PARAMS
     if mode.anomaly:
         check_forward(op, data, inputs)
     return out
@@ -88,7 +100,7 @@ def _constant(x: float) -> Value:
     out.grad = 0.0
     out.label = ""
     out.requires_grad = False
-    out._op, out._inputs, out._params = None, (), _NO_PARAMS
+    out._op, out._a, out._b, out._more, out._params = None, None, None, (), _NO_PARAMS
     out._g = None
     out._backprop_done = False
     out.scope = _state.mode.scope
@@ -126,7 +138,8 @@ class Value(Node, Arithmetic):
         self.label = label
         self.requires_grad = requires_grad
         self._op = None
-        self._inputs = ()
+        self._a = self._b = None
+        self._more = ()
         self._params = _NO_PARAMS
         self._g = None
         self._backprop_done = False
@@ -137,32 +150,31 @@ class Value(Node, Arithmetic):
         return 1.0 if grad is None else float(grad)
 
     def _backward_step(self, record: list | None, anomaly: bool) -> None:
-        op, ins, g = self._op, self._inputs, self._g
-        if record is None and not anomaly and not self._params and op.derivs:
+        op, g = self._op, self._g
+        derivs = op.derivs
+        if record is None and not anomaly and self._more is None and derivs and not self._params:
             # the hot path (nothing to record or check): the op's own derivative functions
-            # called directly for its one or two inputs, no lists or keyword packing
+            # called directly for its one or two inputs, no lists or keyword packing; both
+            # are computed before either is added, so a fallback below never adds twice
+            a, b = self._a, self._b
             try:
-                if len(ins) == 2:
-                    a, b = ins
+                if b is None:
+                    la = derivs[0](SCALAR, self.data, a.data)
+                else:
                     x, y = a.data, b.data
-                    da, db = op.derivs
-                    if a.requires_grad:
-                        c = da(SCALAR, self.data, x, y) * g
-                        acc = a._g
-                        a._g = c if acc is None else acc + c
-                    if b.requires_grad:
-                        c = db(SCALAR, self.data, x, y) * g
-                        acc = b._g
-                        b._g = c if acc is None else acc + c
-                    return
-                if len(ins) == 1:
-                    (a,) = ins
-                    c = op.derivs[0](SCALAR, self.data, a.data) * g
-                    acc = a._g
-                    a._g = c if acc is None else acc + c
-                    return
+                    la = derivs[0](SCALAR, self.data, x, y)
+                    lb = derivs[1](SCALAR, self.data, x, y)
             except _IEEE_ERRORS:
-                pass  # nothing was added yet where an exception can come: redo below
+                pass  # the numpy fallback below gives IEEE inf/nan instead
+            else:
+                if a.requires_grad:
+                    acc = a._g
+                    a._g = la * g if acc is None else acc + la * g
+                if b is not None and b.requires_grad:
+                    acc = b._g
+                    b._g = lb * g if acc is None else acc + lb * g
+                return
+        ins = self._inputs
         xs = [x.data for x in ins]
         try:
             locs = op.locals(SCALAR, self.data, xs, self._params)
