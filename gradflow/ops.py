@@ -418,15 +418,12 @@ def _vec(fn):
 
 # ---------------------------------------------------------- scalar and elementwise ops
 
-ONE = lambda xp, out, *xs, **p: 1.0  # noqa: E731
-MINUS_ONE = lambda xp, out, *xs, **p: -1.0  # noqa: E731
-
 ADD = elementwise(
     "add",
     "+",
     "{0} + {1}",
     lambda xp, a, b: a + b,
-    (ONE, ONE),
+    (lambda xp, o, a, b: 1.0, lambda xp, o, a, b: 1.0),
     lambda a, b: a + b,
     doc="a + b",
     text="{0} + {1}",
@@ -444,7 +441,7 @@ SUB = elementwise(
     "−",
     "{0} - {1}",
     lambda xp, a, b: a - b,
-    (ONE, MINUS_ONE),
+    (lambda xp, o, a, b: 1.0, lambda xp, o, a, b: -1.0),
     lambda a, b: a - b,
     doc="a − b",
     text="{0} − {1}",
@@ -498,7 +495,7 @@ NEG = elementwise(
     "−",
     "-{0}",
     lambda xp, a: -a,
-    (MINUS_ONE,),
+    (lambda xp, o, a: -1.0,),
     lambda a: -a,
     doc="−a",
     text="−{0}",

@@ -82,8 +82,8 @@ def test_compiled_maximum_and_minimum_are_numpys(a, b, dtype):
 
 
 def _fixed_arity(op) -> bool:
-    """Forms with a fixed argument list (numba compiles no ``*xs, **params`` catch-alls such
-    as add's derivative ``ONE``; linear is variadic)."""
+    """Forms with a fixed argument list (numba compiles no ``*xs, **params`` catch-alls;
+    linear is variadic)."""
     if op.arity is None:
         return False
     forms = [op.forward, *opforms._partials(op)]
