@@ -19,7 +19,7 @@ Backward rules (documented in the README):
 from __future__ import annotations
 
 import contextlib
-import threading
+import contextvars
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,27 +40,25 @@ class Mode:
         return Mode(**{"grad": self.grad, "anomaly": self.anomaly, "scope": self.scope, **changes})
 
 
-class _GraphState(threading.local):
-    """The mode per thread, as PyTorch's grad mode is: a ``no_grad()`` in one thread (a
-    sweep's run on a thread pool evaluating its model) must not switch recording off in
-    another. A dict shared by all threads did: two overlapping ``no_grad()`` blocks could
-    restore False last and leave the whole process without gradients."""
-
-    def __init__(self) -> None:
-        self.mode = Mode()
+# The mode per thread, as PyTorch's grad mode is: a ``no_grad()`` in one thread (a sweep's
+# run on a thread pool evaluating its model) must not switch recording off in another. A dict
+# shared by all threads did: two overlapping ``no_grad()`` blocks could restore False last
+# and leave the whole process without gradients. A context variable is per thread (a new
+# thread starts from the default) and per asyncio task, and reading it costs a third of a
+# thread-local attribute, which every op of the scalar engine reads once.
+# (a Mode is never changed in place, so one default object is safe to share)
+_mode: contextvars.ContextVar[Mode] = contextvars.ContextVar("gradflow_mode", default=Mode())  # noqa: B039
+current_mode = _mode.get  # the calling thread's mode: ``current_mode().grad``
 
 
 @contextlib.contextmanager
 def _switched(**changes: Any) -> Iterator[None]:
-    old = _state.mode
-    _state.mode = old.replace(**changes)
+    old = _mode.get()
+    _mode.set(old.replace(**changes))
     try:
         yield
     finally:
-        _state.mode = old
-
-
-_state = _GraphState()
+        _mode.set(old)
 
 
 @contextlib.contextmanager
@@ -77,17 +75,17 @@ def scope(name: str) -> Iterator[None]:
     Renderers use the tag to collapse a group of ops, e.g. every op of one layer, into a box;
     ``Module.__call__`` opens a scope per layer.
     """
-    old = _state.mode.scope
+    old = _mode.get().scope
     with _switched(scope=f"{old}/{name}" if old else name):
         yield
 
 
 def current_scope() -> str:
-    return _state.mode.scope
+    return _mode.get().scope
 
 
 def grad_enabled() -> bool:
-    return _state.mode.grad
+    return _mode.get().grad
 
 
 @contextlib.contextmanager
@@ -98,7 +96,7 @@ def detect_anomaly() -> Iterator[None]:
 
 
 def anomaly_enabled() -> bool:
-    return _state.mode.anomaly
+    return _mode.get().anomaly
 
 
 class Node:
@@ -286,7 +284,7 @@ def backprop(
         for n in order:
             n._g = None
     root._g = root._seed(grad)
-    anomaly = _state.mode.anomaly
+    anomaly = _mode.get().anomaly
     for node in reversed(order):
         if node._op is not None and node._g is not None:
             node._backward_step(record, anomaly)

@@ -17,7 +17,7 @@ import numpy as np
 from . import ops as O
 from .arithmetic import Arithmetic, refuse
 from .errors import ShapeError
-from .graph import Node, _state, check_backward, check_forward
+from .graph import Node, check_backward, check_forward, current_mode
 from .numerics import ARRAY
 
 _NO_PARAMS: dict = {}
@@ -103,7 +103,7 @@ class Tensor(Node, Arithmetic):
         self._params = _NO_PARAMS
         self._g = None
         self._backprop_done = False
-        self.scope = _state.mode.scope
+        self.scope = current_mode().scope
 
     # --- graph core protocol ----------------------------------------------------------
     def _seed(self, grad: Any) -> np.ndarray:
@@ -385,7 +385,7 @@ def apply(op: O.Op, inputs: tuple[Tensor, ...], params: dict = _NO_PARAMS) -> Te
     out.label = ""
     out._g = None
     out._backprop_done = False
-    mode = _state.mode
+    mode = current_mode()
     out.scope = mode.scope
     if mode.grad and any(x.requires_grad for x in inputs):
         out.requires_grad = True

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import ops as O
 from .arithmetic import Arithmetic, number, refuse
-from .graph import Node, _state, check_backward, check_forward
+from .graph import Node, check_backward, check_forward, current_mode
 from .numerics import ARRAY, SCALAR
 
 _NO_PARAMS: dict = {}
@@ -46,7 +46,7 @@ def _binary(op: O.Op, a: Value, b: Value) -> Value:
     out._g = None
     out._backprop_done = False
     out._params = _NO_PARAMS
-    mode = _state.mode
+    mode = current_mode()
     out.scope = mode.scope
     if mode.grad and (a.requires_grad or b.requires_grad):
         out.requires_grad = True
@@ -77,7 +77,7 @@ def _node(op: O.Op, inputs: tuple[Value, ...], params: dict, data: float) -> Val
     out.label = ""
     out._g = None
     out._backprop_done = False
-    mode = _state.mode
+    mode = current_mode()
     out.scope = mode.scope
     out.requires_grad = False
     out._op, out._a, out._b, out._more, out._params = None, None, None, (), _NO_PARAMS
@@ -103,7 +103,7 @@ def _constant(x: float) -> Value:
     out._op, out._a, out._b, out._more, out._params = None, None, None, (), _NO_PARAMS
     out._g = None
     out._backprop_done = False
-    out.scope = _state.mode.scope
+    out.scope = current_mode().scope
     return out
 
 
@@ -143,7 +143,7 @@ class Value(Node, Arithmetic):
         self._params = _NO_PARAMS
         self._g = None
         self._backprop_done = False
-        self.scope = _state.mode.scope
+        self.scope = current_mode().scope
 
     # --- graph core protocol ----------------------------------------------------------
     def _seed(self, grad: Any) -> float:
@@ -152,7 +152,8 @@ class Value(Node, Arithmetic):
     def _backward_step(self, record: list | None, anomaly: bool) -> None:
         op, g = self._op, self._g
         derivs = op.derivs
-        if record is None and not anomaly and self._more is None and derivs and not self._params:
+        # (an op that declares no parameters gives its nodes none: op.params, not the slot)
+        if record is None and not anomaly and self._more is None and derivs and not op.params:
             # the hot path (nothing to record or check): the op's own derivative functions
             # called directly for its one or two inputs, no lists or keyword packing; both
             # are computed before either is added, so a fallback below never adds twice
