@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .errors import AnomalyError, BackwardTwiceError
@@ -135,6 +135,23 @@ class Node:
 
     def _zero(self) -> None:  # pragma: no cover
         raise NotImplementedError
+
+    # --- what subclasses may provide: a whole pass in one loop ----------------------------
+    @classmethod
+    def _backward_pass(cls, nodes: Iterable[Node]) -> None:
+        """The chain-rule steps of one pass, ``nodes`` in reverse topological order, when
+        nothing is recorded or checked. A class whose graphs have many small nodes (the
+        scalar engine: one per ``*`` and ``+``) runs them in one loop instead."""
+        for node in nodes:
+            if node._op is not None and node._g is not None:
+                node._backward_step(None, False)
+
+    @classmethod
+    def _commit_pass(cls, nodes: Iterable[Node]) -> None:
+        """:meth:`_commit` for every node of a pass that received a gradient."""
+        for node in nodes:
+            if node._g is not None:
+                node._commit()
 
     @property
     def op(self):
@@ -285,13 +302,14 @@ def backprop(
             n._g = None
     root._g = root._seed(grad)
     anomaly = _mode.get().anomaly
-    for node in reversed(order):
-        if node._op is not None and node._g is not None:
-            node._backward_step(record, anomaly)
+    if record is None and not anomaly:
+        type(root)._backward_pass(reversed(order))  # a graph holds nodes of one class
+    else:
+        for node in reversed(order):
+            if node._op is not None and node._g is not None:
+                node._backward_step(record, anomaly)
     if commit:
-        for n in order:
-            if n._g is not None:
-                n._commit()
+        type(root)._commit_pass(order)
         root._backprop_done = not retain_graph
     else:  # a dry run (backward_steps, check_symbolic) leaves no trace on the graph
         if collect is not None:

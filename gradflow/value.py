@@ -151,30 +151,6 @@ class Value(Node, Arithmetic):
 
     def _backward_step(self, record: list | None, anomaly: bool) -> None:
         op, g = self._op, self._g
-        derivs = op.derivs
-        # (an op that declares no parameters gives its nodes none: op.params, not the slot)
-        if record is None and not anomaly and self._more is None and derivs and not op.params:
-            # the hot path (nothing to record or check): the op's own derivative functions
-            # called directly for its one or two inputs, no lists or keyword packing; both
-            # are computed before either is added, so a fallback below never adds twice
-            a, b = self._a, self._b
-            try:
-                if b is None:
-                    la = derivs[0](SCALAR, self.data, a.data)
-                else:
-                    x, y = a.data, b.data
-                    la = derivs[0](SCALAR, self.data, x, y)
-                    lb = derivs[1](SCALAR, self.data, x, y)
-            except _IEEE_ERRORS:
-                pass  # the numpy fallback below gives IEEE inf/nan instead
-            else:
-                if a.requires_grad:
-                    acc = a._g
-                    a._g = la * g if acc is None else acc + la * g
-                if b is not None and b.requires_grad:
-                    acc = b._g
-                    b._g = lb * g if acc is None else acc + lb * g
-                return
         ins = self._inputs
         xs = [x.data for x in ins]
         try:
@@ -199,6 +175,55 @@ class Value(Node, Arithmetic):
             inp._g = c if inp._g is None else inp._g + c
             if record is not None:
                 record.append((self, i, local, g, c))
+
+    @classmethod
+    def _backward_pass(cls, nodes) -> None:
+        """:meth:`Node._backward_pass` in one loop: for an op without parameters and one or
+        two inputs (``+``, ``*``, ``relu``, ...), the op's own derivative functions are called
+        here directly, without a method call, list or keyword packing per node; any other
+        node, or one whose derivative raises (1/0: numpy's inf/nan are wanted), takes
+        :meth:`_backward_step`. Both local derivatives are computed before either is added,
+        so a node handed over has added nothing yet."""
+        for n in nodes:
+            op = n._op
+            if op is None:
+                continue
+            g = n._g
+            if g is None:
+                continue
+            derivs = op.derivs
+            if n._more is not None or not derivs or op.params:
+                n._backward_step(None, False)
+                continue
+            a, b = n._a, n._b
+            try:
+                if b is None:
+                    la = derivs[0](SCALAR, n.data, a.data)
+                else:
+                    x, y = a.data, b.data
+                    la = derivs[0](SCALAR, n.data, x, y)
+                    lb = derivs[1](SCALAR, n.data, x, y)
+            except _IEEE_ERRORS:
+                n._backward_step(None, False)
+                continue
+            if a.requires_grad:
+                acc = a._g
+                a._g = la * g if acc is None else acc + la * g
+            if b is not None and b.requires_grad:
+                acc = b._g
+                b._g = lb * g if acc is None else acc + lb * g
+
+    @classmethod
+    def _commit_pass(cls, nodes) -> None:
+        """:meth:`_commit` for a whole pass in one loop (the same rule: leaves accumulate,
+        interior nodes take this pass's gradient)."""
+        for n in nodes:
+            g = n._g
+            if g is not None:
+                if n._op is None:
+                    n.grad += g
+                else:
+                    n.grad = g
 
     def _commit(self) -> None:
         if self._op is None:
