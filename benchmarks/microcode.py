@@ -114,11 +114,12 @@ def microcode_step(value_cls: type, seed: int = 1337) -> Callable[[int], float]:
 
 
 def chain_backward_s(value_cls: type, n: int) -> float:
-    """Seconds for ``backward()`` of an ``n``-node chain x·c + c·... (built untimed)."""
-    x = value_cls(0.5)
+    """Seconds for ``backward()`` of a chain of ``n`` op nodes, y = ((x·w)·w)·…·w (built
+    untimed; micrograd's recursive topological sort needs a recursion limit above ``n``)."""
+    x, w = value_cls(0.5), value_cls(1.0 - 1e-7)
     y = x
-    for _ in range(n // 2):
-        y = y * 0.999999 + 0.000001
+    for _ in range(n):
+        y = y * w
     t = time.perf_counter()
     y.backward()
     return time.perf_counter() - t

@@ -207,6 +207,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "gradflow.ops",
         "gradflow.ops_conv",
+        "gradflow.arithmetic",
         "gradflow.graph",
         "gradflow.value",
         "gradflow.tensor",
