@@ -99,24 +99,59 @@ def anomaly_enabled() -> bool:
     return _mode.get().anomaly
 
 
-class Node:
-    """A value in a computation graph. Subclasses decide what ``data`` holds."""
+_NO_PARAMS: dict = {}
 
-    __slots__ = (
-        "data",
-        "grad",
-        "label",
-        "requires_grad",
-        "_op",
-        "_a",
-        "_b",
-        "_more",
-        "_params",
-        "_g",
-        "_backprop_done",
-        "scope",
-        "__weakref__",
-    )
+
+class _Many:
+    """The marker in a node's ``_a`` slot saying ``_b`` holds a tuple of its inputs."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<many inputs>"
+
+
+_MANY = _Many()
+# label, scope, params and "backward ran" of a node whose four are all their defaults (most
+# nodes of a scalar graph): see Node._info
+_PLAIN = ("", "", _NO_PARAMS, False)
+
+
+def _info_field(k: int, doc: str) -> property:
+    def get(self: Node) -> Any:
+        info = self._info
+        return _PLAIN[k] if info is None else info[k]
+
+    def set_(self: Node, value: Any) -> None:
+        info = list(self._info or _PLAIN)
+        info[k] = value
+        self._info = tuple(info)
+
+    return property(get, set_, doc=doc)
+
+
+class Node:
+    """A value in a computation graph. Subclasses decide what ``data`` holds.
+
+    A node is kept small, because the cycle collector walks every live node several times
+    while a graph grows (a micrograd-style step makes 65k of them; the collector's passes cost
+    as much as building them, and their cost grows with each node's size and references):
+
+    * the inputs of a one- or two-input op sit in two slots, ``_a`` and ``_b`` (``_b`` None
+      for one input, both None for a leaf), not in a tuple per node; an op with more inputs
+      (``linear``, ``concat``) has the marker ``_MANY`` in ``_a`` and their tuple in ``_b``.
+      :attr:`inputs` gives the tuple in every case;
+    * ``label``, ``scope``, ``params`` and whether backward ran share the slot ``_info``:
+      None while all four are their defaults, else a tuple of them (atomic values, which the
+      collector stops tracking after its first pass).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_op", "_a", "_b", "_g", "_info", "__weakref__")
+
+    label = _info_field(0, "The node's name, as given (``Value(2.0, label='w')``) or ''.")
+    scope = _info_field(1, "The scope the node was made in (``gradflow.scope``), or ''.")
+    _params = _info_field(2, "The op's parameters (``{'n': 2}`` for ``x ** 2``), or {}.")
+    _backprop_done = _info_field(3, "backward() ran from this node without retain_graph.")
 
     _EMPTY_GRAD: Any = None  # what ``grad`` is before any backward (a Value: 0.0)
 
@@ -158,27 +193,27 @@ class Node:
         """The :class:`~gradflow.ops.Op` that produced this node (``None`` for a leaf)."""
         return self._op
 
-    # The inputs of a one- or two-input op sit in two slots, ``_a`` and ``_b`` (None when
-    # absent), rather than in a tuple; a leaf or an op of any other arity keeps a tuple in
-    # ``_more`` (None when the slots are used). A tuple per node was a second object for the
-    # cycle collector to walk, and its passes over a growing graph cost micrograd-style code
-    # (65k nodes a step) as much as building the nodes.
     @property
     def _inputs(self) -> tuple[Node, ...]:
-        more = self._more
-        if more is not None:
-            return more
+        """The input nodes (see the class docstring for how they are kept)."""
+        a = self._a
+        if a is None:
+            return ()
+        if a is _MANY:
+            return self._b
         b = self._b
-        return (self._a,) if b is None else (self._a, b)
+        return (a,) if b is None else (a, b)
 
     def _set_inputs(self, inputs: tuple[Node, ...]) -> None:
         n = len(inputs)
         if n == 2:
-            self._a, self._b, self._more = inputs[0], inputs[1], None
+            self._a, self._b = inputs
         elif n == 1:
-            self._a, self._b, self._more = inputs[0], None, None
+            self._a, self._b = inputs[0], None
+        elif n == 0:
+            self._a = self._b = None
         else:
-            self._a, self._b, self._more = None, None, tuple(inputs)
+            self._a, self._b = _MANY, tuple(inputs)
 
     @property
     def inputs(self) -> tuple[Node, ...]:
@@ -257,18 +292,19 @@ def _postorder(root: Node, clear: bool) -> list[Node]:
             n._g = None
         push(n)
         push(None)
-        more = n._more  # inputs pushed last first, so the first input's subtree comes first
-        if more is None:
+        a = n._a  # inputs pushed last first, so the first input's subtree comes first
+        if a is None:
+            continue
+        if a is _MANY:
+            for c in reversed(n._b):
+                if c not in seen:
+                    push(c)
+        else:
             b = n._b
             if b is not None and b not in seen:
                 push(b)
-            a = n._a
             if a not in seen:
                 push(a)
-        else:
-            for c in reversed(more):
-                if c not in seen:
-                    push(c)
     return order
 
 

@@ -17,10 +17,9 @@ import numpy as np
 from . import ops as O
 from .arithmetic import Arithmetic, refuse
 from .errors import ShapeError
-from .graph import Node, check_backward, check_forward, current_mode
+from .graph import _NO_PARAMS, Node, check_backward, check_forward, current_mode
 from .numerics import ARRAY
 
-_NO_PARAMS: dict = {}
 _limit: dict[str, int | None] = {"elements": None}
 
 
@@ -95,14 +94,9 @@ class Tensor(Node, Arithmetic):
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, label: str = ""):
         self.data = _as_array(data, dtype)
         self.grad = None
-        self.label = label
         self.requires_grad = requires_grad
-        self._op = None
-        self._a = self._b = None
-        self._more = ()
-        self._params = _NO_PARAMS
-        self._g = None
-        self._backprop_done = False
+        self._op = self._a = self._b = self._g = self._info = None
+        self.label = label
         self.scope = current_mode().scope
 
     # --- graph core protocol ----------------------------------------------------------
@@ -382,20 +376,15 @@ def apply(op: O.Op, inputs: tuple[Tensor, ...], params: dict = _NO_PARAMS) -> Te
     out = Tensor.__new__(Tensor)
     out.data = np.asarray(data).astype(dtype, copy=False)
     out.grad = None
-    out.label = ""
-    out._g = None
-    out._backprop_done = False
+    out._g = out._info = out._op = out._a = out._b = None
     mode = current_mode()
     out.scope = mode.scope
+    out.requires_grad = False
     if mode.grad and any(x.requires_grad for x in inputs):
         out.requires_grad = True
-        out._op, out._params = op, params
+        out._op = op
+        out._params = params
         out._set_inputs(inputs)
-    else:
-        out.requires_grad = False
-        out._op, out._params = None, _NO_PARAMS
-        out._a = out._b = None
-        out._more = ()
     if mode.anomaly:
         check_forward(op, out.data, inputs)
     return out

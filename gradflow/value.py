@@ -13,10 +13,9 @@ import numpy as np
 
 from . import ops as O
 from .arithmetic import Arithmetic, number, refuse
-from .graph import Node, check_backward, check_forward, current_mode
+from .graph import _MANY, _NO_PARAMS, Node, check_backward, check_forward, current_mode
 from .numerics import ARRAY, SCALAR
 
-_NO_PARAMS: dict = {}
 _new = object.__new__
 # What Python's float maths raises where numpy gives inf or nan (1/0, exp overflow, log(-1))
 _IEEE_ERRORS = (ZeroDivisionError, OverflowError, ValueError)
@@ -42,18 +41,15 @@ def _binary(op: O.Op, a: Value, b: Value) -> Value:
     out = _new(Value)
     out.data = float(data)
     out.grad = 0.0
-    out.label = ""
     out._g = None
-    out._backprop_done = False
-    out._params = _NO_PARAMS
     mode = current_mode()
-    out.scope = mode.scope
+    out._info = None if not mode.scope else ("", mode.scope, _NO_PARAMS, False)
     if mode.grad and (a.requires_grad or b.requires_grad):
         out.requires_grad = True
-        out._op, out._a, out._b, out._more = op, a, b, None
+        out._op, out._a, out._b = op, a, b
     else:
         out.requires_grad = False
-        out._op, out._a, out._b, out._more = None, None, None, ()
+        out._op = out._a = out._b = None
     if mode.anomaly:
         check_forward(op, out.data, (a, b))
     return out
@@ -71,22 +67,16 @@ def _unary(op: O.Op, a: Value) -> Value:
 def _node(op: O.Op, inputs: tuple[Value, ...], params: dict, data: float) -> Value:
     """The output node of ``op``: recorded with its inputs when one of them needs a gradient
     and recording is on, else a constant."""
-    out = _new(Value)
-    out.data = data
-    out.grad = 0.0
-    out.label = ""
-    out._g = None
-    out._backprop_done = False
+    out = _constant(data)
     mode = current_mode()
-    out.scope = mode.scope
-    out.requires_grad = False
-    out._op, out._a, out._b, out._more, out._params = None, None, None, (), _NO_PARAMS
     if mode.grad:
         for x in inputs:
             if x.requires_grad:
                 out.requires_grad = True
-                out._op, out._params = op, params
+                out._op = op
                 out._set_inputs(inputs)
+                if params:
+                    out._params = params
                 break
     if mode.anomaly:
         check_forward(op, data, inputs)
@@ -98,12 +88,11 @@ def _constant(x: float) -> Value:
     out = _new(Value)
     out.data = x
     out.grad = 0.0
-    out.label = ""
-    out.requires_grad = False
-    out._op, out._a, out._b, out._more, out._params = None, None, None, (), _NO_PARAMS
     out._g = None
-    out._backprop_done = False
-    out.scope = current_mode().scope
+    out.requires_grad = False
+    out._op = out._a = out._b = None
+    scope = current_mode().scope
+    out._info = None if not scope else ("", scope, _NO_PARAMS, False)
     return out
 
 
@@ -135,15 +124,10 @@ class Value(Node, Arithmetic):
             raise TypeError("Value(data): data must be a number, not a graph node")
         self.data = float(data)
         self.grad = 0.0
-        self.label = label
         self.requires_grad = requires_grad
-        self._op = None
-        self._a = self._b = None
-        self._more = ()
-        self._params = _NO_PARAMS
-        self._g = None
-        self._backprop_done = False
-        self.scope = current_mode().scope
+        self._op = self._a = self._b = self._g = None
+        scope = current_mode().scope
+        self._info = None if not (label or scope) else (label, scope, _NO_PARAMS, False)
 
     # --- graph core protocol ----------------------------------------------------------
     def _seed(self, grad: Any) -> float:
@@ -192,10 +176,11 @@ class Value(Node, Arithmetic):
             if g is None:
                 continue
             derivs = op.derivs
-            if n._more is not None or not derivs or op.params:
+            a = n._a
+            if a is _MANY or not derivs or op.params:
                 n._backward_step(None, False)
                 continue
-            a, b = n._a, n._b
+            b = n._b
             try:
                 if b is None:
                     la = derivs[0](SCALAR, n.data, a.data)
