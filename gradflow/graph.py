@@ -7,7 +7,7 @@ cycle collector (micrograd's closure-per-node design spends most of its time the
 
 Backward rules (documented in the README):
 
-* ``backward()`` walks the graph in an iterative topological order (a 100 000-node chain is
+* ``backward()`` walks the graph in an iterative topological order (a 10⁶-node chain is
   fine), so there is no recursion limit.
 * Interior nodes get the gradient of *this* pass; leaves **accumulate** (``+=``) so the
   gradients of several losses can be summed, as in PyTorch and micrograd.
@@ -109,6 +109,9 @@ class _Many:
 
     def __repr__(self) -> str:
         return "<many inputs>"
+
+    def __reduce__(self) -> str:
+        return "_MANY"  # copies and pickles are the one marker (``a is _MANY`` holds)
 
 
 _MANY = _Many()

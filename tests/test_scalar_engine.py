@@ -95,6 +95,20 @@ def test_inputs_read_the_same_for_every_arity():
     assert (x * y)._prev == {x, y}  # micrograd's name
 
 
+def test_a_deep_copy_keeps_every_arity_of_inputs():
+    import copy
+
+    x, y = Value(1.0, label="x"), Value(2.0, label="y")
+    root = linear([x, y], [y, x], x) * (-x) ** 2
+    clone = copy.deepcopy(root)
+    z = clone.inputs[0]
+    assert len(z.inputs) == 5 and [i.label for i in z.inputs] == ["x", "y", "y", "x", "x"]
+    clone.backward()
+    assert clone.inputs[1].params == {"n": 2}
+    root.backward()
+    assert clone.data == root.data and clone.grad == root.grad
+
+
 def test_a_scalar_op_node_is_one_object_for_the_cycle_collector():
     """A tuple of inputs per node doubled the collector's work on micrograd-style graphs;
     the inputs now sit in the node's own slots."""
