@@ -125,15 +125,18 @@ def chain_backward_s(value_cls: type, n: int) -> float:
     return time.perf_counter() - t
 
 
-def _timed(fn: Callable[[], object]) -> float:
-    t = time.perf_counter()
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one call (CPU time is steadier on a shared machine)."""
+    t, c = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
-def _median_ms(fn: Callable[[], object], n: int) -> float:
-    fn()  # warm-up
-    return statistics.median(_timed(fn) for _ in range(n)) * 1e3
+def _median_ms(fn: Callable[[], object], n: int) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of ``n`` calls after one warm-up call."""
+    fn()
+    runs = [_timed(fn) for _ in range(n)]
+    return tuple(statistics.median(r[k] for r in runs) * 1e3 for k in (0, 1))
 
 
 def compare(rounds: int, steps: int, chain: int) -> dict[str, float]:
@@ -147,8 +150,8 @@ def compare(rounds: int, steps: int, chain: int) -> dict[str, float]:
         "micrograd": (MValue, True),
         "micrograd gc off": (MValue, False),
     }
-    step_ms: dict[str, list[float]] = {k: [] for k in sides}
-    fwd_ms: dict[str, list[float]] = {k: [] for k in sides}
+    step_ms: dict[str, list[tuple[float, float]]] = {k: [] for k in sides}
+    fwd_ms: dict[str, list[tuple[float, float]]] = {k: [] for k in sides}
     for _ in range(rounds):
         for name, (cls, collector) in sides.items():
             step = microcode_step(cls)
@@ -162,8 +165,9 @@ def compare(rounds: int, steps: int, chain: int) -> dict[str, float]:
                 gc.enable()
     out = {}
     for name in sides:
-        out[f"{name} step ms"] = statistics.median(step_ms[name])
-        out[f"{name} forward ms"] = statistics.median(fwd_ms[name])
+        for what, runs in (("step", step_ms[name]), ("forward", fwd_ms[name])):
+            out[f"{name} {what} ms"] = statistics.median(r[0] for r in runs)
+            out[f"{name} {what} CPU ms"] = statistics.median(r[1] for r in runs)
     if chain:
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
         out[f"gradflow chain {chain} backward s"] = chain_backward_s(Value, chain)
@@ -179,9 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     res = compare(a.rounds, a.steps, a.chain)
     for k, v in res.items():
         print(f"{k:>36}: {v:9.1f}")
-    g = res["gradflow step ms"]
-    print(f"{'speed-up over micrograd':>36}: {res['micrograd step ms'] / g:9.2f}×")
-    print(f"{'speed-up over micrograd gc off':>36}: {res['micrograd gc off step ms'] / g:9.2f}×")
+    for unit in ("", " CPU"):
+        g = res[f"gradflow step{unit} ms"]
+        for other in ("micrograd", "micrograd gc off"):
+            ratio = res[f"{other} step{unit} ms"] / g
+            print(f"{f'speed-up over {other}{unit}':>36}: {ratio:9.2f}×")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ class Arithmetic:
 
 
 def _install(cls: type) -> None:
+    """Set the operators and elementwise methods on ``cls`` (those it defines itself stay)."""
     lift = cls._lift
     apply = cls._apply
     apply2 = getattr(cls, "_apply2", None) or (lambda op, a, b: apply(op, (a, b), _NO_PARAMS))
@@ -95,15 +96,19 @@ def _install(cls: type) -> None:
                     other = lift(self, other, symbol)
                 return apply2(op, self, other)
 
+        side = "reflected, " if reflected else ""
+        method.__doc__ = f"``{symbol}`` ({side}op ``{op.name}``: {op.doc})"
         return method
 
     def unary(op: O.Op):
         def method(self):
             return apply1(op, self)
 
+        method.__doc__ = f"op ``{op.name}``: {op.doc}"
         return method
 
     def power(self, other):
+        """``x ** n`` for a number n (op ``pow``), ``x ** y`` for a node y (op ``powv``)."""
         if isinstance(other, cls):
             return apply2(O.POWV, self, other)
         n = number(other)
@@ -112,6 +117,7 @@ def _install(cls: type) -> None:
         return apply(O.POW, (self,), {"n": n})
 
     def rpower(self, other):
+        """``n ** x``: op ``powv`` with the number n as a constant base."""
         return apply2(O.POWV, lift(self, other, "**"), self)
 
     methods: dict[str, Any] = {"__pow__": power, "__rpow__": rpower}
