@@ -69,6 +69,13 @@ def no_grad() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def enable_grad() -> Iterator[None]:
+    """Record ops again inside a ``no_grad()`` block (PyTorch's ``torch.enable_grad``)."""
+    with _switched(grad=True):
+        yield
+
+
+@contextlib.contextmanager
 def scope(name: str) -> Iterator[None]:
     """Tag the nodes created inside with ``name`` (nested scopes join with "/").
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import ops as O
 from ..errors import GradflowError
-from ..graph import _state
+from ..graph import enable_grad
 from ..nn.module import Module
 from ..tensor import Tensor, apply
 
@@ -219,15 +219,13 @@ def run_traced(model: Module, x: np.ndarray, lowerable: Callable[[Module], bool]
         Tensor.item = guard("item", ".item()", lambda t: t.data.item())
         Tensor.__float__ = guard("__float__", "float(t)", lambda t: float(t.data))
         Tensor.__int__ = guard("__int__", "int(t)", lambda t: int(t.data))
-        old_mode = _state.mode
-        _state.mode = old_mode.replace(grad=True)
         _tracing.rec = rec
         try:
-            xt = Tensor(x, requires_grad=True)
-            out = model(xt)
+            with enable_grad():
+                xt = Tensor(x, requires_grad=True)
+                out = model(xt)
         finally:
             _tracing.rec = None
-            _state.mode = old_mode
             Module.__call__ = original_call
             for k, v in saved.items():
                 if v is None:
