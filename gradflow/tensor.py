@@ -16,7 +16,7 @@ import numpy as np
 
 from . import ops as O
 from .arithmetic import Arithmetic, refuse
-from .errors import ShapeError
+from .errors import ArgumentTypeError, ShapeError
 from .graph import _NO_PARAMS, Node, check_backward, check_forward, current_mode
 from .numerics import ARRAY
 
@@ -72,13 +72,15 @@ def _check_size(op: O.Op, xs: list[np.ndarray], params: dict, limit: int) -> Non
 
 def _as_array(data: Any, dtype: Any) -> np.ndarray:
     if isinstance(data, Node):
-        raise TypeError("Tensor(data): data must be array-like, not a graph node")
+        raise ArgumentTypeError("Tensor(data): data must be array-like, not a graph node")
     if dtype is not None:
         return np.array(data, dtype=dtype)
     arr = np.array(data)
     if arr.dtype.kind != "f":
         if arr.dtype.kind not in "biu":
-            raise TypeError(f"Tensor(data): cannot make a float tensor from dtype {arr.dtype}")
+            raise ArgumentTypeError(
+                f"Tensor(data): cannot make a float tensor from dtype {arr.dtype}"
+            )
         arr = arr.astype(np.float64)
     return arr
 

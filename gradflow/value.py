@@ -13,6 +13,7 @@ import numpy as np
 
 from . import ops as O
 from .arithmetic import Arithmetic, number, refuse
+from .errors import ArgumentTypeError, ShapeError
 from .graph import _MANY, _NO_PARAMS, Node, check_backward, check_forward, current_mode
 from .numerics import ARRAY, SCALAR
 
@@ -121,7 +122,7 @@ class Value(Node, Arithmetic):
         requires_grad: bool = True,
     ):
         if isinstance(data, Node):
-            raise TypeError("Value(data): data must be a number, not a graph node")
+            raise ArgumentTypeError("Value(data): data must be a number, not a graph node")
         self.data = float(data)
         self.grad = 0.0
         self.requires_grad = requires_grad
@@ -255,7 +256,7 @@ class Value(Node, Arithmetic):
 def linear(ws: list[Value], xs: list[Value], b: Value) -> Value:
     """A neuron's pre-activation z = Σ wᵢxᵢ + b as one node (see the ``linear`` op)."""
     if len(ws) != len(xs):
-        raise ValueError(f"linear: {len(ws)} weights but {len(xs)} inputs")
+        raise ShapeError(f"linear: {len(ws)} weights but {len(xs)} inputs")
     xs = [x if type(x) is Value else Value._lift(None, x, "linear") for x in xs]
     ins = (*ws, *xs, b)
     return apply(O.LINEAR, ins)
