@@ -97,10 +97,18 @@ class Op:
     d_format: Callable[..., str] | None = None  # (i, args, params, latex) -> str: pow, linear
     vjp_latex: tuple[str, ...] = ()
     role: str = ""  # one of ROLES; "" takes the kind's default ("math" or "tensor")
+    # The result's shape from the inputs' shapes and the params, ``shape(op, shapes,
+    # params)``, raising ShapeError (naming the op and the shapes) when they do not fit:
+    # checked before numpy runs, and the size limit reads it. Elementwise ops broadcast
+    # (the default); None for a tensor op whose result is never larger than an input and
+    # whose own forward names a bad shape.
+    shape: Callable[..., tuple] | None = None
 
     def __post_init__(self):
         if not self.role:
             object.__setattr__(self, "role", "math" if self.elementwise else "tensor")
+        if self.shape is None and self.elementwise:
+            object.__setattr__(self, "shape", broadcast_shape)
         if self.role not in ROLES:
             raise ArgumentError(f"op {self.name!r}: role {self.role!r} is not one of {ROLES}")
         for template in (self.text, self.name_text):
@@ -373,6 +381,7 @@ def tensor_op(
     text="",
     axis_kind="",
     vjp_latex=(),
+    shape=None,
 ):
     """Declare a tensor op from its forward and its vector-Jacobian product."""
     return register(
@@ -391,8 +400,101 @@ def tensor_op(
             text=text,
             axis_kind=axis_kind,
             vjp_latex=tuple(vjp_latex),
+            shape=shape,
         )
     )
+
+
+# ------------------------------------------------------------------ shape rules
+# ``Op.shape`` of the ops whose result can be larger than their inputs, or whose inputs must
+# fit together: each returns the result's shape or raises a ShapeError naming op and shapes.
+
+
+def broadcast_shape(op: Op, shapes: Sequence[tuple], params: Mapping) -> tuple:
+    """Elementwise ops: numpy broadcasting."""
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ShapeError(
+            f"{op.name}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together"
+        ) from None
+
+
+def _matmul_shape(op: Op, shapes: Sequence[tuple], params: Mapping) -> tuple:
+    a, b = shapes
+    if len(a) == 0 or len(b) == 0:
+        raise ShapeError(f"matmul {a} @ {b}: both operands need at least one dimension")
+    k_a = a[-1]
+    k_b = b[0] if len(b) == 1 else b[-2]
+    if k_a != k_b:
+        raise ShapeError(f"matmul {a} @ {b}: inner dimensions {k_a} and {k_b} differ")
+    try:
+        batch = np.broadcast_shapes(a[:-2], b[:-2])
+    except ValueError:
+        raise ShapeError(
+            f"matmul {a} @ {b}: batch dimensions {a[:-2]} and {b[:-2]} cannot be broadcast"
+        ) from None
+    return batch + a[-2:-1] + b[-1:] if len(b) > 1 else batch + a[-2:-1]
+
+
+def _where_shape(op: Op, shapes: Sequence[tuple], params: Mapping) -> tuple:
+    try:
+        return np.broadcast_shapes(np.shape(params["cond"]), *shapes)
+    except ValueError:
+        raise ShapeError(
+            f"where: condition {np.shape(params['cond'])} and operands "
+            f"{' and '.join(map(str, shapes))} cannot be broadcast"
+        ) from None
+
+
+def _broadcast_to_shape(op: Op, shapes: Sequence[tuple], params: Mapping) -> tuple:
+    (shape,) = shapes
+    target = params["shape"]
+    target = (target,) if isinstance(target, int) else tuple(target)
+    try:
+        if np.broadcast_shapes(shape, target) == target:
+            return target
+    except ValueError:
+        pass
+    raise ShapeError(f"broadcast_to: {shape} cannot be broadcast to {target}")
+
+
+def _join_axis(op: Op, shapes: Sequence[tuple], params: Mapping, ndim: int) -> int:
+    """The ``axis`` of concat/stack as a non-negative int (one axis, in range)."""
+    axis = params["axis"]
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise ArgumentTypeError(f"{op.name}: axis must be one integer, not {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"{op.name}: axis {axis} is out of range for {ndim} axes")
+    return int(axis) % ndim
+
+
+def _concat_shape(op: Op, shapes: Sequence[tuple], params: Mapping) -> tuple:
+    if not shapes:
+        raise ShapeError("concat: nothing to concatenate")
+    first = shapes[0]
+    if len(first) == 0:
+        raise ShapeError("concat: zero-dimensional arrays cannot be concatenated")
+    axis = _join_axis(op, shapes, params, len(first))
+    for s in shapes[1:]:
+        if len(s) != len(first) or any(
+            a != b for k, (a, b) in enumerate(zip(s, first)) if k != axis
+        ):
+            raise ShapeError(
+                f"concat along axis {axis}: shapes {' and '.join(map(str, shapes))} differ "
+                "outside that axis"
+            )
+    return first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1 :]
+
+
+def _stack_shape(op: Op, shapes: Sequence[tuple], params: Mapping) -> tuple:
+    if not shapes:
+        raise ShapeError("stack: nothing to stack")
+    first = shapes[0]
+    if any(s != first for s in shapes[1:]):
+        raise ShapeError(f"stack: shapes {' and '.join(map(str, shapes))} differ")
+    axis = _join_axis(op, shapes, params, len(first) + 1)
+    return first[:axis] + (len(shapes),) + first[axis:]
 
 
 # ------------------------------------------------------------------ SymPy helpers
@@ -1020,6 +1122,7 @@ MATMUL = tensor_op(
         "g\\,{q1}^{{T}}",
         "{q0}^{{T}} g",
     ),
+    shape=_matmul_shape,
 )
 
 
@@ -1129,6 +1232,7 @@ BROADCAST_TO = tensor_op(
     ("sum g over broadcast axes",),
     params={"shape": None},
     doc="explicit numpy broadcasting",
+    shape=_broadcast_to_shape,
 )
 
 
@@ -1189,6 +1293,7 @@ CONCAT = tensor_op(
     arity=None,
     params={"axis": 0},
     doc="concatenate along an existing axis",
+    shape=_concat_shape,
 )
 STACK = tensor_op(
     "stack",
@@ -1201,6 +1306,7 @@ STACK = tensor_op(
     arity=None,
     params={"axis": 0},
     doc="stack along a new axis",
+    shape=_stack_shape,
 )
 
 
@@ -1396,6 +1502,7 @@ WHERE = tensor_op(
     arity=2,
     params={"cond": None},
     doc="pick a where the (constant) condition holds, else b",
+    shape=_where_shape,
 )
 
 

@@ -39,21 +39,9 @@ def element_limit(n: int) -> Iterator[None]:
 
 
 def _result_shape(op: O.Op, shapes: list[tuple[int, ...]], params: dict) -> tuple | None:
-    """The shape an op will produce, from the input shapes alone, for the ops whose result
-    can be larger than their inputs; None for the others (they cannot grow)."""
-    if op.elementwise:
-        return np.broadcast_shapes(*shapes)
-    if op is O.MATMUL:
-        a, b = shapes
-        batch = np.broadcast_shapes(a[:-2], b[:-2])
-        return batch + a[-2:-1] + b[-1:] if len(b) > 1 else batch + a[-2:-1]
-    if op is O.WHERE:
-        return np.broadcast_shapes(np.shape(params["cond"]), *shapes)
-    if op is O.BROADCAST_TO:
-        return tuple(params["shape"])
-    if op in (O.CONCAT, O.STACK):
-        return (sum(math.prod(s) for s in shapes),)
-    return None
+    """The shape an op will produce, from the input shapes alone (its ``Op.shape`` rule);
+    None for the ops without one (their result is never larger than an input)."""
+    return op.shape(op, shapes, params) if op.shape is not None else None
 
 
 def _check_size(op: O.Op, xs: list[np.ndarray], params: dict, limit: int) -> None:
@@ -326,36 +314,16 @@ def _axis(axis):
 
 
 def _check_shapes(op: O.Op, xs: list[np.ndarray], params: dict) -> dict:
-    """Raise a ShapeError naming the op and the shapes before numpy does it less clearly;
-    return the params with the axis checked (a list of axes becomes a tuple)."""
+    """Raise a ShapeError naming the op and the shapes before numpy does it less clearly (the
+    op's ``Op.shape`` rule); return the params with the axis checked (a list of axes becomes
+    a tuple)."""
     shapes = [x.shape for x in xs]
     if op.axis_kind:
         axis = O.check_axis(op, params.get("axis"), shapes[0])
         if axis != params.get("axis"):
             params = {**params, "axis": axis}
-    if op.elementwise and len(xs) > 1:
-        try:
-            np.broadcast_shapes(*shapes)
-        except ValueError:
-            raise ShapeError(
-                f"{op.name}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together"
-            ) from None
-    elif op is O.MATMUL:
-        a, b = shapes
-        if len(a) == 0 or len(b) == 0:
-            raise ShapeError(f"matmul {a} @ {b}: both operands need at least one dimension")
-        k_a = a[-1]
-        k_b = b[0] if len(b) == 1 else b[-2]
-        if k_a != k_b:
-            raise ShapeError(f"matmul {a} @ {b}: inner dimensions {k_a} and {k_b} differ")
-    elif op is O.WHERE:
-        try:
-            np.broadcast_shapes(np.shape(params["cond"]), *shapes)
-        except ValueError:
-            raise ShapeError(
-                f"where: condition {np.shape(params['cond'])} and operands "
-                f"{' and '.join(map(str, shapes))} cannot be broadcast"
-            ) from None
+    if op.shape is not None and (len(xs) > 1 or not op.elementwise):
+        op.shape(op, shapes, params)
     return params
 
 

@@ -4,6 +4,8 @@ A new tensor op fails ``test_every_tensor_op_has_a_case`` until it gets a builde
 op is tested the moment it is declared.
 """
 
+import re
+
 import numpy as np
 import pytest
 import scipy.special
@@ -221,3 +223,39 @@ def test_sympy_form_of_max_and_min_follows_the_tie_rule(name):
     for axis in (None, 1, (0, 1)):
         report = check_symbolic((getattr(t, name)(axis=axis) * 2.0).sum())
         assert report.ok, (axis, str(report))
+
+
+def test_shape_rules_live_on_the_op_records():
+    """Every op that can grow or must fit its inputs together declares ``Op.shape``; the
+    rule's shape is what the op produces, and a mismatch is a ShapeError naming the op."""
+    from gradflow import ops as O
+    from gradflow.tensor import apply as tensor_apply
+
+    rng = np.random.default_rng(0)
+    cases = [
+        (O.MATMUL, [(2, 3), (3, 4)], {}),
+        (O.MATMUL, [(5, 2, 3), (3,)], {}),
+        (O.WHERE, [(2, 1), (1, 3)], {"cond": np.array([True, False, True])}),
+        (O.BROADCAST_TO, [(3,)], {"shape": (2, 3)}),
+        (O.CONCAT, [(2, 3), (2, 4)], {"axis": 1}),
+        (O.STACK, [(2, 3), (2, 3)], {"axis": -1}),
+        (O.ADD, [(2, 1), (3,)], {}),
+    ]
+    for op, shapes, params in cases:
+        assert op.shape is not None, op
+        xs = [Tensor(rng.normal(size=s)) for s in shapes]
+        assert tensor_apply(op, tuple(xs), params).data.shape == op.shape(op, shapes, params)
+    bad = [
+        (O.MATMUL, [(2, 3), (4, 5)], "inner dimensions 3 and 4"),
+        (O.CONCAT, [(2, 3), (3, 4)], "differ outside that axis"),
+        (O.STACK, [(2,), (3,)], "stack: shapes"),
+        (O.BROADCAST_TO, [(3,)], "cannot be broadcast to"),
+        (O.MUL, [(2,), (3,)], "mul: shapes (2,) and (3,)"),
+    ]
+    for op, shapes, message in bad:
+        params = {"axis": 0} if op in (O.CONCAT, O.STACK) else {}
+        params = {"shape": (4,)} if op is O.BROADCAST_TO else params
+        with pytest.raises(ShapeError, match=re.escape(message)):
+            op.shape(op, shapes, params)
+    with pytest.raises(TypeError, match="one integer"):
+        O.CONCAT.shape(O.CONCAT, [(2,), (2,)], {"axis": (0,)})
