@@ -47,14 +47,15 @@ _BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div"}
 _FAMILY = {ast.Add: "+", ast.Sub: "+", ast.Mult: "*", ast.Div: "*", ast.MatMult: "@"}
 _OPENING, _CLOSING = "([{", ")]}"
 # Tensor-only functions (ops of the table that are not elementwise) and the parameters a
-# formula may pass them. Parameters are integers: an axis, or keepdims as 0/1.
+# formula may pass them: of the table's ops, their integer parameters as the table declares
+# them (an axis, or keepdims as 0/1); the window functions take integers that apply to every
+# spatial axis (see :meth:`_Builder.window_call`).
+_INTEGER_PARAMS = ("axis", "keepdims")
 TENSOR_FUNCTIONS: dict[str, tuple[str, ...]] = {
-    "sum": ("axis", "keepdims"),
-    "mean": ("axis", "keepdims"),
-    "logsumexp": ("axis", "keepdims"),
-    "softmax": ("axis",),
-    "log_softmax": ("axis",),
-    "transpose": (),
+    **{
+        name: tuple(p for p in OPS[name].params if p in _INTEGER_PARAMS)
+        for name in ("sum", "mean", "logsumexp", "softmax", "log_softmax", "transpose")
+    },
     "conv1d": ("stride", "padding"),
     "conv2d": ("stride", "padding"),
     "maxpool": ("kernel", "stride"),
@@ -353,8 +354,6 @@ class _Builder:
             extra = tuple(_constant(a) for a in node.args[op.arity :])
             kw = {k.arg: _constant(k.value) for k in node.keywords}
             params = bind_params(op, extra, kw) if (op.params or extra or kw) else {}
-            if node.func.id == "silu":
-                params = {"beta": 1.0}
             return self.apply(op, args, params)
         raise FormulaError(f"{type(node).__name__} is not allowed")  # unreachable: validated
 
@@ -386,8 +385,6 @@ class _Builder:
             given["keepdims"] = bool(given["keepdims"])
         op = OPS[fname]
         params = {**op.params, **given}
-        if fname == "transpose":
-            return x.transpose()
         axis = params.get("axis")
         if axis is not None and not -x.ndim <= axis < max(x.ndim, 1):
             raise FormulaError(
