@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gradflow.kernels import cachedir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +31,15 @@ assert np.isfinite(loss)
 print("CACHE", k.CACHE_DIR)
 """
 
+# the same guarantee at the cost of one small kernel (the quick loop): it imports, compiles
+# with cache=True and writes its cache entry into the fallback directory
+COMPILE_ONE_KERNEL = """
+import gradflow.kernels as k
+from gradflow.kernels.activation import relu
+assert relu(-1.5) == 0.0 and relu(2.0) == 2.0
+print("CACHE", k.CACHE_DIR)
+"""
+
 
 def _clean_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "XDG_"))}
@@ -42,7 +53,15 @@ def _read_only(tree: Path) -> None:
         path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
-def test_read_only_package_and_unwritable_home_still_import_and_train(tmp_path):
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(COMPILE_ONE_KERNEL, id="one-kernel"),
+        # compiles every kernel of a training step from nothing (~10 s): CI only
+        pytest.param(TRAIN_ONE_STEP, id="train", marks=pytest.mark.slow),
+    ],
+)
+def test_read_only_package_and_unwritable_home_still_import_and_train(tmp_path, script):
     """Without the guard numba raises "no locator available" at import. File modes make the
     copies read-only; since root ignores modes, every ``__pycache__`` is also a plain file and
     HOME lies below a file, so no directory can be created there even by root."""
@@ -62,7 +81,7 @@ def test_read_only_package_and_unwritable_home_still_import_and_train(tmp_path):
     try:
         env = _clean_env(PYTHONPATH=str(site), HOME=str(home), TMPDIR=str(temp))
         run = subprocess.run(
-            [sys.executable, "-c", TRAIN_ONE_STEP],
+            [sys.executable, "-c", script],
             env=env,
             cwd=tmp_path,
             capture_output=True,
@@ -103,6 +122,7 @@ def test_choose_cache_dir_order(monkeypatch, tmp_path):
         assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
 
 
+@pytest.mark.slow  # a second run of six test files (~10 s): CI only
 def test_kernels_without_jit():
     """The layer, training, thread and update-rule tests (small shapes, few examples) with numba's
     compiler switched off: kernels and rules run as the Python loops they are written as."""
