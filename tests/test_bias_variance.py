@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_counts import examples
 
 from gradflow.errors import UsageError
 from gradflow.experiments.bias_variance import best_complexity, bias_variance, polynomial_fit
@@ -24,7 +25,7 @@ def test_noise_free_cubic_is_fitted_exactly_from_degree_three():
             assert r.bias2 > 1e-3  # a parabola cannot bend like a cubic
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     st.integers(0, 8),
     st.integers(5, 15),

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis_counts import examples
 
 from gradflow.cli import main
 from gradflow.data import load_iris, train_val_test_split
@@ -802,7 +803,9 @@ def _random_array(data):
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(corruption=corruptions())
 def test_any_corrupted_checkpoint_gives_only_a_checkpoint_error(tmp_path, good, corruption):

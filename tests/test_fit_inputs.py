@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_counts import examples
 
 from gradflow.data import DataLoader
 from gradflow.errors import DataError, GradflowError
@@ -60,7 +61,7 @@ def test_nan_target_of_a_regression_and_a_data_loader(backend):
         fit(Linear(6, 2, seed=0), loader, epochs=1, backend=backend, progress=False)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(
     shape=st.sampled_from([(5, 3), (4, 2, 3, 3), (7,)]),
     data_=st.data(),

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_counts import examples
 
 from gradflow.errors import UsageError
 from gradflow.experiments.implicit import (
@@ -33,7 +34,7 @@ def _modified_loss(phi, lr):
     return 0.5 * (a * b - 1) ** 2 + lr / 4 * float(g @ g)
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(coord, coord, st.floats(0.01, 0.5))
 def test_modified_gradient_is_the_gradient_of_the_modified_loss(a, b, lr):
     phi, h = np.array([a, b]), 1e-5

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_counts import examples
 
 from gradflow import fit
 from gradflow.errors import UsageError
@@ -12,7 +13,7 @@ from gradflow.experiments.landscape import filter_normalized_direction, loss_lan
 from gradflow.nn import Linear, mlp
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     st.lists(st.integers(1, 5), min_size=1, max_size=4),
     st.integers(0, 2**16),

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_counts import examples
 
 from gradflow import Tensor, nn
 from gradflow.errors import ShapeError
@@ -95,7 +96,7 @@ def test_region_table_matches_counts():
     assert "3D+1+(K−1)D(D+1)" in text and text.count("\n") == 4
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     D=st.integers(1, 6),
     K=st.integers(1, 3),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_counts import examples
 from test_formula import HOSTILE
 from visual_helpers import svg_texts
 
@@ -115,7 +116,7 @@ def test_fuzzed_assignments_only_raise_assignment_error(text):
     assert all(k.isidentifier() and isinstance(v, (float, np.ndarray)) for k, v in values.items())
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(st.text(alphabet="xy0123456789.+-*/() ,=_abcdefghijklmnopqrstuvwz[]{}'\"", max_size=30))
 def test_fuzzed_formulas_either_render_or_fail_cleanly(text):
     """Any text gives exit code 0 (a graph) or 2 (a one-line error); nothing else escapes."""

@@ -12,6 +12,7 @@ import scipy.special
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from hypothesis_counts import examples
 
 import gradflow as gf
 from gradflow import OPS, ShapeError, Tensor, check_symbolic, gradcheck
@@ -146,7 +147,7 @@ def array_and_axis(draw):
 
 
 @pytest.mark.parametrize("name", AXIS_OPS)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(case=array_and_axis(), keepdims=st.booleans())
 def test_any_axes_match_numpy_forward_and_finite_differences(name, case, keepdims):
     a, axis = case

@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis_counts import examples
 
 from gradflow.errors import ShapeError, UsageError
 from gradflow.experiments.bptt import bptt_gradient_norms
 from gradflow.nn import GRU, LSTM, RNN, Linear, LSTMCell
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(st.floats(0.1, 2.0), st.integers(1, 8), st.integers(1, 5))
 def test_a_linear_recurrence_scales_the_gradient_by_rho_per_step(rho, T, H):
     # W_ih = 0, b = 0: every hₜ is 0, tanh'(0) = 1, so ∂L/∂hₜ = (ρI)^(T−t)·1 for L = Σ h_T
