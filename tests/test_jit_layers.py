@@ -10,7 +10,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from jit_helpers import assert_matches_graph
 
-from gradflow import nn
+from gradflow import Tensor, nn
 from gradflow.errors import ShapeError
 from gradflow.jit import make_stepper, stages
 from gradflow.nn import models
@@ -35,6 +35,25 @@ ACTIVATIONS = [
 
 def _rng(seed):
     return np.random.default_rng(seed)
+
+
+def _near_tie_in_a_window(layers, x, k, stride):
+    """Whether some max-pooling window of ``layers(x)`` (the graph engine, float64) holds two
+    different values closer than float32 can tell apart (a saturated tanh gives 0.99984844 and
+    0.99984845): either may then be the maximum in float32, and the gradient goes to another
+    input. Exact ties (ReLU's zeros) are left in: both backends take the same one."""
+    a = np.asarray(x, dtype=np.float64)
+    for layer in layers:
+        a = layer(Tensor(a)).data
+    b, c, h, w = a.shape
+    for y in range(0, h - k + 1, stride):
+        for x0 in range(0, w - k + 1, stride):
+            top = np.sort(a[:, :, y : y + k, x0 : x0 + k].reshape(b, c, -1), axis=-1)
+            if top.shape[-1] > 1:
+                gap = top[..., -1] - top[..., -2]
+                if ((gap > 0) & (gap < 1e-5 * np.maximum(1.0, np.abs(top[..., -1])))).any():
+                    return True
+    return False
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -131,6 +150,8 @@ def test_pool2d(dtype, pool, size, k, stride, seed):
         nn.Linear(2 * out * out, 2, seed=seed),
     )
     x = r.normal(size=(2, 1, size, size))
+    if pool is nn.MaxPool2d:
+        assume(not _near_tie_in_a_window(model.layers[:3], x, k, stride))
     stepper = assert_matches_graph(model, x, r.integers(0, 2, 2), dtype=dtype)
     assert any(isinstance(s, stages.Pool) for s in stepper.plan.train_stages)
 
@@ -162,6 +183,7 @@ def test_conv_then_max_pool_run_as_one_kernel(
     layers += [nn.MaxPool2d(pool_k, stride=pool_stride), nn.Flatten()]
     model = nn.Sequential(*layers, nn.Linear(3 * out * out, 2, seed=seed))
     x = r.normal(size=(batch, 2, size, size))
+    assume(not _near_tie_in_a_window(model.layers[: len(layers) - 2], x, pool_k, pool_stride))
     stepper = assert_matches_graph(model, x, r.integers(0, 2, batch), dtype=dtype)
     fused = stepper.plan.train_stages[1]
     assert isinstance(fused, stages.Conv) and fused.pool == (
