@@ -39,9 +39,10 @@ def _rng(seed):
 
 def _near_tie_in_a_window(layers, x, k, stride):
     """Whether some max-pooling window of ``layers(x)`` (the graph engine, float64) holds two
-    different values closer than float32 can tell apart (a saturated tanh gives 0.99984844 and
-    0.99984845): either may then be the maximum in float32, and the gradient goes to another
-    input. Exact ties (ReLU's zeros) are left in: both backends take the same one."""
+    different values closer (1e-5, relative) than float32 arithmetic reliably orders them (a
+    saturated tanh gives 0.99984844 and 0.99984845): either may then be the maximum in float32,
+    and the gradient goes to another input. Exact ties (ReLU's zeros) are left in: both
+    backends take the same one."""
     a = np.asarray(x, dtype=np.float64)
     for layer in layers:
         a = layer(Tensor(a)).data
