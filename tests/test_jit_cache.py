@@ -154,3 +154,27 @@ def test_kernels_without_jit():
         timeout=900,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+def test_every_cached_kernel_key_holds_the_op_table_fingerprint_from_the_start():
+    """The fingerprint is in a kernel's disk-cache key even when the kernel is made before
+    kernels.opforms is imported (it used to join the key only on that import, so a rule
+    compiled early was cached twice under one signature)."""
+    script = (
+        "import sys\n"
+        "from gradflow.kernels import cachedir, update\n"
+        "from gradflow.optim import rules\n"
+        "assert 'gradflow.kernels.opforms' not in sys.modules\n"
+        "from gradflow.kernels.fingerprint import fingerprint\n"
+        "kernel = update.compile_rule(rules.sgd)\n"
+        "if not cachedir.disk_cache_enabled():\n"
+        "    print('no disk cache'); raise SystemExit(0)\n"
+        "before = kernel._cache._index_key((), kernel.targetctx.codegen())\n"
+        "import gradflow.kernels.opforms\n"
+        "after = kernel._cache._index_key((), kernel.targetctx.codegen())\n"
+        "assert before == after and before[-1] == fingerprint(), (before, after)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert done.stdout.strip() in ("ok", "no disk cache")

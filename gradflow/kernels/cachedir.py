@@ -337,10 +337,10 @@ def njit(*args, **options):
     """``numba.njit`` for gradflow's kernels: ``cache=True`` only while a trusted directory
     is in use (with no such directory numba would fail at import: "no locator available").
 
-    A cached kernel's key also holds what :func:`add_key_part` registered — the op table's
-    fingerprint (:mod:`gradflow.kernels.opforms` registers it when imported): kernels inline
-    the table's forms, which live in other files than the kernel, and numba checks a cached
-    kernel against its own file only."""
+    A cached kernel's key also holds the op table's fingerprint
+    (:func:`gradflow.kernels.fingerprint.fingerprint`): kernels inline the table's forms,
+    which live in other files than the kernel, and numba checks a cached kernel against its
+    own file only."""
     import numba
 
     if options.get("cache") and not (disk_cache_enabled() and _numba_dir_trusted()):
@@ -353,26 +353,19 @@ def njit(*args, **options):
     return lambda fn: _keyed_by_op_table(decorate(fn))
 
 
-#: functions whose results join every cached kernel's key (see :func:`add_key_part`)
-_key_parts: list = []
-
-
-def add_key_part(part) -> None:
-    """Add ``part()`` (a string, computed once by the caller) to the disk-cache key of every
-    kernel compiled or loaded from now on. Registered by the module that knows what the
-    kernels inline; this module imports nothing of gradflow's."""
-    if part not in _key_parts:
-        _key_parts.append(part)
-
-
 def _keyed_by_op_table(dispatcher):
-    """``dispatcher`` whose disk-cache key also holds the registered key parts."""
+    """``dispatcher`` whose disk-cache key also holds the op table's fingerprint, whether or
+    not :mod:`~gradflow.kernels.opforms` has been imported yet (when it registered the part
+    on import, a rule compiled before that import got a second entry of the same signature
+    and compiled twice)."""
+    from .fingerprint import fingerprint
+
     cache = getattr(dispatcher, "_cache", None)
     index_key = getattr(cache, "_index_key", None)  # numba's; left alone should it change
     if index_key is not None:
 
         def keyed(sig, codegen):
-            return (*index_key(sig, codegen), *(part() for part in _key_parts))
+            return (*index_key(sig, codegen), fingerprint())
 
         cache._index_key = keyed
     return dispatcher

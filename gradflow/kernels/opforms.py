@@ -33,11 +33,7 @@ import numpy as np
 
 from .. import numerics
 from ..ops import OPS
-from . import cachedir
 from .cachedir import njit
-from .fingerprint import fingerprint
-
-cachedir.add_key_part(fingerprint)
 
 
 def _inner(fn, inline="always"):
