@@ -158,28 +158,40 @@ def quiz(
     ask: Callable[[str], str] = input,
     skip: Iterable[Question] = (),
     on_answer: Callable[[Question, bool], None] | None = None,
+    before_question: Callable[[Question, Solution, Callable[[str], float | None]], None]
+    | None = None,
+    mode: str = "",
 ) -> QuizResult:
     """Ask every question in order. ``answers`` (one per question) makes it non-interactive;
     with ``answers=None`` the user is prompted through ``ask`` and may retry unreadable input.
     Questions in ``skip`` (answered right earlier) count as right and are not asked;
     ``on_answer(question, correct)`` is called after each answer (the progress file).
     A wrong answer is diagnosed (:mod:`gradflow.exercises.diagnose`) before the chain.
+    ``before_question(question, solution, read)`` runs before each question is asked, with
+    ``read(prompt)`` reading the next answer the way the questions do (step mode asks the
+    chain-rule steps there); ``mode`` is added to the title ("step mode").
     """
     from .diagnose import diagnose
 
     skip = set(skip)
     sol = ex.solve()
     supplied = iter(answers) if answers is not None else None
+
+    def read(prompt: str) -> float | None:
+        return _read(prompt, supplied, ask, out)
+
     result = QuizResult(total=len(ex.questions))
-    out.write(f"{ex.title}\n")
+    out.write(f"{ex.title}{f' ({mode})' if mode else ''}\n")
     if ex.hints:
         out.write("Hints: " + " ".join(ex.hints) + "\n")
     for n, q in enumerate(ex.questions, start=1):
         if q in skip:
             result.correct += 1
             continue
+        if before_question is not None:
+            before_question(q, sol, read)
         prompt = f"[{n}/{result.total}] {q.label(ex.output)} = ? "
-        given = _read(prompt, supplied, ask, out)
+        given = read(prompt)
         truth = ex.answer(q, sol)
         right = given is not None and ex.close(given, truth)
         if on_answer is not None:
