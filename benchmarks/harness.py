@@ -1,10 +1,12 @@
-"""Benchmark workloads W1–W5: the jitted backend (and the graph engine) against PyTorch eager
-and micrograd, in the same process, float32, 2 threads.
+"""Benchmark workloads W1–W7: the jitted backend (and the graph engine) against PyTorch eager,
+NumPy by hand and micrograd, float32, 2 threads.
 
-Each workload reports the median step time after warm-up, the first step separately (that
-one includes numba compilation or loading from the cache), the speed-up over PyTorch eager
-(W5: over micrograd) and the achieved GFLOP/s as a fraction of the machine's matmul peak
-(numpy 2048×2048 float32). Run with ``gradflow bench`` or ``python benchmarks/bench.py``.
+Each workload reports the median and 90th-percentile step time after warm-up, the first step
+separately (that one includes numba compilation or loading from the cache; ``cold=True``
+also measures it with an empty cache in a fresh process), the speed-up over PyTorch eager
+(W5, W5m: over micrograd) and over NumPy by hand (``numpy_steps.py``) and the achieved
+GFLOP/s as a fraction of the machine's matmul peak (numpy 2048×2048 float32). Run with
+``gradflow bench`` or ``python benchmarks/bench.py``.
 
 This harness is not part of the installed library: it lives beside the other benchmarks in
 the repository, and ``gradflow bench`` finds it in the source checkout gradflow runs from
@@ -13,22 +15,58 @@ the repository, and ``gradflow bench`` finds it in the source checkout gradflow 
 
 from __future__ import annotations
 
+import gc
+import importlib.util
+import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 THREADS = 2
 WARMUP = 3
 
-#: speed-up floors over PyTorch eager (W5: over micrograd) from the issue
+#: speed-up floors over PyTorch eager (W5, W5m: over micrograd as users run it) from the issues
 FLOORS = {
     "W1": 6.0, "W2": 1.2, "W3": 1.7, "W4": 1.25, "W4b": 4.0, "W4c": 2.75, "W5": 30.0,
-    "W6": 1.7, "W7": 5.0,
+    "W5m": 10.0, "W6": 1.7, "W7": 5.0,
 }  # fmt: skip
+
+#: the workloads with a NumPy-by-hand baseline (``numpy_steps.py``)
+NUMPY_KEYS = ("W1", "W2", "W3", "W4", "W4b", "W4c")
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _sibling(name: str):
+    """``benchmarks/<name>.py`` beside this file, loaded by path once (this folder is not a
+    package and not on ``sys.path``); None when the file is not there."""
+    module_name = f"gradflow_bench_{name}"
+    if module_name not in sys.modules:
+        path = _HERE / f"{name}.py"
+        if not path.is_file():
+            return None
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+    return sys.modules[module_name]
+
+
+def numpy_steps_module():
+    """``numpy_steps.py``: the NumPy-by-hand training steps."""
+    return _sibling("numpy_steps")
 
 
 def set_threads(n: int = THREADS) -> None:
@@ -62,13 +100,15 @@ class Timing:
     first_s: float
     steps: int
     threads: int | None = None  # the jit backend's thread count at the end (see jit.threads)
+    p90_s: float | None = None  # 90th percentile of the steps after the warm-up
 
 
-def time_steps(step: Callable[[int], object], n_steps: int) -> Timing:
-    """Run ``step(k)`` for k < n_steps; median of the steps after the warm-up."""
+def time_steps(step: Callable[[int], object], n_steps: int, warmup: int = WARMUP) -> Timing:
+    """Run ``step(k)`` for k < n_steps; median and 90th percentile of the steps after the
+    warm-up."""
     times = [_timed(lambda k=k: step(k)) for k in range(n_steps)]
-    rest = times[min(WARMUP, len(times) - 1) :]
-    return Timing(float(np.median(rest)), times[0], n_steps)
+    rest = times[min(warmup, len(times) - 1) :]
+    return Timing(float(np.median(rest)), times[0], n_steps, p90_s=float(np.percentile(rest, 90)))
 
 
 # ------------------------------------------------------------------------------ data
@@ -301,33 +341,97 @@ def run_gradflow(w: Workload, x, y, backend: str, limit: int | None) -> Timing:
     return timing
 
 
+#: loads this file by path in a fresh interpreter, as `gradflow bench` does (not installed)
+_LOAD_HARNESS = (
+    "import importlib.util, json, sys; "
+    f"spec = importlib.util.spec_from_file_location('gradflow_bench_harness', {__file__!r}); "
+    "m = importlib.util.module_from_spec(spec); sys.modules[spec.name] = m; "
+    "spec.loader.exec_module(m); "
+)
+
+
+def _in_subprocess(what: str, code: str, env: dict | None = None):
+    """Run ``code`` (after loading this harness as ``m``) in a fresh interpreter; the JSON it
+    prints on its last line."""
+    run = subprocess.run(
+        [sys.executable, "-c", _LOAD_HARNESS + code], capture_output=True, text=True, env=env
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{run.stderr[-2000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def run_torch(w: Workload, x, y, limit: int | None) -> Timing:
     """PyTorch eager in a fresh process on the same machine, so neither library's thread
     pool (both use OpenMP) runs while the other is being timed."""
-    import json
-    import subprocess
-    import sys
-
-    code = (  # this file, loaded by path as `gradflow bench` loads it (it is not installed)
-        "import importlib.util, json, sys; "
-        f"spec = importlib.util.spec_from_file_location('gradflow_bench_harness', {__file__!r}); "
-        "m = importlib.util.module_from_spec(spec); sys.modules[spec.name] = m; "
-        "spec.loader.exec_module(m); "
-        f"print(json.dumps(m.torch_in_this_process({w.key!r}, {limit!r})))"
-    )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if run.returncode != 0:
-        raise RuntimeError(f"torch baseline for {w.key} failed:\n{run.stderr[-2000:]}")
-    median, first, steps = json.loads(run.stdout.strip().splitlines()[-1])
-    return Timing(median, first, steps)
+    code = f"print(json.dumps(m.peer_in_this_process('torch', {w.key!r}, {limit!r})))"
+    return Timing(*_in_subprocess(f"torch baseline for {w.key}", code))
 
 
-def torch_in_this_process(key: str, limit: int | None) -> tuple[float, float, int]:
-    """The torch side of :func:`run_torch` (imports no numba kernel)."""
+def run_numpy(w: Workload, x, y, limit: int | None) -> Timing:
+    """NumPy by hand in a fresh process, its BLAS on ``THREADS`` threads (PyTorch's count;
+    this process holds OpenBLAS at one thread for gradflow's in-kernel products)."""
+    code = f"print(json.dumps(m.peer_in_this_process('numpy', {w.key!r}, {limit!r})))"
+    env = os.environ | {"OPENBLAS_NUM_THREADS": str(THREADS), "OMP_NUM_THREADS": str(THREADS)}
+    return Timing(*_in_subprocess(f"NumPy baseline for {w.key}", code, env))
+
+
+def peer_in_this_process(peer: str, key: str, limit: int | None) -> list:
+    """The baseline side of :func:`run_torch` / :func:`run_numpy` (runs no numba kernel):
+    the fields of its :class:`Timing`."""
     w = WORKLOADS[key]
     x, y = w.data()
-    t = _torch_timing(w, x, y, limit)
-    return t.median_s, t.first_s, t.steps
+    t = (_torch_timing if peer == "torch" else _numpy_timing)(w, x, y, limit)
+    return [t.median_s, t.first_s, t.steps, None, t.p90_s]
+
+
+def _numpy_timing(w: Workload, x, y, limit: int | None) -> Timing:
+    """``numpy_steps.py``'s step for the workload, from gradflow's initial weights."""
+    idx = _batches(len(x), w.batch, w.epochs, limit)
+    batches = [(np.ascontiguousarray(x[i]), y[i]) for i in idx]
+    build = numpy_steps_module().STEPS[w.key]
+    return time_steps(build(gradflow_model(w.key), w.optimizer, w.lr, batches), len(batches))
+
+
+def run_cold(key: str) -> dict:
+    """The first jitted step of a fresh process with an empty numba cache (a private 0700
+    temporary ``NUMBA_CACHE_DIR``, removed afterwards): ``import_s`` for importing gradflow's
+    jit backend, ``first_step_s`` for building the model and stepper and running the first
+    step (compiling every kernel it needs)."""
+    with tempfile.TemporaryDirectory(prefix="gradflow-bench-cold-") as cache:  # mode 0700
+        os.chmod(cache, 0o700)
+        code = f"print(json.dumps(m.cold_in_this_process({key!r}, imported)))"
+        start = (
+            "import time; t0 = time.perf_counter(); import gradflow.jit, gradflow.nn; "
+            "imported = time.perf_counter() - t0; "
+        )
+        env = os.environ | {"NUMBA_CACHE_DIR": cache}
+        run = subprocess.run(
+            [sys.executable, "-c", start + _LOAD_HARNESS + code],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+    if run.returncode != 0:
+        raise RuntimeError(f"cold start of {key} failed:\n{run.stderr[-2000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def cold_in_this_process(key: str, import_s: float) -> dict:
+    """The child side of :func:`run_cold` (the data is made before the clock starts)."""
+    from gradflow.jit import make_stepper
+
+    set_threads()
+    w = WORKLOADS[key]
+    x, y = w.data()
+    i = _batches(len(x), w.batch, 1, 1)[0]
+    xb, yb = np.ascontiguousarray(x[i]), y[i]
+    t = time.perf_counter()
+    model = gradflow_model(key)
+    opt = gradflow_optimizer(w, model.parameters())
+    stepper = make_stepper(model, "cross_entropy", opt, dtype=np.float32)
+    float(stepper.train_batch(xb, yb))
+    return {"import_s": import_s, "first_step_s": time.perf_counter() - t}
 
 
 def _torch_timing(w: Workload, x, y, limit: int | None) -> Timing:
@@ -350,6 +454,7 @@ def _torch_timing(w: Workload, x, y, limit: int | None) -> Timing:
         loss = lossf(model(xb), yb)
         loss.backward()
         opt.step()
+        return float(loss)
 
     return time_steps(step, len(batches))
 
@@ -380,16 +485,22 @@ def scalar_moons_step(value_cls, mlp_cls, seed: int = 1337):
     return step
 
 
+def _micrograd():
+    """micrograd's ``Value`` and ``MLP`` (None, None when it is not installed)."""
+    try:
+        from micrograd.engine import Value
+        from micrograd.nn import MLP
+    except ImportError:
+        return None, None
+    return Value, MLP
+
+
 def run_w5(limit: int | None, rounds: int = 1) -> dict:
     """W5: gradflow's scalar engine and micrograd take ``rounds`` turns (see :func:`run`)."""
     from gradflow import MLP, Value
 
     n = min(limit or 20, 20)
-    try:
-        from micrograd.engine import Value as MValue
-        from micrograd.nn import MLP as MMLP
-    except ImportError:
-        MValue = None
+    MValue, MMLP = _micrograd()
 
     def ours() -> Timing:
         return time_steps(scalar_moons_step(Value, MLP), n)
@@ -397,33 +508,90 @@ def run_w5(limit: int | None, rounds: int = 1) -> dict:
     def theirs() -> Timing:
         return time_steps(scalar_moons_step(MValue, MMLP), max(4, n // 4))
 
-    baseline = theirs if MValue is not None else None
-    return _compare(*_take_turns(ours, baseline, rounds), "micrograd")
+    peers = [("micrograd", theirs if MValue is not None else None)]
+    return _compare(*_take_turns(ours, peers, rounds))
 
 
-def _take_turns(ours: Callable[[], Timing], theirs: Callable[[], Timing] | None, rounds: int):
-    """``rounds`` turns of ``ours()`` then ``theirs()`` (None: the baseline is not installed)."""
-    mine, other = [], []
+def _without_gc(fn: Callable[[], Timing]) -> Timing:
+    """``fn()`` with Python's cyclic garbage collector off (then on again, and run once)."""
+    gc.collect()
+    gc.disable()
+    try:
+        return fn()
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+def run_microcode(limit: int | None, rounds: int = 1) -> dict:
+    """W5m: micrograd's own ``nn.py`` design (one ``Value`` per ``*`` and ``+``), written
+    once in ``microcode.py`` as ``microcode_step(value_cls)``, run with gradflow's ``Value``
+    and with micrograd's — with its cyclic collector on, as users run it, and off."""
+    row = {"name": "microcode"}
+    try:
+        microcode = _sibling("microcode")
+    except Exception as exc:  # a half-written file: say so in the row, run the rest
+        microcode, why = None, f"benchmarks/microcode.py failed to load: {exc}"
+    else:
+        why = "benchmarks/microcode.py is not there"
+    if microcode is None:
+        return row | {"gradflow_ms": None, "speedup": None, "not_available": why}
+    from gradflow import Value
+
+    MValue, _ = _micrograd()
+    n = 3 if limit else 6  # steps of 0.1–1.5 s each: one warm-up step
+
+    def timed(value_cls) -> Callable[[], Timing]:
+        return lambda: time_steps(microcode.microcode_step(value_cls), n, warmup=1)
+
+    with_gc = timed(MValue) if MValue is not None else None
+    without = (lambda: _without_gc(with_gc)) if MValue is not None else None
+    peers = [("micrograd", with_gc), ("micrograd_nogc", without)]
+    return row | _compare(*_take_turns(timed(Value), peers, rounds))
+
+
+def _take_turns(ours: Callable[[], Timing], peers: list, rounds: int):
+    """``rounds`` turns of ``ours()`` then each peer's ``(name, run)`` in order (``run`` None:
+    that baseline is not installed). Returns gradflow's timings and ``{name: timings}``."""
+    mine, other = [], {name: [] for name, _ in peers}
     for _ in range(rounds):
         mine.append(ours())
-        if theirs is not None:
-            other.append(theirs())
+        for name, theirs in peers:
+            if theirs is not None:
+                other[name].append(theirs())
     return mine, other
 
 
-def _compare(mine: list[Timing], other: list[Timing], baseline: str) -> dict:
-    """gradflow's median of round medians and first step; with a baseline, its median of
-    round medians (``<baseline>_ms``), the speed-up of the two and each round's own ratio."""
-    ours_s = float(np.median([t.median_s for t in mine]))
-    row = {"gradflow_ms": ours_s * 1e3, "first_step_s": mine[0].first_s}
-    if not other:
-        return row | {f"{baseline}_ms": None, "speedup": None}
-    theirs_s = float(np.median([t.median_s for t in other]))
-    return row | {
-        f"{baseline}_ms": theirs_s * 1e3,
-        "speedup": theirs_s / ours_s,
-        "round_speedups": [t.median_s / o.median_s for o, t in zip(mine, other)],
+def _ms(timings: list[Timing], field: str) -> float | None:
+    """Median over the rounds of one field of the timings, in ms."""
+    values = [getattr(t, field) for t in timings if getattr(t, field) is not None]
+    return float(np.median(values)) * 1e3 if values else None
+
+
+def _compare(mine: list[Timing], others: dict[str, list[Timing]]) -> dict:
+    """gradflow's median of round medians (and of round p90s) and first step; for each
+    baseline ``name`` its median of round medians (``<name>_ms``, ``<name>_p90_ms``), the
+    speed-up over it and each round's own ratio. The first baseline's speed-up is
+    ``speedup`` (the one the floors apply to), the others' ``<name>_speedup``."""
+    ours_ms = _ms(mine, "median_s")
+    row = {
+        "gradflow_ms": ours_ms,
+        "gradflow_p90_ms": _ms(mine, "p90_s"),
+        "first_step_s": mine[0].first_s,
     }
+    for n, (name, other) in enumerate(others.items()):
+        prefix = "" if n == 0 else f"{name}_"
+        if not other:
+            row |= {f"{name}_ms": None, f"{prefix}speedup": None}
+            continue
+        theirs_ms = _ms(other, "median_s")
+        row |= {
+            f"{name}_ms": theirs_ms,
+            f"{name}_p90_ms": _ms(other, "p90_s"),
+            f"{prefix}speedup": theirs_ms / ours_ms,
+            f"{prefix}round_speedups": [t.median_s / o.median_s for o, t in zip(mine, other)],
+        }
+    return row
 
 
 def _have_torch() -> bool:
@@ -438,44 +606,58 @@ def _have_torch() -> bool:
 ROUNDS = 3
 
 
-def run(keys: list[str] | None = None, quick: bool = False, log=None, rounds: int = ROUNDS) -> dict:
+def run(
+    keys: list[str] | None = None,
+    quick: bool = False,
+    log=None,
+    rounds: int = ROUNDS,
+    cold: bool = False,
+) -> dict:
     """Run the workloads ``keys`` (default all); ``quick`` caps the steps per workload and
-    runs one round.
+    runs one round; ``cold`` also times each jit workload's first step in a fresh process
+    with an empty numba cache (:func:`run_cold`: compiles every kernel, seconds each).
 
-    Each workload runs ``rounds`` times, gradflow and PyTorch in turn, and the reported
-    times are the medians of the per-round medians. On a shared machine slow spells last
-    seconds; taking turns spreads a spell over both sides instead of charging it to
+    Each workload runs ``rounds`` times, gradflow, PyTorch and NumPy in turn, and the
+    reported times are the medians of the per-round medians. On a shared machine slow spells
+    last seconds; taking turns spreads a spell over every side instead of charging it to
     whichever happened to run then.
     """
     set_threads()
-    keys = keys or [*WORKLOADS, "W5"]
+    keys = keys or [*WORKLOADS, "W5", "W5m"]
     limit = 25 if quick else None
     rounds = 1 if quick else max(1, int(rounds))
     peak = matmul_peak_gflops()
-    result = {"machine": machine_info(peak) | {"rounds": rounds}, "workloads": {}}
+    machine = machine_info(peak) | {"rounds": rounds, "load_average_start": os.getloadavg()}
+    result = {"machine": machine, "workloads": {}}
     torch_ok = _have_torch()
     for key in keys:
         if log:
             log(f"running {key} ...")
         if key == "W5":
             row = run_w5(limit, rounds)
+        elif key == "W5m":
+            row = run_microcode(limit, rounds)
         else:
             row = _run_workload(key, limit, rounds, peak, torch_ok)
+            if cold:
+                cold_run = run_cold(key)
+                row |= {"cold_import_s": cold_run["import_s"]}
+                row |= {"cold_first_step_s": cold_run["first_step_s"]}
         row["floor"] = FLOORS[key]
         row["meets_floor"] = None if row.get("speedup") is None else row["speedup"] >= FLOORS[key]
         result["workloads"][key] = row
+    machine["load_average_end"] = os.getloadavg()
     return result
 
 
 def _run_workload(key: str, limit: int | None, rounds: int, peak: float, torch_ok: bool) -> dict:
     w = WORKLOADS[key]
     x, y = w.data()
-    mine, other = _take_turns(
-        lambda: run_gradflow(w, x, y, "jit", limit),
-        (lambda: run_torch(w, x, y, limit)) if torch_ok else None,
-        rounds,
-    )
-    row = {"name": w.name} | _compare(mine, other, "torch")
+    peers = [("torch", (lambda: run_torch(w, x, y, limit)) if torch_ok else None)]
+    if key in NUMPY_KEYS:
+        peers.append(("numpy", lambda: run_numpy(w, x, y, limit)))
+    mine, other = _take_turns(lambda: run_gradflow(w, x, y, "jit", limit), peers, rounds)
+    row = {"name": w.name} | _compare(mine, other)
     gflops = 3.0 * w.flops_per_sample * w.batch / (row["gradflow_ms"] / 1e3) / 1e9
     row |= {"gflops": gflops, "peak_fraction": gflops / peak, "threads": mine[-1].threads}
     if key == "W1":
@@ -506,31 +688,57 @@ def machine_info(peak: float) -> dict:
 
 
 def markdown_table(result: dict) -> str:
-    """The benchmark result as a Markdown table (times in ms, medians after warm-up)."""
+    """The benchmark result as a Markdown table (times in ms: medians after warm-up, the
+    90th percentile in brackets)."""
     lines = [
-        "| workload | gradflow jit ms | first step s | graph ms | baseline ms | speed-up | floor "
+        "| workload | gradflow jit ms (p90) | first step s | cold: import + first step s "
+        "| graph ms | baseline ms (p90) | speed-up | floor | NumPy ms (p90) | vs NumPy "
         "| GFLOP/s (% peak) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def f(v, fmt):
         return "–" if v is None else format(v, fmt)
 
+    def ms(r, name):
+        if r.get(f"{name}_ms") is None:
+            return "–"
+        return f"{r[f'{name}_ms']:.3f} ({f(r.get(f'{name}_p90_ms'), '.3f')})"
+
+    notes = []
     for key, r in result["workloads"].items():
-        base = r.get("torch_ms", r.get("micrograd_ms"))
-        name = r.get("name", "scalar_moons (vs micrograd)")
+        base = "micrograd" if "micrograd_ms" in r else "torch"
+        name = {"W5": "scalar_moons (vs micrograd)", "W5m": "microcode (vs micrograd)"}.get(
+            key, r.get("name")
+        )
         perf = f"{r['gflops']:.1f} ({100 * r['peak_fraction']:.0f} %)" if "gflops" in r else "–"
         ok = "" if r.get("meets_floor") in (None, True) else " ✗"
+        cold = "–"
+        if r.get("cold_first_step_s") is not None:
+            cold = f"{r['cold_import_s']:.2f} + {r['cold_first_step_s']:.2f}"
+        vs_numpy = f"{f(r.get('numpy_speedup'), '.2f')}×" if "numpy_ms" in r else "–"
         lines.append(
-            f"| {key} {name} | {f(r['gradflow_ms'], '.3f')} | {f(r.get('first_step_s'), '.2f')} "
-            f"| {f(r.get('graph_ms'), '.2f')} | {f(base, '.3f')} | "
-            f"{f(r.get('speedup'), '.2f')}×{ok} | {r['floor']}× | {perf} |"
+            f"| {key} {name} | {ms(r, 'gradflow')} | {f(r.get('first_step_s'), '.2f')} "
+            f"| {cold} | {f(r.get('graph_ms'), '.2f')} | {ms(r, base)} | "
+            f"{f(r.get('speedup'), '.2f')}×{ok} | {r['floor']}× | {ms(r, 'numpy')} | "
+            f"{vs_numpy} | {perf} |"
         )
+        if r.get("not_available"):
+            notes.append(f"{key}: not available ({r['not_available']}).")
+        elif "micrograd_nogc_ms" in r and r["micrograd_nogc_ms"] is not None:
+            notes.append(
+                f"{key}: micrograd with its garbage collector off {ms(r, 'micrograd_nogc')} ms, "
+                f"gradflow {r['micrograd_nogc_speedup']:.2f}× that."
+            )
     m = result["machine"]
     lines.append("")
+    lines.extend(notes)
     lines.append(
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['threads']} threads; numpy {m['numpy']}, "
         f"numba {m['numba']}, torch {m.get('torch')}; matmul peak {m['peak_gflops']:.1f} GFLOP/s; "
         f"medians of {m.get('rounds', 1)} rounds."
     )
+    if "load_average_start" in m:
+        start, end = m["load_average_start"], m.get("load_average_end", m["load_average_start"])
+        lines.append(f"Load average (1 min) {start[0]:.2f} at the start, {end[0]:.2f} at the end.")
     return "\n".join(lines)

@@ -42,18 +42,27 @@ def test_bench_rounds_take_turns_and_report_medians_of_rounds(monkeypatch):
 
     def fake_torch(w, x, y, limit):
         calls.append("torch")
-        return benchmarks.Timing(next(theirs), 0.1, 10)
+        return benchmarks.Timing(next(theirs), 0.1, 10, p90_s=10.0)
 
+    def fake_numpy(w, x, y, limit):
+        calls.append("numpy")
+        return benchmarks.Timing(next(by_hand), 0.1, 10)
+
+    by_hand = iter([6.0, 2.0, 4.0])
     monkeypatch.setattr(benchmarks, "run_gradflow", fake_gradflow)
     monkeypatch.setattr(benchmarks, "run_torch", fake_torch)
+    monkeypatch.setattr(benchmarks, "run_numpy", fake_numpy)
     monkeypatch.setattr(benchmarks, "matmul_peak_gflops", lambda: 100.0)
     monkeypatch.setattr(benchmarks, "_have_torch", lambda: True)
     result = benchmarks.run(["W4b"], rounds=3)
     row = result["workloads"]["W4b"]
-    assert calls == ["gradflow", "torch"] * 3
+    assert calls == ["gradflow", "torch", "numpy"] * 3
     assert result["machine"]["rounds"] == 3
     assert row["gradflow_ms"] == 2000.0 and row["torch_ms"] == 8000.0 and row["speedup"] == 4.0
     assert row["round_speedups"] == [3.0, 8.0, 2.0]
+    assert row["torch_p90_ms"] == 10000.0 and row["gradflow_p90_ms"] is None
+    assert row["numpy_ms"] == 4000.0 and row["numpy_speedup"] == 2.0
+    assert row["numpy_round_speedups"] == [2.0, 2.0, 2.0]
     assert row["first_step_s"] == 0.5 and row["threads"] == 2
 
 

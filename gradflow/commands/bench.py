@@ -1,4 +1,5 @@
-"""``gradflow bench``: the W1–W7 benchmark (jit backend vs PyTorch eager / micrograd).
+"""``gradflow bench``: the W1–W7 benchmark (jit backend vs PyTorch eager, NumPy by hand and
+micrograd).
 
 The harness is not installed with the library (460 lines that only developers run): it is
 ``benchmarks/harness.py`` of the source checkout. This command finds it there — next to the
@@ -25,8 +26,15 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.add_argument("--workloads", default="", help="comma-separated subset, e.g. W1,W4b")
     p.add_argument("--quick", action="store_true", help="few steps per workload (a smoke run)")
-    p.add_argument("--rounds", type=positive_int, default=3,
-                   help="turns gradflow and PyTorch take per workload (default 3)")  # fmt: skip
+    p.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=3,
+        help="turns gradflow, PyTorch and NumPy take per workload (default 3)",
+    )
+    p.add_argument("--cold", action="store_true",
+                   help="also time each jit workload's first step in a fresh process with "
+                        "an empty numba cache (compiles every kernel: seconds each)")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -81,7 +89,11 @@ def run(args) -> int:
     if unknown:
         raise UsageError(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(FLOORS)}")
     result = run_benchmarks(
-        keys, quick=args.quick, log=lambda m: print(m, file=sys.stderr), rounds=args.rounds
+        keys,
+        quick=args.quick,
+        log=lambda m: print(m, file=sys.stderr),
+        rounds=args.rounds,
+        cold=args.cold,
     )
     if args.json:
         print(json_text(result))
