@@ -1,6 +1,9 @@
 """``gradflow bench`` runs and reports in the documented format (no timing is asserted)."""
 
 import json
+import sys
+
+import pytest
 
 from gradflow.cli import main
 from gradflow.commands.bench import load_harness
@@ -90,3 +93,51 @@ def test_the_harness_is_not_installed_and_is_never_taken_from_the_current_folder
     monkeypatch.setenv(bench.ENV, str(tmp_path / "nowhere"))
     assert main(["bench", "--quick"]) == 2
     assert "no harness.py there" in capsys.readouterr().err
+
+
+def test_microcode_row_says_not_available_without_its_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(benchmarks, "_HERE", tmp_path)
+    monkeypatch.delitem(sys.modules, "gradflow_bench_microcode", raising=False)
+    row = benchmarks.run_microcode(limit=3)
+    assert row["gradflow_ms"] is None and row["speedup"] is None
+    assert "microcode.py is not there" in row["not_available"]
+    machine = {"cpu": "x", "cores": 2, "threads": 2, "numpy": "2", "numba": "0", "peak_gflops": 1}
+    result = {"machine": machine, "workloads": {"W5m": row | {"floor": 10.0}}}
+    assert "W5m: not available" in markdown_table(result)
+
+
+def test_microcode_row_runs_the_step_with_each_value_class(tmp_path, monkeypatch):
+    """``microcode_step(value_cls)`` is called with gradflow's Value and (when micrograd is
+    installed) micrograd's, the latter once with the cyclic collector off."""
+    import gc
+
+    (tmp_path / "microcode.py").write_text(
+        "import gc\n"
+        "SEEN = []\n"
+        "def microcode_step(value_cls):\n"
+        "    def step(k):\n"
+        "        SEEN.append((value_cls.__module__, gc.isenabled()))\n"
+        "        return (value_cls(2.0) * value_cls(3.0)).data\n"
+        "    return step\n"
+    )
+    monkeypatch.setattr(benchmarks, "_HERE", tmp_path)
+    monkeypatch.delitem(sys.modules, "gradflow_bench_microcode", raising=False)
+    row = benchmarks.run_microcode(limit=3)
+    seen = sys.modules["gradflow_bench_microcode"].SEEN
+    assert row["gradflow_ms"] > 0 and gc.isenabled()
+    assert ("gradflow.value", True) in seen
+    if benchmarks._micrograd()[0] is not None:
+        assert ("micrograd.engine", True) in seen and ("micrograd.engine", False) in seen
+        assert row["micrograd_ms"] > 0 and row["micrograd_nogc_speedup"] > 0
+
+
+@pytest.mark.slow
+def test_cold_first_step_runs_in_a_fresh_process_with_a_private_cache_it_removes(tmp_path):
+    import os
+    import tempfile
+
+    before = set(os.listdir(tempfile.gettempdir()))
+    cold = benchmarks.run_cold("W7")
+    assert cold["import_s"] > 0 and cold["first_step_s"] > 0
+    left = {n for n in set(os.listdir(tempfile.gettempdir())) - before if "bench-cold" in n}
+    assert not left
