@@ -81,6 +81,34 @@ def test_governor_reconsiders_soon_after_the_kernels_change():
 
 
 @two_threads
+@pytest.mark.parametrize("slowdown", [1.2, 1.8, 3.0])
+def test_governor_probing_costs_about_its_budget_on_a_steady_machine(slowdown):
+    """The probes' slow steps are paid back: once the first decision is made, probing costs
+    at most about ``budget`` (1 %) of the time, and the steps on the other count stay below
+    the 90th percentile of a run of a few hundred steps."""
+    machine = FakeMachine({2: 1.0, 1: slowdown})
+    gov = ThreadGovernor(2, clock=machine.clock)
+    for _ in range(400):
+        gov.run(lambda: machine.step(8), 8)
+    assert gov.current == 2 and gov.switches == []
+    first = machine.used[:12].count(1)
+    later = machine.used[12:].count(1)
+    assert first == 4  # the first decision: 4 steps on one thread within the first 12
+    extra = later * (slowdown - 1.0)
+    assert extra <= 0.012 * len(machine.used[12:]) + (slowdown - 1.0) * gov.probe
+    assert machine.used.count(1) < 0.1 * len(machine.used)
+
+
+@two_threads
+def test_governor_decides_within_the_first_dozen_steps_on_a_busy_machine():
+    machine = FakeMachine({2: 6.0, 1: 1.6})  # a neighbour holds the second core
+    gov = ThreadGovernor(2, clock=machine.clock)
+    for _ in range(12):
+        gov.run(lambda: machine.step(8), 8)
+    assert gov.current == 1 and gov.switches == [(10, 1)]
+
+
+@two_threads
 def test_governor_restores_the_callers_thread_count():
     before = numba.get_num_threads()
     gov = ThreadGovernor(2, adaptive=False)

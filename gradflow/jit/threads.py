@@ -9,8 +9,21 @@ from 1.6 ms to 9 ms with a busy neighbour, while one thread took 2.4 ms.
 
 :class:`ThreadGovernor` therefore times the steps it runs, per sample, and now and then runs
 a few steps on the other thread count. It switches when those are clearly faster, and probes
-less and less often while they are not (exponential back-off), so on a steady machine the
-probing costs well under 1 % of the steps.
+less and less often while they are not. What it costs, and when:
+
+- the first probe comes early (after 2 untimed steps and 4 timed ones: 4 steps on the other
+  count from step 7 on), so a busy machine is noticed within the first dozen steps;
+- a probe that loses is paid for in its slow steps: losing by a factor r costs
+  ``probe·(r − 1)`` step times, so the next probe waits until that is at most ``budget``
+  (1 %) of the steps in between, and at least twice as long as the last wait (up to 2048
+  steps). On a steady machine where one thread is 1.8× slower: probes at steps 7–10 and
+  ~330, then after waits of 640, 1280 and 2048 steps — 3.2 step times of probing in the
+  first 330 steps (1 %), less after;
+- after a switch it probes the count it left 32 steps later, backing off the same way.
+
+Timing a step costs about a microsecond (only the steps a comparison needs are timed). The
+probe steps themselves are the tail the governor adds to a run's step times: 4 slower steps
+out of the first ~330 on a steady machine, below the 90th percentile.
 
 While a step runs on more than one thread, the BLAS libraries of the process are held at one
 thread each (:class:`BlasThreads`, restored after the step): the kernels call ``np.dot``
@@ -73,8 +86,11 @@ class ThreadGovernor:
 
     ``probe`` steps under the other count are compared with the last ``probe`` steps under
     the current one (median time per sample); the other count must be faster by the factor
-    ``margin`` to be chosen. Probes come every ``period`` steps, doubling up to
-    ``max_period`` after each probe that does not switch. ``adaptive=False`` always uses
+    ``margin`` to be chosen. The first probe comes after ``first_period`` steps, later ones
+    ``period`` steps after a switch; after each probe that does not switch, the wait at
+    least doubles, and grows further when the probe lost clearly: to
+    ``probe·(r − 1)/budget`` steps for a probe r times slower, so probing costs at most
+    ``budget`` of the time (up to ``max_period`` steps). ``adaptive=False`` always uses
     ``max_threads``. ``clock`` is for tests.
     """
 
@@ -88,14 +104,16 @@ class ThreadGovernor:
         max_period: int = 2048,
         margin: float = 0.85,
         warmup: int = 2,
+        first_period: int | None = None,
+        budget: float = 0.01,
         clock: Callable[[], float] = time.perf_counter,
     ):
         self.max_threads = int(max_threads or numba.get_num_threads())
         self.current = self.max_threads
         self.adaptive = adaptive and self.max_threads > 1
         self.probe, self.base_period, self.max_period = probe, period, max_period
-        self.period = period
-        self.margin = margin
+        self.period = min(period, first_period or probe)  # the first decision comes early
+        self.margin, self.budget = margin, budget
         self.clock = clock
         self._skip = warmup  # the first steps compile or load kernels: not timed
         self._recent: deque[float] = deque(maxlen=probe)
@@ -167,12 +185,16 @@ class ThreadGovernor:
         self._trial.append(per_sample)
         if len(self._trial) < self.probe:
             return
-        if median(self._trial) < self.margin * median(self._recent):
+        ratio = median(self._trial) / median(self._recent)
+        if ratio < self.margin:
             self.current = threads
             self.period = self.base_period
             self._recent = deque(self._trial, maxlen=self.probe)
             self.switches.append((self.steps, threads))
         else:
-            self.period = min(2 * self.period, self.max_period)
+            # the probe's slow steps cost probe·(ratio − 1) step times: wait long enough
+            # for that to be at most `budget` of the steps in between
+            paid_back = int(self.probe * max(ratio - 1.0, 0.0) / self.budget)
+            self.period = min(max(2 * self.period, paid_back), self.max_period)
         self._trial = []
         self._since_probe = 0
