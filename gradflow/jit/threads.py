@@ -15,10 +15,11 @@ less and less often while they are not. What it costs, and when:
   count from step 7 on), so a busy machine is noticed within the first dozen steps;
 - a probe that loses is paid for in its slow steps: losing by a factor r costs
   ``probe·(r − 1)`` step times, so the next probe waits until that is at most ``budget``
-  (1 %) of the steps in between, and at least twice as long as the last wait (up to 2048
-  steps). On a steady machine where one thread is 1.8× slower: probes at steps 7–10 and
-  ~330, then after waits of 640, 1280 and 2048 steps — 3.2 step times of probing in the
-  first 330 steps (1 %), less after;
+  (1 %) of the steps in between, and at least twice as long as the last wait and 32 steps
+  (up to 2048 steps). On a steady machine where one thread is 1.8× slower: probes at steps
+  7–10 and ~330, then after waits of 640, 1280 and 2048 steps — 3.2 step times of probing
+  in the first 330 steps (1 %), less after; when the two counts are about as fast, probes
+  at steps 7, ~43, ~111, ~243…, which then cost next to nothing;
 - after a switch it probes the count it left 32 steps later, backing off the same way.
 
 Timing a step costs about a microsecond (only the steps a comparison needs are timed). The
@@ -88,7 +89,7 @@ class ThreadGovernor:
     the current one (median time per sample); the other count must be faster by the factor
     ``margin`` to be chosen. The first probe comes after ``first_period`` steps, later ones
     ``period`` steps after a switch; after each probe that does not switch, the wait at
-    least doubles, and grows further when the probe lost clearly: to
+    least doubles (and is at least ``period``), and grows further when the probe lost clearly: to
     ``probe·(r − 1)/budget`` steps for a probe r times slower, so probing costs at most
     ``budget`` of the time (up to ``max_period`` steps). ``adaptive=False`` always uses
     ``max_threads``. ``clock`` is for tests.
@@ -195,6 +196,7 @@ class ThreadGovernor:
             # the probe's slow steps cost probe·(ratio − 1) step times: wait long enough
             # for that to be at most `budget` of the steps in between
             paid_back = int(self.probe * max(ratio - 1.0, 0.0) / self.budget)
-            self.period = min(max(2 * self.period, paid_back), self.max_period)
+            wait = max(2 * self.period, self.base_period, paid_back)
+            self.period = min(wait, self.max_period)
         self._trial = []
         self._since_probe = 0
