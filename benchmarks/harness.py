@@ -369,8 +369,9 @@ def run_torch(w: Workload, x, y, limit: int | None) -> Timing:
 
 
 def run_numpy(w: Workload, x, y, limit: int | None) -> Timing:
-    """NumPy by hand in a fresh process, its BLAS on ``THREADS`` threads (PyTorch's count;
-    this process holds OpenBLAS at one thread for gradflow's in-kernel products)."""
+    """NumPy by hand in a fresh process whose BLAS may use up to ``THREADS`` threads (this
+    process holds OpenBLAS at one thread for gradflow's in-kernel products); it runs on
+    whichever of 1 and ``THREADS`` is faster (:func:`_faster_blas_threads`)."""
     code = f"print(json.dumps(m.peer_in_this_process('numpy', {w.key!r}, {limit!r})))"
     env = os.environ | {"OPENBLAS_NUM_THREADS": str(THREADS), "OMP_NUM_THREADS": str(THREADS)}
     return Timing(*_in_subprocess(f"NumPy baseline for {w.key}", code, env))
@@ -382,15 +383,43 @@ def peer_in_this_process(peer: str, key: str, limit: int | None) -> list:
     w = WORKLOADS[key]
     x, y = w.data()
     t = (_torch_timing if peer == "torch" else _numpy_timing)(w, x, y, limit)
-    return [t.median_s, t.first_s, t.steps, None, t.p90_s]
+    return [t.median_s, t.first_s, t.steps, t.threads, t.p90_s]
 
 
 def _numpy_timing(w: Workload, x, y, limit: int | None) -> Timing:
-    """``numpy_steps.py``'s step for the workload, from gradflow's initial weights."""
+    """``numpy_steps.py``'s step for the workload, from gradflow's initial weights, on the
+    faster BLAS thread count."""
+    from threadpoolctl import threadpool_limits
+
     idx = _batches(len(x), w.batch, w.epochs, limit)
     batches = [(np.ascontiguousarray(x[i]), y[i]) for i in idx]
     build = numpy_steps_module().STEPS[w.key]
-    return time_steps(build(gradflow_model(w.key), w.optimizer, w.lr, batches), len(batches))
+
+    def make_step():
+        return build(gradflow_model(w.key), w.optimizer, w.lr, batches)
+
+    threads = _faster_blas_threads(make_step, len(batches))
+    with threadpool_limits(threads, user_api="blas"):
+        timing = time_steps(make_step(), len(batches))
+    timing.threads = threads
+    return timing
+
+
+def _faster_blas_threads(make_step: Callable, n_batches: int, steps: int = 6) -> int:
+    """1 or ``THREADS`` BLAS threads, whichever runs ``steps`` steps of a fresh ``make_step()``
+    faster (median after the first; two turns each, untimed for the result). gradflow's jit
+    backend chooses its thread count by measuring too, and a busy machine turns two BLAS
+    threads into a loss of 5–10× (W3 by hand: 14 ms a step on one thread, 60–260 ms on two
+    at load average 4–5)."""
+    from threadpoolctl import threadpool_limits
+
+    best: dict[int, float] = {}
+    for n in (1, THREADS, 1, THREADS):
+        with threadpool_limits(n, user_api="blas"):
+            step = make_step()
+            times = [_timed(lambda k=k: step(k % n_batches)) for k in range(steps)]
+        best[n] = min(best.get(n, np.inf), float(np.median(times[1:])))
+    return min(best, key=best.get)
 
 
 def run_cold(key: str) -> dict:
@@ -585,6 +614,8 @@ def _compare(mine: list[Timing], others: dict[str, list[Timing]]) -> dict:
             row |= {f"{name}_ms": None, f"{prefix}speedup": None}
             continue
         theirs_ms = _ms(other, "median_s")
+        if other[0].threads is not None:  # NumPy: the BLAS thread count chosen each round
+            row[f"{name}_threads"] = [t.threads for t in other]
         row |= {
             f"{name}_ms": theirs_ms,
             f"{name}_p90_ms": _ms(other, "p90_s"),
