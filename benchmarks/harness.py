@@ -350,11 +350,14 @@ _LOAD_HARNESS = (
 )
 
 
-def _in_subprocess(what: str, code: str, env: dict | None = None):
-    """Run ``code`` (after loading this harness as ``m``) in a fresh interpreter; the JSON it
-    prints on its last line."""
+def _in_subprocess(what: str, code: str, env: dict | None = None, first: str = ""):
+    """Run ``first``, then ``code`` after loading this harness as ``m``, in a fresh
+    interpreter; the JSON it prints on its last line."""
     run = subprocess.run(
-        [sys.executable, "-c", _LOAD_HARNESS + code], capture_output=True, text=True, env=env
+        [sys.executable, "-c", first + _LOAD_HARNESS + code],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if run.returncode != 0:
         raise RuntimeError(f"{what} failed:\n{run.stderr[-2000:]}")
@@ -427,23 +430,15 @@ def run_cold(key: str) -> dict:
     temporary ``NUMBA_CACHE_DIR``, removed afterwards): ``import_s`` for importing gradflow's
     jit backend, ``first_step_s`` for building the model and stepper and running the first
     step (compiling every kernel it needs)."""
+    first = (
+        "import time; t0 = time.perf_counter(); import gradflow.jit, gradflow.nn; "
+        "imported = time.perf_counter() - t0; "
+    )
+    code = f"print(json.dumps(m.cold_in_this_process({key!r}, imported)))"
     with tempfile.TemporaryDirectory(prefix="gradflow-bench-cold-") as cache:  # mode 0700
-        os.chmod(cache, 0o700)
-        code = f"print(json.dumps(m.cold_in_this_process({key!r}, imported)))"
-        start = (
-            "import time; t0 = time.perf_counter(); import gradflow.jit, gradflow.nn; "
-            "imported = time.perf_counter() - t0; "
-        )
+        os.chmod(cache, 0o700)  # (whatever the platform's default)
         env = os.environ | {"NUMBA_CACHE_DIR": cache}
-        run = subprocess.run(
-            [sys.executable, "-c", start + _LOAD_HARNESS + code],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-    if run.returncode != 0:
-        raise RuntimeError(f"cold start of {key} failed:\n{run.stderr[-2000:]}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
+        return _in_subprocess(f"cold start of {key}", code, env, first)
 
 
 def cold_in_this_process(key: str, import_s: float) -> dict:

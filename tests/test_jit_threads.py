@@ -109,6 +109,29 @@ def test_governor_decides_within_the_first_dozen_steps_on_a_busy_machine():
 
 
 @two_threads
+def test_governor_notices_a_neighbour_at_once_however_long_its_wait():
+    """Long back-off on a steady machine, then the second core gets busy: the slowdown
+    of the chosen count triggers a probe within a few steps; a slowdown of both counts costs
+    one probe and becomes the new reference."""
+    machine = FakeMachine({2: 1.0, 1: 3.0})
+    gov = ThreadGovernor(2, clock=machine.clock)
+    for _ in range(500):
+        gov.run(lambda: machine.step(8), 8)
+    assert gov.period >= 512 and gov.switches == []  # long waits: probes cost 4·2 steps
+    machine.cost[2] = 6.0
+    for _ in range(10):
+        gov.run(lambda: machine.step(8), 8)
+    assert gov.current == 1 and gov.switches == [(508, 1)]
+    machine.cost[1] = machine.cost[2] = 30.0  # everything slower, neither count better
+    start = len(machine.used)
+    for _ in range(24):
+        gov.run(lambda: machine.step(8), 8)
+    assert gov.current == 1
+    assert machine.used[start:].count(2) == gov.probe  # one probe, then the new reference
+    assert machine.used[start + 12 :].count(2) == 0
+
+
+@two_threads
 def test_governor_restores_the_callers_thread_count():
     before = numba.get_num_threads()
     gov = ThreadGovernor(2, adaptive=False)

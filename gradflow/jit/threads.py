@@ -20,9 +20,13 @@ less and less often while they are not. What it costs, and when:
   7–10 and ~330, then after waits of 640, 1280 and 2048 steps — 3.2 step times of probing
   in the first 330 steps (1 %), less after; when the two counts are about as fast, probes
   at steps 7, ~43, ~111, ~243…, which then cost next to nothing;
-- after a switch it probes the count it left 32 steps later, backing off the same way.
+- after a switch it probes the count it left 32 steps later, backing off the same way;
+- whatever the wait, when each of the chosen count's last 4 steps took more than twice as
+  long (per sample) as at the last decision, it probes at once: a neighbour starting up is noticed
+  within about 8 steps, not after a wait of up to 2048. A slower machine that stays slower
+  on both counts costs one probe, and its level becomes the new reference.
 
-Timing a step costs about a microsecond (only the steps a comparison needs are timed). The
+Every step is timed (two clock reads, well under a microsecond). The
 probe steps themselves are the tail the governor adds to a run's step times: 4 slower steps
 out of the first ~330 on a steady machine, below the 90th percentile.
 
@@ -107,6 +111,7 @@ class ThreadGovernor:
         warmup: int = 2,
         first_period: int | None = None,
         budget: float = 0.01,
+        slowdown: float = 2.0,
         clock: Callable[[], float] = time.perf_counter,
     ):
         self.max_threads = int(max_threads or numba.get_num_threads())
@@ -114,7 +119,9 @@ class ThreadGovernor:
         self.adaptive = adaptive and self.max_threads > 1
         self.probe, self.base_period, self.max_period = probe, period, max_period
         self.period = min(period, first_period or probe)  # the first decision comes early
-        self.margin, self.budget = margin, budget
+        self.margin, self.budget, self.slowdown = margin, budget, slowdown
+        #: time per sample of the chosen count at the last decision (None before the first)
+        self._settled: float | None = None
         self.clock = clock
         self._skip = warmup  # the first steps compile or load kernels: not timed
         self._recent: deque[float] = deque(maxlen=probe)
@@ -135,10 +142,10 @@ class ThreadGovernor:
     def run(self, step: Callable[[], T], samples: int) -> T:
         """``step()`` on the chosen thread count; the caller's count is restored after.
 
-        Only the steps the next comparison needs are timed (the last ``probe`` before a
-        probe, and the probe's own), so a step costs about a microsecond more, not three."""
+        Every step after the warm-up is timed (two clock reads), so that a sudden slowdown
+        of the chosen count is noticed (see :meth:`_record`)."""
         threads = self._threads_now()
-        timed = self.adaptive and self._skip == 0 and self._since_probe >= self.period - self.probe
+        timed = self.adaptive and self._skip == 0
         start = self.clock() if timed else 0.0
         result = self._on(threads, step)
         if self.adaptive:
@@ -182,6 +189,13 @@ class ThreadGovernor:
             if per_sample is not None:
                 self._recent.append(per_sample)
             self._since_probe += 1
+            if (
+                self._settled is not None
+                and len(self._recent) == self.probe
+                and min(self._recent) > self.slowdown * self._settled
+            ):  # the machine changed (a neighbour took a core): probe now, not in 2048 steps,
+                # against a window of steps all taken since the change
+                self._since_probe = max(self._since_probe, self.period)
             return
         self._trial.append(per_sample)
         if len(self._trial) < self.probe:
@@ -192,7 +206,9 @@ class ThreadGovernor:
             self.period = self.base_period
             self._recent = deque(self._trial, maxlen=self.probe)
             self.switches.append((self.steps, threads))
+            self._settled = median(self._trial)
         else:
+            self._settled = median(self._recent)
             # the probe's slow steps cost probe·(ratio − 1) step times: wait long enough
             # for that to be at most `budget` of the steps in between
             paid_back = int(self.probe * max(ratio - 1.0, 0.0) / self.budget)
