@@ -132,6 +132,22 @@ def test_governor_notices_a_neighbour_at_once_however_long_its_wait():
 
 
 @two_threads
+def test_governor_after_a_clear_switch_waits_and_comes_back_when_the_neighbour_leaves():
+    """Two threads 2.4× slower (busy machine): after switching to one it does not probe two
+    again within 200 steps (each probe would cost 4·1.4 step times), but one thread getting
+    twice as fast (the neighbour left) makes it probe, and switch back, at once."""
+    machine = FakeMachine({2: 6.0, 1: 2.5})
+    gov = ThreadGovernor(2, clock=machine.clock)
+    for _ in range(200):
+        gov.run(lambda: machine.step(8), 8)
+    assert gov.switches == [(10, 1)] and machine.used[10:].count(2) == 0
+    machine.cost.update({2: 1.0, 1: 1.2})
+    for _ in range(10):
+        gov.run(lambda: machine.step(8), 8)
+    assert gov.current == 2 and gov.switches[-1][0] <= 210
+
+
+@two_threads
 def test_governor_restores_the_callers_thread_count():
     before = numba.get_num_threads()
     gov = ThreadGovernor(2, adaptive=False)

@@ -20,11 +20,14 @@ less and less often while they are not. What it costs, and when:
   7–10 and ~330, then after waits of 640, 1280 and 2048 steps — 3.2 step times of probing
   in the first 330 steps (1 %), less after; when the two counts are about as fast, probes
   at steps 7, ~43, ~111, ~243…, which then cost next to nothing;
-- after a switch it probes the count it left 32 steps later, backing off the same way;
+- after a switch it probes the count it left under the same budget: 32 steps later after a
+  narrow win, up to 2048 after a clear one (two threads 10× slower on a busy machine: a
+  probe of them costs 36 step times);
 - whatever the wait, when each of the chosen count's last 4 steps took more than twice as
-  long (per sample) as at the last decision, it probes at once: a neighbour starting up is noticed
-  within about 8 steps, not after a wait of up to 2048. A slower machine that stays slower
-  on both counts costs one probe, and its level becomes the new reference.
+  long (per sample) as at the last decision, or less than half, it probes at once: a
+  neighbour starting up (or leaving) is noticed within about 8 steps, not after a wait of
+  up to 2048. A change that affects both counts alike costs one probe, and the new level
+  becomes the reference.
 
 Every step is timed (two clock reads, well under a microsecond). The
 probe steps themselves are the tail the governor adds to a run's step times: 4 slower steps
@@ -92,10 +95,12 @@ class ThreadGovernor:
     ``probe`` steps under the other count are compared with the last ``probe`` steps under
     the current one (median time per sample); the other count must be faster by the factor
     ``margin`` to be chosen. The first probe comes after ``first_period`` steps, later ones
-    ``period`` steps after a switch; after each probe that does not switch, the wait at
-    least doubles (and is at least ``period``), and grows further when the probe lost clearly: to
-    ``probe·(r − 1)/budget`` steps for a probe r times slower, so probing costs at most
-    ``budget`` of the time (up to ``max_period`` steps). ``adaptive=False`` always uses
+    ``period`` or more steps after a switch; after each probe that does not switch, the wait
+    at least doubles (and is at least ``period``). Either wait grows to
+    ``probe·(r − 1)/budget`` steps when the next probe will run r times slower (as measured),
+    so probing costs at most ``budget`` of the time (up to ``max_period`` steps). When
+    each of the last ``probe`` steps took ``slowdown`` times longer or shorter than at the
+    last decision, it probes at once. ``adaptive=False`` always uses
     ``max_threads``. ``clock`` is for tests.
     """
 
@@ -189,13 +194,13 @@ class ThreadGovernor:
             if per_sample is not None:
                 self._recent.append(per_sample)
             self._since_probe += 1
-            if (
-                self._settled is not None
-                and len(self._recent) == self.probe
-                and min(self._recent) > self.slowdown * self._settled
-            ):  # the machine changed (a neighbour took a core): probe now, not in 2048 steps,
-                # against a window of steps all taken since the change
-                self._since_probe = max(self._since_probe, self.period)
+            if self._settled is not None and len(self._recent) == self.probe:
+                # the machine changed (a neighbour took a core, or left): probe now, not
+                # after a wait of up to 2048 steps, against steps all taken since the change
+                slower = min(self._recent) > self.slowdown * self._settled
+                faster = max(self._recent) * self.slowdown < self._settled
+                if slower or faster:
+                    self._since_probe = max(self._since_probe, self.period)
             return
         self._trial.append(per_sample)
         if len(self._trial) < self.probe:
@@ -203,16 +208,19 @@ class ThreadGovernor:
         ratio = median(self._trial) / median(self._recent)
         if ratio < self.margin:
             self.current = threads
-            self.period = self.base_period
             self._recent = deque(self._trial, maxlen=self.probe)
             self.switches.append((self.steps, threads))
             self._settled = median(self._trial)
+            # probing back will cost probe·(1/ratio − 1) step times of the new count
+            wait = max(self.base_period, self._paid_back(1.0 / ratio))
         else:
             self._settled = median(self._recent)
-            # the probe's slow steps cost probe·(ratio − 1) step times: wait long enough
-            # for that to be at most `budget` of the steps in between
-            paid_back = int(self.probe * max(ratio - 1.0, 0.0) / self.budget)
-            wait = max(2 * self.period, self.base_period, paid_back)
-            self.period = min(wait, self.max_period)
+            wait = max(2 * self.period, self.base_period, self._paid_back(ratio))
+        self.period = min(wait, self.max_period)
         self._trial = []
         self._since_probe = 0
+
+    def _paid_back(self, slower: float) -> int:
+        """Steps after which ``probe`` steps ``slower`` times slower cost ``budget`` of them:
+        the probe's slow steps cost probe·(slower − 1) step times."""
+        return int(self.probe * max(slower - 1.0, 0.0) / self.budget)
