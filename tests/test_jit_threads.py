@@ -111,8 +111,7 @@ def test_governor_decides_within_the_first_dozen_steps_on_a_busy_machine():
 @two_threads
 def test_governor_notices_a_neighbour_at_once_however_long_its_wait():
     """Long back-off on a steady machine, then the second core gets busy: the slowdown
-    of the chosen count triggers a probe within a few steps; a slowdown of both counts costs
-    one probe and becomes the new reference."""
+    of two threads triggers a probe within a few steps; one thread slowing down does not."""
     machine = FakeMachine({2: 1.0, 1: 3.0})
     gov = ThreadGovernor(2, clock=machine.clock)
     for _ in range(500):
@@ -122,13 +121,11 @@ def test_governor_notices_a_neighbour_at_once_however_long_its_wait():
     for _ in range(10):
         gov.run(lambda: machine.step(8), 8)
     assert gov.current == 1 and gov.switches == [(508, 1)]
-    machine.cost[1] = machine.cost[2] = 30.0  # everything slower, neither count better
+    machine.cost[1] = machine.cost[2] = 30.0  # on one thread, slower: no probe of two
     start = len(machine.used)
     for _ in range(24):
         gov.run(lambda: machine.step(8), 8)
-    assert gov.current == 1
-    assert machine.used[start:].count(2) == gov.probe  # one probe, then the new reference
-    assert machine.used[start + 12 :].count(2) == 0
+    assert gov.current == 1 and machine.used[start:].count(2) == 0
 
 
 @two_threads

@@ -23,11 +23,13 @@ less and less often while they are not. What it costs, and when:
 - after a switch it probes the count it left under the same budget: 32 steps later after a
   narrow win, up to 2048 after a clear one (two threads 10× slower on a busy machine: a
   probe of them costs 36 step times);
-- whatever the wait, when each of the chosen count's last 4 steps took more than twice as
-  long (per sample) as at the last decision, or less than half, it probes at once: a
-  neighbour starting up (or leaving) is noticed within about 8 steps, not after a wait of
-  up to 2048. A change that affects both counts alike costs one probe, and the new level
-  becomes the reference.
+- whatever the wait, it probes at once when each of the last 4 steps on two threads took
+  more than twice as long (per sample) as at the last decision (a neighbour took a core),
+  or each of the last 4 on one thread less than half as long (the neighbour left): such a
+  change is noticed within about 8 steps, not after a wait of up to 2048. One thread
+  getting slower, or two faster, triggers nothing (the probe would lose again). A change
+  that affects both counts alike costs one probe, and the new level becomes the
+  reference.
 
 Every step is timed (two clock reads, well under a microsecond). The
 probe steps themselves are the tail the governor adds to a run's step times: 4 slower steps
@@ -99,8 +101,8 @@ class ThreadGovernor:
     at least doubles (and is at least ``period``). Either wait grows to
     ``probe·(r − 1)/budget`` steps when the next probe will run r times slower (as measured),
     so probing costs at most ``budget`` of the time (up to ``max_period`` steps). When
-    each of the last ``probe`` steps took ``slowdown`` times longer or shorter than at the
-    last decision, it probes at once. ``adaptive=False`` always uses
+    each of the last ``probe`` steps took ``slowdown`` times longer (on several threads) or
+    shorter (on one) than at the last decision, it probes at once. ``adaptive=False`` always uses
     ``max_threads``. ``clock`` is for tests.
     """
 
@@ -195,11 +197,16 @@ class ThreadGovernor:
                 self._recent.append(per_sample)
             self._since_probe += 1
             if self._settled is not None and len(self._recent) == self.probe:
-                # the machine changed (a neighbour took a core, or left): probe now, not
-                # after a wait of up to 2048 steps, against steps all taken since the change
-                slower = min(self._recent) > self.slowdown * self._settled
-                faster = max(self._recent) * self.slowdown < self._settled
-                if slower or faster:
+                # the machine changed: probe now, not after a wait of up to 2048 steps,
+                # against steps all taken since the change. A neighbour taking a core
+                # slows several threads most (one may now win); one leaving speeds up a
+                # single thread (several may now win). The other way round, the probe
+                # would only lose again, slowly.
+                if self.current > 1:
+                    changed = min(self._recent) > self.slowdown * self._settled
+                else:
+                    changed = max(self._recent) * self.slowdown < self._settled
+                if changed:
                     self._since_probe = max(self._since_probe, self.period)
             return
         self._trial.append(per_sample)
