@@ -184,6 +184,7 @@ class ThreadGovernor:
         the thread counts again soon, instead of after a long back-off."""
         self._recent.clear()
         self._trial = []
+        self._settled = None
         self.period = self.base_period
         self._since_probe = self.period
 
