@@ -145,6 +145,9 @@ class GraphView:
         self.hidden = {id(n) for n in self.order if hide_constants and _is_constant(n, root)}
         self.groups = _groups(self.order, root, collapse)
         self.locals = _edge_locals(root, ids) if show_local else {}
+        # node_lines by (node, value known, the data and gradient objects shown): the player
+        # asks for every node in every frame, and formatting the numbers dominated
+        self._lines: dict[tuple, tuple[Any, Any, list[str]]] = {}
 
     def draw(self, state: GraphState, rankdir: str = "LR", id_prefix: str = "") -> Drawing:
         if rankdir not in ("LR", "TB", "RL", "BT"):
@@ -172,16 +175,21 @@ class GraphView:
 
     def node_lines(self, n: Node, state: GraphState) -> list[str]:
         """The lines of a node's box in ``state`` (the player swaps them frame by frame)."""
+        known = state.values is None or id(n) in state.values
+        data = state.data.get(id(n), n.data)
+        g = state.grads.get(id(n)) if n.requires_grad else None
+        key = (id(n), known, id(data), id(g))
+        hit = self._lines.get(key)
+        if hit is not None and hit[0] is data and hit[1] is g:  # the same objects, not reused ids
+            return list(hit[2])
         name = self.names[id(n)]
         formula = op_text(n, self.names) if n.op is not None else name
         head = name if formula == name else f"{name} = {formula}"
-        known = state.values is None or id(n) in state.values
-        data = state.data.get(id(n), n.data)
         lines = [head, *_labelled("data", data)] if known else [head, "data not computed yet"]
         if n.requires_grad:
-            g = state.grads.get(id(n))
             lines.extend(["no grad yet"] if g is None else _labelled("grad", g))
-        return lines
+        self._lines[key] = (data, g, lines)
+        return list(lines)
 
     def _draw_node(self, dot: graphviz.Digraph, n: Node, state: GraphState, prefix: str) -> None:
         name = self.names[id(n)]
