@@ -231,3 +231,15 @@ def test_a_linear_stack_on_batch_halves_trains_bit_identically_on_one_or_two_thr
     assert final[1][0] == final[2][0]
     for a, b in zip(final[1][1], final[2][1]):
         assert np.array_equal(a, b)
+
+
+@two_threads
+def test_governor_needs_a_clear_win_to_drop_to_one_thread():
+    """One thread measured 20 % faster in four steps is noise on a quiet machine (two threads
+    stay); 50 % faster, or two threads several times slower under load, is not."""
+    for one, expect in ((0.8, 2), (0.5, 1)):
+        machine = FakeMachine({2: 1.0, 1: one})
+        gov = ThreadGovernor(2, clock=machine.clock)
+        for _ in range(12):
+            gov.run(lambda: machine.step(8), 8)
+        assert gov.current == expect, (one, gov.switches)

@@ -96,14 +96,14 @@ class ThreadGovernor:
 
     ``probe`` steps under the other count are compared with the last ``probe`` steps under
     the current one (median time per sample); the other count must be faster by the factor
-    ``margin`` to be chosen. The first probe comes after ``first_period`` steps, later ones
-    ``period`` or more steps after a switch; after each probe that does not switch, the wait
-    at least doubles (and is at least ``period``). Either wait grows to
-    ``probe·(r − 1)/budget`` steps when the next probe will run r times slower (as measured),
-    so probing costs at most ``budget`` of the time (up to ``max_period`` steps). When
-    each of the last ``probe`` steps took ``slowdown`` times longer (on several threads) or
-    shorter (on one) than at the last decision, it probes at once. ``adaptive=False`` always uses
-    ``max_threads``. ``clock`` is for tests.
+    ``margin`` to be chosen (``down_margin`` for fewer threads than now). The first probe
+    comes after ``first_period`` steps, later ones ``period`` or more steps after a switch;
+    after each probe that does not switch, the wait at least doubles (and is at least
+    ``period``). Either wait grows to ``probe·(r − 1)/budget`` steps when the next probe will
+    run r times slower (as measured), so probing costs at most ``budget`` of the time (up to
+    ``max_period`` steps). When each of the last ``probe`` steps took ``slowdown`` times
+    longer (on several threads) or shorter (on one) than at the last decision, it probes at
+    once. ``adaptive=False`` always uses ``max_threads``. ``clock`` is for tests.
     """
 
     def __init__(
@@ -115,6 +115,7 @@ class ThreadGovernor:
         period: int = 32,
         max_period: int = 2048,
         margin: float = 0.85,
+        down_margin: float = 0.7,
         warmup: int = 2,
         first_period: int | None = None,
         budget: float = 0.01,
@@ -127,6 +128,7 @@ class ThreadGovernor:
         self.probe, self.base_period, self.max_period = probe, period, max_period
         self.period = min(period, first_period or probe)  # the first decision comes early
         self.margin, self.budget, self.slowdown = margin, budget, slowdown
+        self.down_margin = min(down_margin, margin)
         #: time per sample of the chosen count at the last decision (None before the first)
         self._settled: float | None = None
         self.clock = clock
@@ -214,7 +216,10 @@ class ThreadGovernor:
         if len(self._trial) < self.probe:
             return
         ratio = median(self._trial) / median(self._recent)
-        if ratio < self.margin:
+        # fewer threads must win clearly: four noisy steps early in a run once put W1 and
+        # W4c on one thread, 25-40 % slower, on a quiet machine (a busy neighbour makes two
+        # threads several times slower, far beyond this margin)
+        if ratio < (self.down_margin if threads < self.current else self.margin):
             self.current = threads
             self._recent = deque(self._trial, maxlen=self.probe)
             self.switches.append((self.steps, threads))
