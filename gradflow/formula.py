@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +121,9 @@ def parse(text: str) -> Formula:
         raise FormulaError("formula contains a NUL character")
     _check_brackets(text)
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        with warnings.catch_warnings():  # Python's own SyntaxWarnings ("invalid decimal
+            warnings.simplefilter("ignore", SyntaxWarning)  # literal"): the error says it
+            tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as e:
         col = f" at column {e.offset}" if e.offset else ""
         raise FormulaError(f"cannot parse {quote(text)}{col}: {e.msg}") from None

@@ -377,3 +377,16 @@ def test_look_alike_letters_mean_the_same_name():
     assert normalize_name("ｘ") == normalize_name("𝑥") == "x"
     assert parse("ｘ + 𝑥 * x").names == {"x"}
     assert evaluate("ｘ * 2", {normalize_name("ｘ"): 3.0}).data == 6.0
+
+
+def test_python_syntax_warnings_never_reach_the_user():
+    """'1if x else 2' makes Python's parser warn ("invalid decimal literal") before the
+    formula is refused: the user gets the one-line FormulaError, no SyntaxWarning."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for text in ("1if x else 2", "1or 2", "2and x"):
+            with pytest.raises(FormulaError):
+                parse(text)
+    assert not [w for w in seen if issubclass(w.category, SyntaxWarning)]
