@@ -16,7 +16,6 @@ the repository, and ``gradflow bench`` finds it in the source checkout gradflow 
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import os
 import platform
@@ -48,20 +47,13 @@ _HERE = Path(__file__).resolve().parent
 def _sibling(name: str):
     """``benchmarks/<name>.py`` beside this file, loaded by path once (this folder is not a
     package and not on ``sys.path``); None when the file is not there."""
+    from gradflow.commands.bench import load_by_path
+
+    path = _HERE / f"{name}.py"
     module_name = f"gradflow_bench_{name}"
-    if module_name not in sys.modules:
-        path = _HERE / f"{name}.py"
-        if not path.is_file():
-            return None
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[module_name]
-            raise
-    return sys.modules[module_name]
+    if module_name not in sys.modules and not path.is_file():
+        return None
+    return load_by_path(module_name, path)
 
 
 def numpy_steps_module():

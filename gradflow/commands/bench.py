@@ -66,18 +66,27 @@ def harness_path() -> Path:
     return path
 
 
-def load_harness():
-    """The harness module, loaded once per process by path."""
-    if HARNESS_MODULE not in sys.modules:
-        spec = importlib.util.spec_from_file_location(HARNESS_MODULE, harness_path())
+def load_by_path(module_name: str, path):
+    """The module at ``path`` as ``module_name``, loaded once per process (the benchmarks
+    folder is not a package and not on ``sys.path``); a module that fails to load is not
+    left half-made in ``sys.modules``."""
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules[HARNESS_MODULE] = module
+        sys.modules[module_name] = module
         try:
             spec.loader.exec_module(module)
         except BaseException:
-            del sys.modules[HARNESS_MODULE]
+            del sys.modules[module_name]
             raise
-    return sys.modules[HARNESS_MODULE]
+    return sys.modules[module_name]
+
+
+def load_harness():
+    """The harness module, loaded once per process by path."""
+    if HARNESS_MODULE in sys.modules:
+        return sys.modules[HARNESS_MODULE]
+    return load_by_path(HARNESS_MODULE, harness_path())
 
 
 def run(args) -> int:

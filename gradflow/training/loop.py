@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -384,10 +385,8 @@ def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, 
         if augment is not None:
             xb = augment(xb, rng)
         xb = regularizer.noisy(xb, rng)
-        if bar is not None and not getattr(trainer.stepper, "warm", True):
-            with CompileNotice(bar, trainer.stepper.compile_estimate()):
-                batch_loss = trainer.stepper.train_batch(xb, yb)
-        else:
+        cold = bar is not None and not getattr(trainer.stepper, "warm", True)
+        with CompileNotice(bar, trainer.stepper.compile_estimate()) if cold else nullcontext():
             batch_loss = trainer.stepper.train_batch(xb, yb)
         if not np.isfinite(batch_loss):
             where = trainer.stepper.diagnose(xb, yb) if hasattr(trainer.stepper, "diagnose") else ""
