@@ -157,8 +157,16 @@ def test_pool2d(dtype, pool, size, k, stride, seed):
     assert any(isinstance(s, stages.Pool) for s in stepper.plan.train_stages)
 
 
+def _leaky(slope):
+    def make():
+        return nn.LeakyReLU(alpha=slope)
+
+    make.__name__ = f"LeakyReLU({slope})"
+    return make
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh, None])
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh, nn.Sigmoid, _leaky(0.1), None])
 @given(
     batch=st.integers(1, 5),
     size=st.integers(3, 9),
@@ -194,6 +202,24 @@ def test_conv_then_max_pool_run_as_one_kernel(
         pool_stride,
     )
     assert not any(isinstance(s, stages.Pool) for s in stepper.plan.train_stages)
+
+
+@given(seed=st.integers(0, 99))
+def test_max_pool_after_a_decreasing_activation_is_not_fused(seed):
+    """The fused kernel pools W cols before the bias and f (max f(z) = f(max z) for a
+    non-decreasing f); a leaky ReLU with a negative slope is not, so its pooling stays a
+    stage of its own and the results still match the graph."""
+    r = _rng(seed)
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, seed=seed), nn.LeakyReLU(alpha=-0.5), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(2 * 3 * 3, 2, seed=seed),
+    )  # fmt: skip
+    x = r.normal(size=(3, 1, 8, 8))
+    assume(not _near_tie_in_a_window(model.layers[:2], x, 2, 2))
+    stepper = assert_matches_graph(model, x, r.integers(0, 2, 3))
+    conv = stepper.plan.train_stages[0]
+    assert isinstance(conv, stages.Conv) and conv.pool is None
+    assert any(isinstance(s, stages.Pool) for s in stepper.plan.train_stages)
 
 
 @given(length=st.integers(3, 12), k=st.integers(1, 3), pool_k=st.integers(1, 3),

@@ -313,7 +313,8 @@ def _fuse_activations(plan: Plan, consumers) -> None:
                 prev.code, prev.alpha = st.code, st.alpha
                 merge = True
         elif isinstance(st, stages.Pool) and st.kind == "max" and isinstance(prev, stages.Conv):
-            if prev.pool is None and prev.dims == st.dims:
+            monotone = act_k.non_decreasing(prev.code, prev.alpha)  # pooled before f
+            if prev.pool is None and prev.dims == st.dims and monotone:
                 prev.fuse_max_pool(st)
                 merge = True
         if merge:

@@ -416,7 +416,7 @@ class Conv(Stage):
             pooled = {
                 "y": self.buf((b, o, poh, pow_)),
                 "arg": np.zeros((b, o, poh, pow_), dtype=np.int64),
-                "up": self.buf((2, o, oh * ow)),
+                "zp": self.buf((b, o, poh, pow_)),
             }
         return pooled | {
             "out_shape": out_shape,
@@ -426,11 +426,11 @@ class Conv(Stage):
             "ow": ow,
             "cols": self.buf((b, ckk, oh * ow)),
             "z": z,
-            "a": z if self.code == act_k.IDENTITY else self.buf(z.shape),
+            "a": z if self.code == act_k.IDENTITY or self.pool else self.buf(z.shape),
             "dz": self.buf(z.shape),
             "dcols": self.buf((2, ckk, oh * ow)),
             "parts": self.buf((2, o, ckk + 1)),
-            "tmp": self.buf((2, o, ckk)),
+            "tmp": self.buf((2, ckk, o)),
             "dx": self.buf((b, self.channels, h, w)),
         }
 
@@ -440,7 +440,7 @@ class Conv(Stage):
         geometry = (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, ws["oh"], ws["ow"])
         if self.pool is not None:
             conv_k.conv_pool_forward(
-                x4, self.w2, self.b, ws["cols"], ws["z"], ws["a"], ws["y"], ws["arg"],
+                x4, self.w2, self.b, ws["cols"], ws["z"], ws["zp"], ws["y"], ws["arg"],
                 *geometry, self.code, self.alpha, *self.pool,
             )  # fmt: skip
             return ws["y"].reshape(ws["out_shape"])
@@ -453,7 +453,7 @@ class Conv(Stage):
         ws = self.ws
         if self.pool is not None:
             conv_k.conv_pool_backward(
-                ws["z"], ws["a"], da.reshape(ws["y"].shape), ws["arg"], ws["up"], ws["dz"], self.w2,
+                ws["zp"], ws["y"], da.reshape(ws["y"].shape), ws["arg"], ws["dz"], self.w2,
                 ws["cols"], self.gw2, self.gb, ws["dcols"], ws["parts"], ws["tmp"], ws["dx"],
                 self.kh, self.kw, self.sh, self.sw, self.ph, self.pw, ws["oh"], ws["ow"],
                 self.code, self.alpha, self.need_dx,

@@ -75,6 +75,14 @@ _APPLY, _DERIVATIVE = _dispatch("forward", _ALL), _dispatch("derivative", _ALL)
 #: (about a third of a cold W1 step went into that) for models that use none of them.
 FUSED = ("relu", "leaky_relu", "sigmoid", "tanh")
 FUSED_CODES = frozenset(CODES[name][0] for name in FUSED)
+
+
+def non_decreasing(code: int, alpha: float) -> bool:
+    """Whether f is non-decreasing, so that a max pooling may run before it (max f(z) =
+    f(max z)): identity and every fused activation but leaky ReLU with a negative slope."""
+    return code == IDENTITY or (code in FUSED_CODES and (code != LEAKY_RELU or alpha >= 0))
+
+
 _FUSED_APPLY, _FUSED_DERIVATIVE = _dispatch("forward", FUSED), _dispatch("derivative", FUSED)
 _RELU_F, _RELU_D = opforms.forward("relu"), opforms.partial("relu")
 _LEAKY_F, _LEAKY_D = opforms.forward("leaky_relu"), opforms.partial("leaky_relu")

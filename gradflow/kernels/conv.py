@@ -20,6 +20,7 @@ from numba import prange
 
 from .activation import IDENTITY, RELU, relu
 from .activation import apply_fused as apply
+from .activation import derivative_fused as derivative
 from .cachedir import njit
 from .dense import delta_of
 from .pool import max_plane
@@ -152,18 +153,30 @@ def conv_forward(x, w2, b, cols, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code, alp
 
 @parallel_kernel(error_model="numpy")
 def conv_pool_forward(
-    x, w2, b, cols, z, a, y, arg, kh, kw, sh, sw, ph, pw, oh, ow, code, alpha, qh, qw, th, tw,
+    x, w2, b, cols, z, zp, y, arg, kh, kw, sh, sw, ph, pw, oh, ow, code, alpha, qh, qw, th, tw,
 ):  # fmt: skip
-    """:func:`conv_forward`, then max pooling (window qh×qw, stride th×tw) of each sample's
-    activations into y (B, O, POH, POW), with each window's flat argmax in ``arg``."""
-    nb, no = a.shape[0], a.shape[1]
+    """:func:`conv_forward` followed by max pooling (window qh×qw, stride th×tw) into y
+    (B, O, POH, POW), with each window's flat argmax in ``arg``.
+
+    The fused activations are monotone (non-decreasing), so max_window f(z + b) =
+    f(max_window z + b): each sample's W cols is pooled first (``z`` holds it without the
+    bias), and the bias and f are applied to the pooled quarter only — no full-size bias or
+    activation pass. ``zp`` keeps the pooled pre-activations for f'."""
+    nb, no = z.shape[0], z.shape[1]
     for part in prange(2):
         lo, hi = _chunk(part, nb)
         for s in range(lo, hi):
-            _forward_sample(x[s], w2, b, cols[s], z[s], a[s], kh, kw, sh, sw, ph, pw, oh, ow,
-                            code, alpha)  # fmt: skip
+            im2col_one(x[s], cols[s], kh, kw, sh, sw, ph, pw, oh, ow)
+            np.dot(w2, cols[s], z[s])
             for o in range(no):
-                max_plane(a[s, o].reshape((oh, ow)), y[s, o], arg[s, o], qh, qw, th, tw)
+                max_plane(z[s, o].reshape((oh, ow)), zp[s, o], arg[s, o], qh, qw, th, tw)
+                bo = b[o] if b.size > 0 else 0.0
+                zpo, yo = zp[s, o], y[s, o]
+                for i in range(zpo.shape[0]):
+                    for j in range(zpo.shape[1]):
+                        v = zpo[i, j] + bo
+                        zpo[i, j] = v
+                        yo[i, j] = apply(code, v, alpha)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
@@ -178,24 +191,14 @@ def _row_sum(v):
 
 
 @njit(cache=True, error_model="numpy")
-def _backward_sample(
-    z, a, da, dz, w2, cols, part, parts, tmp, dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow, code,
-    alpha, need_dx,
-):  # fmt: skip
-    """One sample: δ = ∂L/∂a ⊙ f'(z) into ``dz``; add δ colsᵀ and Σ δ to this thread's
-    ``parts``; dx = col2im(Wᵀ δ) if needed. (``da`` and ``dz`` must not be the same array:
-    the in-place form of the ReLU mask ran 30× slower.)"""
+def _products(dz, w2, cols, part, parts, tmp, dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow, need_dx):
+    """One sample's products with δ = ``dz``: add δ colsᵀ and Σ δ to this thread's ``parts``;
+    dx = col2im(Wᵀ δ) if needed."""
     no, ckk = dz.shape[0], w2.shape[1]
-    if code == IDENTITY:
-        for o in range(no):
-            for p in range(dz.shape[1]):
-                dz[o, p] = da[o, p]
-    else:
-        delta_of(z, a, da, dz, code, alpha)
-    np.dot(dz, cols.T, tmp[part])
+    np.dot(cols, dz.T, tmp[part])  # (δ colsᵀ)ᵀ: 18-27 % faster than δ colsᵀ for these shapes
     for o in range(no):
         for k in range(ckk):
-            parts[part, o, k] += tmp[part, o, k]
+            parts[part, o, k] += tmp[part, k, o]
         parts[part, o, ckk] += _row_sum(dz[o])
     if need_dx:
         np.dot(w2.T, dz, dcols[part])
@@ -222,38 +225,47 @@ def conv_backward(
 ):  # fmt: skip
     """δ = ∂L/∂a ⊙ f'(z); ∂L/∂W = Σ_b δ[b] cols[b]ᵀ; ∂L/∂b = Σ δ; ∂L/∂x[b] = col2im(Wᵀ δ[b]).
 
-    ``parts`` (2, O, C·kh·kw + 1), ``tmp`` (2, O, C·kh·kw) and ``dcols`` (2, C·kh·kw, OH·OW)
+    ``parts`` (2, O, C·kh·kw + 1), ``tmp`` (2, C·kh·kw, O) and ``dcols`` (2, C·kh·kw, OH·OW)
     are per-thread; the last column of ``parts`` collects the bias gradient."""
-    nb = z.shape[0]
+    nb, no = z.shape[0], z.shape[1]
     for part in prange(2):
         lo, hi = _chunk(part, nb)
         parts[part] = 0.0
         for s in range(lo, hi):
-            _backward_sample(z[s], a[s], da[s], dz[s], w2, cols[s], part, parts, tmp, dcols, dx[s],
-                             kh, kw, sh, sw, ph, pw, oh, ow, code, alpha, need_dx)  # fmt: skip
+            if code == IDENTITY:
+                dzs, das = dz[s], da[s]
+                for o in range(no):
+                    for p in range(dzs.shape[1]):
+                        dzs[o, p] = das[o, p]
+            else:
+                delta_of(z[s], a[s], da[s], dz[s], code, alpha)
+            _products(dz[s], w2, cols[s], part, parts, tmp, dcols, dx[s], kh, kw, sh, sw, ph, pw,
+                      oh, ow, need_dx)  # fmt: skip
     _sum_parts(parts, dw2, db)
 
 
 @parallel_kernel(error_model="numpy")
 def conv_pool_backward(
-    z, a, dy, arg, up, dz, w2, cols, dw2, db, dcols, parts, tmp, dx, kh, kw, sh, sw, ph, pw, oh, ow,
+    zp, y, dy, arg, dz, w2, cols, dw2, db, dcols, parts, tmp, dx, kh, kw, sh, sw, ph, pw, oh, ow,
     code, alpha, need_dx,
 ):  # fmt: skip
-    """:func:`conv_backward` of :func:`conv_pool_forward`: ∂L/∂y (B, O, POH, POW) goes to
-    the argmax of each window (∂L/∂a is zero elsewhere; built per sample in this thread's
-    ``up`` (2, O, OH·OW)), then on as in conv_backward."""
-    nb, no = z.shape[0], z.shape[1]
+    """:func:`conv_backward` of :func:`conv_pool_forward`: δ is zero but at each window's
+    argmax, which gets ∂L/∂y · f'(pooled pre-activation) (added: overlapping windows may
+    share one), then on as in conv_backward."""
+    nb, no = dz.shape[0], dz.shape[1]
     for part in prange(2):
         lo, hi = _chunk(part, nb)
         parts[part] = 0.0
-        da = up[part]
         for s in range(lo, hi):
-            da[:] = 0.0
+            dzs = dz[s]
             for o in range(no):
-                dyp, ap, row = dy[s, o], arg[s, o], da[o]
+                row = dzs[o]
+                for p in range(row.size):
+                    row[p] = 0.0
+                dyp, ap, zpo, yo = dy[s, o], arg[s, o], zp[s, o], y[s, o]
                 for i in range(dyp.shape[0]):
                     for j in range(dyp.shape[1]):
-                        row[ap[i, j]] += dyp[i, j]
-            _backward_sample(z[s], a[s], da, dz[s], w2, cols[s], part, parts, tmp, dcols, dx[s],
-                             kh, kw, sh, sw, ph, pw, oh, ow, code, alpha, need_dx)  # fmt: skip
+                        row[ap[i, j]] += dyp[i, j] * derivative(code, zpo[i, j], yo[i, j], alpha)
+            _products(dzs, w2, cols[s], part, parts, tmp, dcols, dx[s], kh, kw, sh, sw, ph, pw,
+                      oh, ow, need_dx)  # fmt: skip
     _sum_parts(parts, dw2, db)
