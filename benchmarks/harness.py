@@ -220,7 +220,7 @@ WORKLOADS = {
     "W4": Workload("W4", "lstm_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(4)),
     "W4b": Workload("W4b", "rnn_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(1)),
     "W4c": Workload("W4c", "gru_seq", data_sequences, 32, 1, "adam", 1e-3, _rnn_flops(3)),
-    "W6": Workload("W6", "course_cnn", data_course_images, 64, 1, "adam", 1e-3, _COURSE_CNN_FLOPS),
+    "W6": Workload("W6", "course_cnn", data_course_images, 64, 2, "adam", 1e-3, _COURSE_CNN_FLOPS),
     "W7": Workload("W7", "course_mlp", data_course_points, 32, 2, "adam", 1e-3, _mlp_flops([3, 5, 4, 2])),  # noqa: E501
 }  # fmt: skip
 
