@@ -3,7 +3,7 @@ the same run: end-to-end speed-up (cluster start-up included), the cluster's per
 overhead, and — with ``--cache`` — the numba cache strategies for workers (one shared cache
 filled by a first run that goes alone, versus a private cache directory per worker).
 
-    python benchmarks/sweep_bench.py                   # 30 widths x 2 seeds, jit backend
+    python benchmarks/sweep_bench.py                   # 30 widths x 2 seeds x 1000 epochs, jit
     python benchmarks/sweep_bench.py --cache --plot docs/sweep_double_descent.png
 
 Not a timed test: the numbers depend on the machine and on what else runs; the script prints
@@ -54,7 +54,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--widths", type=int, default=30)
     p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=1000)
     p.add_argument("--n-train", type=int, default=200)
     p.add_argument("--label-noise", type=float, default=0.15)
     p.add_argument("--max-width", type=int, default=300)

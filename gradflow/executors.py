@@ -15,7 +15,9 @@ thread per worker but not numba (dask/distributed#9075), so the workers gradflow
 ``NUMBA_NUM_THREADS=1`` before they start (``distributed.nanny.pre-spawn-environ``), and every
 run sets numba's thread count to 1 for its thread (the jit stepper then runs one
 thread, without probing for a second). A cluster started elsewhere should be started with
-``NUMBA_NUM_THREADS=1``; :func:`worker_info` shows what a worker has.
+``NUMBA_NUM_THREADS=1``; :func:`worker_info` shows what a worker has. The workers of the
+LocalCluster gradflow starts also import the training code as they start (Dask's
+``preload``) and run without Dask's statistical profiler (see ``docs/sweep.md``).
 
 numba's disk cache: several processes compiling the same kernels into one cache at once
 race (numba/numba#7128 and friends), so the first run goes alone and the others fan out
@@ -48,6 +50,9 @@ WORKER_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
 }
 
+#: what the workers of :func:`local_cluster` import as they start (Dask's ``preload``)
+WORKER_PRELOAD = "gradflow.sweep.recipe"
+
 Outcome = dict[str, Any]
 
 
@@ -59,6 +64,11 @@ class RunFailedError(GradflowError, RuntimeError):
 
 
 # ------------------------------------------------------------------------ on the worker
+
+
+def _dask_config(key: str) -> Any:
+    dask = sys.modules.get("dask")
+    return None if dask is None else dask.config.get(key, None)
 
 
 def worker_name() -> str:
@@ -75,6 +85,9 @@ def worker_info() -> dict[str, Any]:
         "NUMBA_NUM_THREADS": numba.config.NUMBA_NUM_THREADS,
         "numba_threads": numba.get_num_threads(),
         "env": os.environ.get("NUMBA_NUM_THREADS"),
+        # what local_cluster sets up: Dask's profiler off, the training code imported
+        "profiler": _dask_config("distributed.worker.profile.enabled"),
+        "preloaded": WORKER_PRELOAD in sys.modules,
     }
 
 
@@ -338,6 +351,9 @@ def local_cluster(workers: int | None = None, **kwargs: Any):
         "processes": True,
         "dashboard_address": ":0",  # any free port: never clash with a cluster running
         "silence_logs": logging.ERROR,
+        # each worker imports gradflow's training code while the cluster starts (all at
+        # once), not when its first run arrives (the others then wait on the first run)
+        "preload": [WORKER_PRELOAD],
         **kwargs,
     }
     # dask lets a variable already set in this process win over pre-spawn-environ (after
@@ -347,7 +363,13 @@ def local_cluster(workers: int | None = None, **kwargs: Any):
     saved = {k: os.environ.get(k) for k in WORKER_ENV}
     os.environ.update(WORKER_ENV)
     try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+        # Dask's statistical profiler samples every worker thread's stack every 10 ms, with
+        # the GIL: a cost on every run that gradflow's sweeps have no use for
+        config = {
+            "distributed.nanny.pre-spawn-environ": env,
+            "distributed.worker.profile.enabled": False,
+        }
+        with dask.config.set(config):
             cluster = LocalCluster(**options)
     finally:
         for k, v in saved.items():

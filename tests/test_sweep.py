@@ -344,6 +344,7 @@ def test_on_a_local_cluster_rows_match_serial_and_numba_runs_one_thread(cluster,
     assert len(info) == 2
     for worker in info.values():
         assert worker["env"] == "1" and worker["NUMBA_NUM_THREADS"] == 1
+        assert worker["profiler"] is False and worker["preloaded"]
     rows = sweep(CONFIGS + [FAILS], executor=client)
     assert numbers(rows) == numbers(serial_rows)
     assert rows[-1]["status"] == "error" and "n_train" in rows[-1]["error"]
