@@ -10,7 +10,9 @@ them on a node class from three things the class supplies:
   numpy number becomes a constant leaf; a Tensor also takes arrays), or ``TypeError``;
 * ``_apply(op, inputs, params)``: run an op forward and record it;
 * ``_apply2(op, a, b)`` and ``_apply1(op, a)``: the same for a two-input or one-input op
-  without parameters (the scalar engine's hot path; they default to ``_apply``).
+  without parameters (the scalar engine's hot path; they default to ``_apply``);
+* optionally ``_binary_method(op, symbol, reflected)``: the whole operator method for a
+  two-input op (the scalar engine's, so that ``w * x`` is one Python call).
 
 The methods are made once per class as small closures over those functions, so ``w * x``
 costs one call into the class's ``_apply2`` after a type check, not a chain of lookups.
@@ -81,6 +83,13 @@ def _install(cls: type) -> None:
     apply1 = getattr(cls, "_apply1", None) or (lambda op, a: apply(op, (a,), _NO_PARAMS))
 
     def binary(op: O.Op, symbol: str, reflected: bool):
+        made = getattr(cls, "_binary_method", None)  # the class's own one-call method
+        if made is not None:
+            method = made(op, symbol, reflected)
+            method.__doc__ = (
+                f"``{symbol}`` ({'reflected, ' if reflected else ''}op ``{op.name}``: {op.doc})"
+            )
+            return method
         # `type(other) is not cls` first: a node of the class (the common case) skips lift
         if reflected:
 

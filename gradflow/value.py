@@ -32,28 +32,52 @@ def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Val
     return _node(op, inputs, params, float(data))
 
 
+def _binary_method(op: O.Op, symbol: str = "", reflected: bool = False):
+    """The method ``a ⊙ b`` (``__mul__``; ``__rmul__`` when ``reflected``) for a two-input op
+    without parameters: the hot path of micrograd-style code. One call per node: the operand
+    check, one call of the op's forward, the node's slots set here (no list, no tuple, no
+    second function)."""
+    forward = op.forward
+
+    def method(self: Value, other: Any) -> Value:
+        if type(other) is not Value:
+            other = self._lift(other, symbol)
+        if reflected:
+            a, b = other, self
+        else:
+            a, b = self, other
+        try:
+            data = forward(SCALAR, a.data, b.data)
+        except _IEEE_ERRORS:
+            data = _ieee(lambda: forward(ARRAY, np.float64(a.data), np.float64(b.data)))
+        out = _new(Value)
+        out.data = data if type(data) is float else float(data)
+        out.grad = 0.0
+        out._g = None
+        mode = current_mode()
+        out._info = None if not mode.scope else ("", mode.scope, _NO_PARAMS, False)
+        if mode.grad and (a.requires_grad or b.requires_grad):
+            out.requires_grad = True
+            out._op, out._a, out._b = op, a, b
+        else:
+            out.requires_grad = False
+            out._op = out._a = out._b = None
+        if mode.anomaly:
+            check_forward(op, out.data, (a, b))
+        return out
+
+    return method
+
+
+_BINARY: dict[O.Op, Any] = {}
+
+
 def _binary(op: O.Op, a: Value, b: Value) -> Value:
-    """:func:`apply` for a two-input op without parameters (``a + b``, ``a * b``, ...): the
-    hot path of micrograd-style code, one call of the op's forward, no lists, no tuple."""
-    try:
-        data = op.forward(SCALAR, a.data, b.data)
-    except _IEEE_ERRORS:
-        data = _ieee(lambda: op.forward(ARRAY, np.float64(a.data), np.float64(b.data)))
-    out = _new(Value)
-    out.data = float(data)
-    out.grad = 0.0
-    out._g = None
-    mode = current_mode()
-    out._info = None if not mode.scope else ("", mode.scope, _NO_PARAMS, False)
-    if mode.grad and (a.requires_grad or b.requires_grad):
-        out.requires_grad = True
-        out._op, out._a, out._b = op, a, b
-    else:
-        out.requires_grad = False
-        out._op = out._a = out._b = None
-    if mode.anomaly:
-        check_forward(op, out.data, (a, b))
-    return out
+    """:func:`apply` for a two-input op without parameters (``a ** b`` of two nodes, ...)."""
+    fn = _BINARY.get(op)
+    if fn is None:
+        fn = _BINARY[op] = _binary_method(op)
+    return fn(a, b)
 
 
 def _unary(op: O.Op, a: Value) -> Value:
@@ -233,6 +257,7 @@ class Value(Node, Arithmetic):
 
     _apply = staticmethod(apply)
     _apply2 = staticmethod(_binary)
+    _binary_method = staticmethod(_binary_method)
     _apply1 = staticmethod(_unary)
 
     def __float__(self) -> float:

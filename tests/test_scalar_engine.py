@@ -31,9 +31,16 @@ NUMPY_SCALARS = [np.int8, np.int64, np.uint16, np.float16, np.float32, np.float6
 
 
 def test_value_and_tensor_share_one_set_of_operators():
-    """The dunders come from gradflow.arithmetic for both classes (no second copy)."""
-    names = [m for name, rname, _, _ in arithmetic.BINARY for m in (name, rname)]
-    names += ["__pow__", "__rpow__", "__neg__", "__abs__", "maximum", "minimum", "relu", "silu"]
+    """The dunders come from gradflow.arithmetic for both classes (no second copy). The
+    scalar engine's two-input operators are one body too, made per op from the table by
+    ``Value._binary_method`` (so that ``w * x`` is one Python call)."""
+    binary = [m for name, rname, _, _ in arithmetic.BINARY for m in (name, rname)]
+    binary += ["maximum", "minimum"]
+    one_call = Value._binary_method(arithmetic.O.ADD).__code__
+    for name in binary:
+        assert getattr(Value, name).__code__ is one_call, name
+        assert getattr(Tensor, name).__module__ == "gradflow.arithmetic", name
+    names = ["__pow__", "__rpow__", "__neg__", "__abs__", "relu", "silu"]
     for name in names:
         v, t = getattr(Value, name), getattr(Tensor, name)
         assert v.__code__ is t.__code__, name  # the same function body, made per class
