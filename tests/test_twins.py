@@ -37,6 +37,15 @@ def _models():
         nn.GELU(), nn.AvgPool2d(2), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(16, 3, seed=3),
     ), (8, 2, 14, 14)  # fmt: skip
     yield "lstm", lambda: SequenceModel("lstm", 5, 16, 3, seed=0), (8, 7, 5)
+    # a small MLP trains in one fused call (stack_train_softmax_ce), whose twin is the
+    # composition of its three kernels, made from Python
+    yield (
+        "small mlp",
+        lambda: nn.Sequential(
+            nn.Linear(6, 8, seed=1, dtype=f32), nn.Tanh(), nn.Linear(8, 3, seed=2, dtype=f32)
+        ),
+        (8, 6),
+    )
 
 
 @pytest.mark.parametrize(
@@ -70,6 +79,10 @@ def test_the_serial_twins_train_bit_identically_to_the_parallel_kernels(
     parallel_losses, parallel_params = train(serial=False)
     used = [k.__name__ for k in twins.KERNELS if k.ready and k.parallel.signatures]
     assert used, "no parallel kernel ran"
+    if name == "small mlp":
+        assert "stack_train_softmax_ce" in used
+    if name == "mlp":
+        assert {"stack_forward_halves", "stack_backward_halves"} <= set(used)
     assert serial_losses == parallel_losses
     for a, b in zip(serial_params, parallel_params):
         np.testing.assert_array_equal(a, b)

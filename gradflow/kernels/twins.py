@@ -59,19 +59,22 @@ class ParallelKernel:
     """A parallel kernel and its serial twin (see the module's docstring). Called like the
     kernel; ``parallel`` and ``serial`` are the two numba dispatchers."""
 
-    def __init__(self, fn, options: dict):
+    def __init__(self, fn, options: dict, twin=None, parallel: bool = True):
         from .cachedir import njit
 
         self.__name__, self.__qualname__ = fn.__name__, fn.__qualname__
         self.__module__, self.__doc__ = fn.__module__, fn.__doc__
         self.py_func = fn
-        self.parallel = njit(cache=True, parallel=True, **options)(fn)
-        twin = types.FunctionType(
-            fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
-        )
-        twin.__module__ = fn.__module__
-        twin.__qualname__ = fn.__qualname__ + "__serial"  # its own cache files
-        self.serial = njit(cache=True, **options)(twin)
+        self.parallel = njit(cache=True, parallel=parallel, **options)(fn)
+        if twin is not None:
+            self.serial = _CompositionTwin(twin)
+        else:
+            twin = types.FunctionType(
+                fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+            )
+            twin.__module__ = fn.__module__
+            twin.__qualname__ = fn.__qualname__ + "__serial"  # its own cache files
+            self.serial = njit(cache=True, **options)(twin)
         self.ready = False  # the parallel kernel has a compiled signature: try it first
         self.checked = False  # numba's disk cache was asked for the first call's signature
         KERNELS.append(self)
@@ -111,19 +114,42 @@ class ParallelKernel:
         self.parallel.disable_compile(False)
 
 
-def parallel_kernel(**options):
+def parallel_kernel(*, twin=None, parallel: bool = True, **options):
     """Decorator: ``njit(cache=True, parallel=True, **options)`` with a serial twin, for a
     kernel called from Python (a kernel called from other numba code stays a plain
     ``njit(parallel=True)``: numba cannot call this wrapper). Without numba's JIT or without a
-    disk cache there is no background to hand work to: the plain parallel kernel."""
+    disk cache there is no background to hand work to: the plain parallel kernel.
+
+    ``twin``: a Python function making the same kernel calls, in the same order, as the
+    kernel's own body (a *composition twin*: a kernel that only strings other kernels
+    together, whose own compile re-optimises all of them inlined). It replaces the compiled
+    serial twin, so a cold start compiles only the kernels it calls, which it needs anyway;
+    the kernel itself (``parallel=False``: a plain ``njit``) is compiled in the background."""
     from .cachedir import disk_cache_enabled, njit
 
     def decorate(fn):
         if config.DISABLE_JIT or not disk_cache_enabled():
-            return njit(cache=True, parallel=True, **options)(fn)
-        return ParallelKernel(fn, options)
+            return njit(cache=True, parallel=parallel, **options)(fn)
+        return ParallelKernel(fn, options, twin=twin, parallel=parallel)
 
     return decorate
+
+
+class _CompositionTwin:
+    """A Python function standing in for a kernel's serial twin: it records the argument
+    types of its calls (``signatures``, as a dispatcher's) for the background compile."""
+
+    def __init__(self, fn):
+        self.py_func = fn
+        self.signatures: list[tuple] = []
+        self.overloads: dict[tuple, bool] = {}
+
+    def __call__(self, *args):
+        sig = tuple(numba.typeof(a) for a in args)
+        if sig not in self.overloads:
+            self.overloads[sig] = True
+            self.signatures.append(sig)
+        return self.py_func(*args)
 
 
 def load_cached(dispatcher, sig: tuple) -> bool:
