@@ -67,6 +67,7 @@ def test_bench_rounds_take_turns_and_report_medians_of_rounds(monkeypatch):
     assert row["numpy_ms"] == 4000.0 and row["numpy_speedup"] == 2.0
     assert row["numpy_round_speedups"] == [2.0, 2.0, 2.0]
     assert row["first_step_s"] == 0.5 and row["threads"] == 2
+    assert row["first_step_cache"] == "as found" and row["warm_first_step_s"] == 0.5
 
 
 def test_the_harness_is_not_installed_and_is_never_taken_from_the_current_folder(
