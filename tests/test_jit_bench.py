@@ -99,7 +99,7 @@ def test_the_harness_is_not_installed_and_is_never_taken_from_the_current_folder
 def test_microcode_row_says_not_available_without_its_file(tmp_path, monkeypatch):
     monkeypatch.setattr(benchmarks, "_HERE", tmp_path)
     monkeypatch.delitem(sys.modules, "gradflow_bench_microcode", raising=False)
-    row = benchmarks.run_microcode(limit=3)
+    row = benchmarks.microcode_in_this_process(limit=3)
     assert row["gradflow_ms"] is None and row["speedup"] is None
     assert "microcode.py is not there" in row["not_available"]
     machine = {"cpu": "x", "cores": 2, "threads": 2, "numpy": "2", "numba": "0", "peak_gflops": 1}
@@ -123,13 +123,27 @@ def test_microcode_row_runs_the_step_with_each_value_class(tmp_path, monkeypatch
     )
     monkeypatch.setattr(benchmarks, "_HERE", tmp_path)
     monkeypatch.delitem(sys.modules, "gradflow_bench_microcode", raising=False)
-    row = benchmarks.run_microcode(limit=3)
+    row = benchmarks.microcode_in_this_process(limit=3)
     seen = sys.modules["gradflow_bench_microcode"].SEEN
     assert row["gradflow_ms"] > 0 and gc.isenabled()
     assert ("gradflow.value", True) in seen
     if benchmarks._micrograd()[0] is not None:
         assert ("micrograd.engine", True) in seen and ("micrograd.engine", False) in seen
         assert row["micrograd_ms"] > 0 and row["micrograd_nogc_speedup"] > 0
+
+
+def test_microcode_row_is_timed_in_a_fresh_process(monkeypatch):
+    """W5m runs in a process of its own: what the benchmark process holds (PyTorch's objects)
+    would change what Python's cycle collector costs gradflow there."""
+    calls = []
+
+    def fake(what, code, env=None, first=""):
+        calls.append(code)
+        return {"name": "microcode"}
+
+    monkeypatch.setattr(benchmarks, "_in_subprocess", fake)
+    assert benchmarks.run_microcode(limit=3, rounds=2) == {"name": "microcode"}
+    assert calls == ["print(json.dumps(m.microcode_in_this_process(3, 2)))"]
 
 
 @pytest.mark.slow
