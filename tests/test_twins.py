@@ -83,6 +83,8 @@ def test_the_serial_twins_train_bit_identically_to_the_parallel_kernels(
         assert "stack_train_softmax_ce" in used
     if name == "mlp":
         assert {"stack_forward_halves", "stack_backward_halves"} <= set(used)
+    if name == "lstm":
+        assert {"lstm_forward", "lstm_backward"} <= set(used)
     assert serial_losses == parallel_losses
     for a, b in zip(serial_params, parallel_params):
         np.testing.assert_array_equal(a, b)
