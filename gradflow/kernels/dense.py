@@ -177,18 +177,7 @@ def linear_backward_split(x, w, z, a, da, dz, dz_t, dw, db, dx, code, alpha, nee
     _split_products(x, w, dz, dz_t, dw, dx, need_dx)
 
 
-def _train_softmax_ce_calls(
-    x, ws, bs, zs, acts, dzs, gws, gbs, dxs, codes, alphas, targets, grad, smoothing, need_dx
-):  # fmt: skip
-    """:func:`stack_train_softmax_ce`'s three calls, made from Python (its composition twin:
-    a cold start compiles only the three kernels, not their fused copy as well)."""
-    stack_forward(x, ws, bs, zs, acts, codes, alphas)
-    loss = softmax_cross_entropy(acts[len(acts) - 1], targets, grad, smoothing)
-    stack_backward(x, ws, zs, acts, grad, dzs, gws, gbs, dxs, codes, alphas, need_dx)
-    return loss
-
-
-@parallel_kernel(twin=_train_softmax_ce_calls, parallel=False, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def stack_train_softmax_ce(
     x, ws, bs, zs, acts, dzs, gws, gbs, dxs, codes, alphas, targets, grad, smoothing, need_dx
 ):  # fmt: skip
@@ -211,15 +200,7 @@ def stack_train_softmax_ce(
 # the thread count.
 
 
-def _forward_halves_calls(x, ws, bs, zs0, acts0, zs1, acts1, codes, alphas):
-    """:func:`stack_forward_halves` as its two calls, one after the other (its composition
-    twin: the same result, the halves being fixed)."""
-    h = x.shape[0] // 2
-    stack_forward(x[:h], ws, bs, zs0, acts0, codes, alphas)
-    stack_forward(x[h:], ws, bs, zs1, acts1, codes, alphas)
-
-
-@parallel_kernel(twin=_forward_halves_calls, error_model="numpy")
+@parallel_kernel(composition=True, error_model="numpy")
 def stack_forward_halves(x, ws, bs, zs0, acts0, zs1, acts1, codes, alphas):
     """:func:`stack_forward` with rows [0, h) on one thread and [h, B) on the other,
     h = B // 2 (``zs0``/``acts0`` and ``zs1``/``acts1``: the per-layer row views)."""
@@ -229,18 +210,6 @@ def stack_forward_halves(x, ws, bs, zs0, acts0, zs1, acts1, codes, alphas):
             stack_forward(x[:h], ws, bs, zs0, acts0, codes, alphas)
         else:
             stack_forward(x[h:], ws, bs, zs1, acts1, codes, alphas)
-
-
-def _backward_halves_calls(
-    x, ws, zs0, acts0, da0, dzs0, gws0, gbs0, dxs0, zs1, acts1, da1, dzs1, gws1, gbs1, dxs1,
-    gws, gbs, codes, alphas, need_dx,
-):  # fmt: skip
-    """:func:`stack_backward_halves` as its three calls, one after the other (its
-    composition twin)."""
-    h = x.shape[0] // 2
-    stack_backward(x[:h], ws, zs0, acts0, da0, dzs0, gws0, gbs0, dxs0, codes, alphas, need_dx)
-    stack_backward(x[h:], ws, zs1, acts1, da1, dzs1, gws1, gbs1, dxs1, codes, alphas, need_dx)
-    add_halves(gws, gbs, gws0, gbs0, gws1, gbs1)
 
 
 @njit(cache=True, error_model="numpy")
@@ -256,7 +225,7 @@ def add_halves(gws, gbs, gws0, gbs0, gws1, gbs1):
             b[i] = b0[i] + b1[i]
 
 
-@parallel_kernel(twin=_backward_halves_calls, error_model="numpy")
+@parallel_kernel(composition=True, error_model="numpy")
 def stack_backward_halves(
     x, ws, zs0, acts0, da0, dzs0, gws0, gbs0, dxs0, zs1, acts1, da1, dzs1, gws1, gbs1, dxs1,
     gws, gbs, codes, alphas, need_dx,

@@ -243,21 +243,7 @@ def _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
                 h_new[i, j] = gt[i, 3 * nh + j] * tc
 
 
-def _lstm_forward_calls(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
-    """:func:`lstm_forward`'s calls, the two halves one after the other (its composition
-    twin, see :func:`~gradflow.kernels.twins.parallel_kernel`)."""
-    _project(x, w_ih, b, xt, xw)
-    transpose_into(w_hh, w_t)
-    hs[0] = 0.0
-    cs[0] = 0.0
-    nb = x.shape[0]
-    for part in range(2):
-        lo, hi = _halves(part, nb)
-        if hi > lo:
-            _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast)
-
-
-@parallel_kernel(twin=_lstm_forward_calls, error_model="numpy")
+@parallel_kernel(composition=True, error_model="numpy")
 def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
     """i, f, g, o = σ, σ, tanh, σ of x_t Wᵢₕᵀ + h_{t−1} Wₕₕᵀ + b; c_t = f⊙c + i⊙g;
     h_t = o⊙tanh(c_t). ``gates`` (T, B, 4H) keeps the activated gates for BPTT.
@@ -317,22 +303,7 @@ def _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, del
         np.dot(dt[lo:hi], w_hh, dh[lo:hi])
 
 
-def _lstm_backward_calls(
-    xt, w_ih, w_hh, hs, cs, gates, tanh_c, d_all, d_last, d_cell, delta, dh, dc,
-    dw_ih, dw_hh, db, dxt, dx, need_dx,
-):  # fmt: skip
-    """:func:`lstm_backward`'s calls, the two halves one after the other (its composition
-    twin)."""
-    nb = delta.shape[1]
-    for part in range(2):
-        lo, hi = _halves(part, nb)
-        if hi > lo:
-            _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, delta,
-                             dh, dc)  # fmt: skip
-    _weight_grads(delta, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx)
-
-
-@parallel_kernel(twin=_lstm_backward_calls, error_model="numpy")
+@parallel_kernel(composition=True, error_model="numpy")
 def lstm_backward(
     xt, w_ih, w_hh, hs, cs, gates, tanh_c, d_all, d_last, d_cell, delta, dh, dc,
     dw_ih, dw_hh, db, dxt, dx, need_dx,

@@ -59,15 +59,15 @@ class ParallelKernel:
     """A parallel kernel and its serial twin (see the module's docstring). Called like the
     kernel; ``parallel`` and ``serial`` are the two numba dispatchers."""
 
-    def __init__(self, fn, options: dict, twin=None, parallel: bool = True):
+    def __init__(self, fn, options: dict, composition: bool = False, parallel: bool = True):
         from .cachedir import njit
 
         self.__name__, self.__qualname__ = fn.__name__, fn.__qualname__
         self.__module__, self.__doc__ = fn.__module__, fn.__doc__
         self.py_func = fn
         self.parallel = njit(cache=True, parallel=parallel, **options)(fn)
-        if twin is not None:
-            self.serial = _CompositionTwin(twin)
+        if composition:
+            self.serial = _CompositionTwin(fn)
         else:
             twin = types.FunctionType(
                 fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
@@ -114,30 +114,33 @@ class ParallelKernel:
         self.parallel.disable_compile(False)
 
 
-def parallel_kernel(*, twin=None, parallel: bool = True, **options):
+def parallel_kernel(*, composition: bool = False, parallel: bool = True, **options):
     """Decorator: ``njit(cache=True, parallel=True, **options)`` with a serial twin, for a
     kernel called from Python (a kernel called from other numba code stays a plain
     ``njit(parallel=True)``: numba cannot call this wrapper). Without numba's JIT or without a
     disk cache there is no background to hand work to: the plain parallel kernel.
 
-    ``twin``: a Python function making the same kernel calls, in the same order, as the
-    kernel's own body (a *composition twin*: a kernel that only strings other kernels
-    together, whose own compile re-optimises all of them inlined). It replaces the compiled
-    serial twin, so a cold start compiles only the kernels it calls, which it needs anyway;
-    the kernel itself (``parallel=False``: a plain ``njit``) is compiled in the background."""
+    ``composition``: the kernel only strings other kernels together (the whole-MLP train
+    pass, a Linear stack over two batch halves), and compiling it re-optimises all of them
+    inlined. Its serial twin is then its own body run as Python (``prange`` is ``range``
+    there): the same kernel calls in the same order, so a cold start compiles only the
+    kernels it calls, which it needs anyway; the kernel itself (``parallel=False``: a plain
+    ``njit``) is compiled in the background. Its body must hold nothing but those calls and
+    a few cheap statements that Python runs as numba does."""
     from .cachedir import disk_cache_enabled, njit
 
     def decorate(fn):
         if config.DISABLE_JIT or not disk_cache_enabled():
             return njit(cache=True, parallel=parallel, **options)(fn)
-        return ParallelKernel(fn, options, twin=twin, parallel=parallel)
+        return ParallelKernel(fn, options, composition=composition, parallel=parallel)
 
     return decorate
 
 
 class _CompositionTwin:
-    """A Python function standing in for a kernel's serial twin: it records the argument
-    types of its calls (``signatures``, as a dispatcher's) for the background compile."""
+    """A composition kernel's own body run as Python, standing in for its serial twin: it
+    records the argument types of its calls (``signatures``, as a dispatcher's) for the
+    background compile."""
 
     def __init__(self, fn):
         self.py_func = fn
