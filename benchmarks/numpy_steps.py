@@ -100,25 +100,34 @@ def mlp_step(model, kind: str, lr: float, batches):
     ws = [_array(m.weight) for m in layers]  # (out, in)
     bs = [_array(m.bias) for m in layers]
     opt = optimizer(kind, [*ws, *bs], lr)
-    last = len(ws) - 1
 
     def step(k):
         x, y = batches[k]
-        acts = [x]
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            z = acts[-1] @ w.T + b
-            acts.append(z if i == last else np.maximum(z, 0.0))
-        loss, d = cross_entropy(acts[-1], y)
-        gw, gb = [None] * len(ws), [None] * len(ws)
-        for i in range(last, -1, -1):
-            gw[i] = d.T @ acts[i]
-            gb[i] = d.sum(axis=0)
-            if i:
-                d = (d @ ws[i]) * (acts[i] > 0)
+        loss, gw, gb, _ = _dense_pass(x, y, ws, bs, need_dx=False)
         opt.step([*gw, *gb])
         return float(loss)
 
     return step
+
+
+def _dense_pass(x, y, ws, bs, need_dx: bool):
+    """Linear → ReLU → … → Linear and softmax cross-entropy, forward and backward: the
+    loss, ∂L/∂W and ∂L/∂b per layer, and ∂L/∂x if ``need_dx`` (else the last δ)."""
+    last = len(ws) - 1
+    acts = [x]
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        z = acts[-1] @ w.T + b
+        acts.append(z if i == last else np.maximum(z, 0.0))
+    loss, d = cross_entropy(acts[-1], y)
+    gw, gb = [None] * len(ws), [None] * len(ws)
+    for i in range(last, -1, -1):
+        gw[i] = d.T @ acts[i]
+        gb[i] = d.sum(axis=0)
+        if i or need_dx:
+            d = d @ ws[i]
+        if i:
+            d *= acts[i] > 0
+    return loss, gw, gb, d
 
 
 # ------------------------------------------------------------------------------ W3
@@ -176,7 +185,6 @@ def lenet_step(model, kind: str, lr: float, batches):
     ws = [_array(m.weight) for m in layers]
     bs = [_array(m.bias) for m in layers]
     opt = optimizer(kind, [*cw, *cb, *ws, *bs], lr)
-    last = len(ws) - 1
 
     def step(k):
         x, y = batches[k]
@@ -186,20 +194,8 @@ def lenet_step(model, kind: str, lr: float, batches):
             pooled, mask = _pool_forward(np.maximum(z, 0.0))
             saved.append((a.shape, cols, z, mask))
             a = pooled
-        pooled_shape = a.shape
-        acts = [a.reshape(len(a), -1)]
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            z = acts[-1] @ w.T + b
-            acts.append(z if i == last else np.maximum(z, 0.0))
-        loss, d = cross_entropy(acts[-1], y)
-        gw, gb = [None] * len(ws), [None] * len(ws)
-        for i in range(last, -1, -1):
-            gw[i] = d.T @ acts[i]
-            gb[i] = d.sum(axis=0)
-            d = d @ ws[i]
-            if i:
-                d *= acts[i] > 0
-        d = d.reshape(pooled_shape)
+        loss, gw, gb, d = _dense_pass(a.reshape(len(a), -1), y, ws, bs, need_dx=True)
+        d = d.reshape(a.shape)
         gcw, gcb = [None] * len(cw), [None] * len(cw)
         for n in range(len(cw) - 1, -1, -1):
             x_shape, cols, z, mask = saved[n]
