@@ -22,7 +22,7 @@ from .activation import IDENTITY, RELU, relu
 from .activation import apply_fused as apply
 from .activation import derivative_fused as derivative
 from .cachedir import njit
-from .dense import delta_of
+from .dense import copy_2d, delta_of
 from .pool import max_plane
 from .twins import parallel_kernel
 
@@ -227,16 +227,13 @@ def conv_backward(
 
     ``parts`` (2, O, C·kh·kw + 1), ``tmp`` (2, C·kh·kw, O) and ``dcols`` (2, C·kh·kw, OH·OW)
     are per-thread; the last column of ``parts`` collects the bias gradient."""
-    nb, no = z.shape[0], z.shape[1]
+    nb = z.shape[0]
     for part in prange(2):
         lo, hi = _chunk(part, nb)
         parts[part] = 0.0
         for s in range(lo, hi):
             if code == IDENTITY:
-                dzs, das = dz[s], da[s]
-                for o in range(no):
-                    for p in range(dzs.shape[1]):
-                        dzs[o, p] = das[o, p]
+                copy_2d(da[s], dz[s])
             else:
                 delta_of(z[s], a[s], da[s], dz[s], code, alpha)
             _products(dz[s], w2, cols[s], part, parts, tmp, dcols, dx[s], kh, kw, sh, sw, ph, pw,

@@ -70,6 +70,15 @@ def delta_of(z, a, da, dz, code, alpha):
 
 
 @njit(cache=True, error_model="numpy")
+def copy_2d(src, dst):
+    """dst = src for 2-D arrays, as a loop: ``dst[:] = src`` makes numba compile its
+    shape-mismatch error message (string formatting included), about 3 s of a cold start."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] = src[i, j]
+
+
+@njit(cache=True, error_model="numpy")
 def column_sums(d, out):
     """out[j] = Σ_i d[i, j] (the bias gradient)."""
     n, m = d.shape

@@ -19,6 +19,7 @@ from numba import prange
 
 from . import activation as act
 from .cachedir import njit
+from .dense import copy_2d
 from .twins import parallel_kernel
 
 # Reassociation and fused multiply-adds in the per-step loops: they then vectorise. The float64
@@ -161,22 +162,13 @@ def rnn_forward(x, w_ih, w_hh, b, xt, xw, hs, tmp, w_t, relu, fast):
                 hsf[t + 1, k] = _tanh(v, fast)
 
 
-@njit(cache=True, error_model="numpy")
-def _copy(src, dst):
-    """dst = src for (B, H) arrays, as a loop: ``dst[:] = src`` makes numba compile its
-    shape-mismatch error message (string formatting included), about 3 s of a cold start."""
-    for i in range(dst.shape[0]):
-        for j in range(dst.shape[1]):
-            dst[i, j] = src[i, j]
-
-
 @njit(cache=True, error_model="numpy", fastmath=FAST)
 def rnn_backward(
     xt, w_ih, w_hh, hs, d_all, d_last, delta, dh, dw_ih, dw_hh, db, dxt, dx, relu, need_dx
 ):
     """BPTT: δ_t = (∂L/∂h_t + δ_{t+1} Wₕₕ) ⊙ f'(·); weight gradients summed over steps."""
     nt, nb, nh = delta.shape
-    _copy(d_last, dh)
+    copy_2d(d_last, dh)
     for t in range(nt - 1, -1, -1):
         if d_all.size > 0:
             for i in range(nb):
@@ -356,7 +348,7 @@ def gru_backward(
     (the hidden side is multiplied by r), so two δ arrays are kept."""
     nt, nb, g3 = delta_x.shape
     nh = g3 // 3
-    _copy(d_last, dh)
+    copy_2d(d_last, dh)
     for t in range(nt - 1, -1, -1):
         if d_all.size > 0:
             for i in range(nb):
