@@ -19,54 +19,93 @@ from .twins import parallel_kernel
 
 
 @njit(cache=True, error_model="numpy")
+def gemm(a, b, out):
+    """out = a b by BLAS, for the compositions (numba's ``np.dot``: the same library whether
+    the caller runs compiled or, at a cold start, as Python)."""
+    np.dot(a, b, out)
+
+
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def linear_forward(x, w, b, z, a, code, alpha):
     """z = x Wᵀ + b (x (B, in), W (out, in), b (out,) or empty); a = f(z) unless identity."""
-    np.dot(x, w.T, z)
+    gemm(x, w.T, z)
     bias_activation(z, a, b, code, alpha)
 
 
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def bias_activation(z, a, b, code, alpha):
-    """z += b (per column; ``b`` empty: none), a = f(z). ReLU and identity get their own
-    loops: without the per-element call through :func:`apply` they vectorise (W1's forward
-    pass spent as long here as in its three matmuls)."""
-    n, m = z.shape
+    """z += b (per column; ``b`` empty: none), a = f(z). Each case is its own kernel, so a
+    cold start compiles only the activations its model uses."""
     if code == RELU:
-        if b.size > 0:
-            for i in range(n):
-                for j in range(m):
-                    v = z[i, j] + b[j]
-                    z[i, j] = v
-                    a[i, j] = relu(v)
-        else:
-            for i in range(n):
-                for j in range(m):
-                    v = z[i, j]
-                    a[i, j] = relu(v)
-        return
+        bias_relu(z, a, b)
+    else:
+        add_bias(z, b)
+        if code != IDENTITY:
+            activate(z, a, code, alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def bias_relu(z, a, b):
+    """z += b, a = ReLU(z) in one loop, which vectorises (the per-element call through
+    :func:`apply` does not: W1's forward pass spent as long there as in its three matmuls)."""
+    n, m = z.shape
     if b.size > 0:
         for i in range(n):
             for j in range(m):
-                z[i, j] += b[j]
-    if code != IDENTITY:
+                v = z[i, j] + b[j]
+                z[i, j] = v
+                a[i, j] = relu(v)
+    else:
         for i in range(n):
             for j in range(m):
-                a[i, j] = apply(code, z[i, j], alpha)
+                a[i, j] = relu(z[i, j])
 
 
 @njit(cache=True, error_model="numpy")
-def delta_of(z, a, da, dz, code, alpha):
-    """δ = ∂L/∂a ⊙ f'(z) (nothing to do for identity, where the caller passes dz = da);
-    ReLU by its own vectorising loop (f' = 1 where z > 0, the op table's kink convention)."""
+def add_bias(z, b):
+    """z += b per column (``b`` empty: nothing)."""
+    if b.size > 0:
+        n, m = z.shape
+        for i in range(n):
+            for j in range(m):
+                z[i, j] += b[j]
+
+
+@njit(cache=True, error_model="numpy")
+def activate(z, a, code, alpha):
+    """a = f(z) for the fused activations (:data:`~gradflow.kernels.activation.FUSED`)."""
     n, m = z.shape
+    for i in range(n):
+        for j in range(m):
+            a[i, j] = apply(code, z[i, j], alpha)
+
+
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
+def delta_of(z, a, da, dz, code, alpha):
+    """δ = ∂L/∂a ⊙ f'(z) (nothing to do for identity, where the caller passes dz = da)."""
     if code == RELU:
-        for i in range(n):
-            for j in range(m):
-                dz[i, j] = da[i, j] * relu_derivative(z[i, j])
+        relu_delta(z, da, dz)
     elif code != IDENTITY:
-        for i in range(n):
-            for j in range(m):
-                dz[i, j] = da[i, j] * derivative(code, z[i, j], a[i, j], alpha)
+        activation_delta(z, a, da, dz, code, alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def relu_delta(z, da, dz):
+    """δ = ∂L/∂a ⊙ ReLU'(z) by its own vectorising loop (f' = 1 where z > 0, the op table's
+    kink convention)."""
+    n, m = z.shape
+    for i in range(n):
+        for j in range(m):
+            dz[i, j] = da[i, j] * relu_derivative(z[i, j])
+
+
+@njit(cache=True, error_model="numpy")
+def activation_delta(z, a, da, dz, code, alpha):
+    """δ = ∂L/∂a ⊙ f'(z) for the fused activations."""
+    n, m = z.shape
+    for i in range(n):
+        for j in range(m):
+            dz[i, j] = da[i, j] * derivative(code, z[i, j], a[i, j], alpha)
 
 
 @njit(cache=True, error_model="numpy")
@@ -89,21 +128,21 @@ def column_sums(d, out):
             out[j] += d[i, j]
 
 
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def linear_backward(x, w, z, a, da, dz, dw, db, dx, code, alpha, need_dx):
     """Course notation: δ = ∂L/∂a ⊙ f'(z); ∂L/∂W = δᵀ x; ∂L/∂b = Σ_batch δ; ∂L/∂x = δ W.
 
     ``dz`` may be the same array as ``da`` (identity activation). ``db`` empty: no bias.
     """
     delta_of(z, a, da, dz, code, alpha)
-    np.dot(dz.T, x, dw)
+    gemm(dz.T, x, dw)
     if db.size > 0:
         column_sums(dz, db)
     if need_dx:
-        np.dot(dz, w, dx)
+        gemm(dz, w, dx)
 
 
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def stack_forward(x, ws, bs, zs, acts, codes, alphas):
     """A run of Linear(+activation) layers in one call: layer k maps acts[k-1] (x for k = 0)
     to zs[k], acts[k]. ``ws`` … ``acts`` are tuples of arrays (one entry per layer), so the
@@ -114,7 +153,7 @@ def stack_forward(x, ws, bs, zs, acts, codes, alphas):
         linear_forward(acts[k - 1], ws[k], bs[k], zs[k], acts[k], codes[k], alphas[k])
 
 
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def stack_backward(x, ws, zs, acts, da, dzs, gws, gbs, dxs, codes, alphas, need_dx):
     """Backward through :func:`stack_forward`: δ flows from the last layer to the first;
     ``dxs[k]`` receives ∂L/∂(input of layer k) (for k = 0 only when ``need_dx``)."""
@@ -148,7 +187,7 @@ def stack_backward(x, ws, zs, acts, da, dzs, gws, gbs, dxs, codes, alphas, need_
 # pass and ∂L/∂x, of ∂L/∂W for the weight gradient): independent blocks, no reduction.
 
 
-@parallel_kernel(error_model="numpy")
+@parallel_kernel(composition=True, error_model="numpy")
 def linear_forward_split(x, w, b, z, a, code, alpha):
     n = x.shape[0]
     half = n // 2
@@ -158,7 +197,15 @@ def linear_forward_split(x, w, b, z, a, code, alpha):
         linear_forward(x[lo:hi], w, b, z[lo:hi], a[lo:hi], code, alpha)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@njit(cache=True, error_model="numpy")
+def transpose_into(w, wt):
+    """wt = wᵀ as a C-contiguous copy (BLAS runs products with it about twice as fast)."""
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            wt[j, i] = w[i, j]
+
+
+@parallel_kernel(composition=True, error_model="numpy")
 def _split_products(x, w, dz, dz_t, dw, dx, need_dx):
     n, m = dz.shape
     half_n = n // 2
@@ -166,21 +213,18 @@ def _split_products(x, w, dz, dz_t, dw, dx, need_dx):
     for part in prange(2):
         lo = part * half_m
         hi = half_m if part == 0 else m
-        np.dot(dz_t[lo:hi], x, dw[lo:hi])
+        gemm(dz_t[lo:hi], x, dw[lo:hi])
         if need_dx:
             lo = part * half_n
             hi = half_n if part == 0 else n
-            np.dot(dz[lo:hi], w, dx[lo:hi])
+            gemm(dz[lo:hi], w, dx[lo:hi])
 
 
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def linear_backward_split(x, w, z, a, da, dz, dz_t, dw, db, dx, code, alpha, need_dx):
     """:func:`linear_backward` with the two big products split over two threads."""
-    n, m = z.shape
     delta_of(z, a, da, dz, code, alpha)
-    for i in range(n):
-        for j in range(m):
-            dz_t[j, i] = dz[i, j]
+    transpose_into(dz, dz_t)
     if db.size > 0:
         column_sums(dz, db)
     _split_products(x, w, dz, dz_t, dw, dx, need_dx)

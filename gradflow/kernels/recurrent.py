@@ -19,7 +19,7 @@ from numba import prange
 
 from . import activation as act
 from .cachedir import njit
-from .dense import copy_2d
+from .dense import copy_2d, transpose_into
 from .twins import parallel_kernel
 
 # Reassociation and fused multiply-adds in the per-step loops: they then vectorise. The float64
@@ -130,14 +130,6 @@ def _weight_grads(d, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx):
     if need_dx:
         np.dot(d2, w_ih, dxt.reshape(nt * nb, ni))
         swap_batch_time(dxt, dx)
-
-
-@njit(cache=True, error_model="numpy")
-def transpose_into(w, wt):
-    """wt = wᵀ as a C-contiguous copy: BLAS runs h Wₕₕᵀ about twice as fast on it."""
-    for i in range(w.shape[0]):
-        for j in range(w.shape[1]):
-            wt[j, i] = w[i, j]
 
 
 @njit(cache=True, error_model="numpy", fastmath=FAST)

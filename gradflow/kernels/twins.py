@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numba
 from numba.core import config
+from numba.extending import typeof_impl
 
 #: every twinned kernel, in definition order
 KERNELS: list[ParallelKernel] = []
@@ -65,6 +66,7 @@ class ParallelKernel:
         self.__name__, self.__qualname__ = fn.__name__, fn.__qualname__
         self.__module__, self.__doc__ = fn.__module__, fn.__doc__
         self.py_func = fn
+        self.composition = composition
         self.parallel = njit(cache=True, parallel=parallel, **options)(fn)
         if composition:
             self.serial = _CompositionTwin(fn)
@@ -114,19 +116,26 @@ class ParallelKernel:
         self.parallel.disable_compile(False)
 
 
-def parallel_kernel(*, composition: bool = False, parallel: bool = True, **options):
-    """Decorator: ``njit(cache=True, parallel=True, **options)`` with a serial twin, for a
-    kernel called from Python (a kernel called from other numba code stays a plain
-    ``njit(parallel=True)``: numba cannot call this wrapper). Without numba's JIT or without a
-    disk cache there is no background to hand work to: the plain parallel kernel.
 
-    ``composition``: the kernel only strings other kernels together (the whole-MLP train
-    pass, a Linear stack over two batch halves), and compiling it re-optimises all of them
-    inlined. Its serial twin is then its own body run as Python (``prange`` is ``range``
-    there): the same kernel calls in the same order, so a cold start compiles only the
-    kernels it calls, which it needs anyway; the kernel itself (``parallel=False``: a plain
-    ``njit``) is compiled in the background. Its body must hold nothing but those calls and
-    a few cheap statements that Python runs as numba does."""
+def parallel_kernel(*, composition: bool = False, parallel: bool = True, **options):
+    """Decorator: ``njit(cache=True, parallel=True, **options)`` with a serial twin. Called
+    from Python, the wrapper picks the form (see the module's docstring); called from other
+    numba code, it is the numba kernel itself (numba types the wrapper as its dispatcher).
+    Without numba's JIT or without a disk cache there is no background to hand work to: the
+    plain kernel.
+
+    ``composition``: the kernel only strings other kernels together (a Linear layer is a
+    product and a bias+activation loop; an MLP pass is its layers; a convolution is its
+    samples), and compiling it re-optimises all of them inlined, at every level again. Its
+    serial twin is then its own body run as Python (``prange`` is ``range`` there), calling
+    any composition it uses by that one's Python body too: the same leaf kernels in the same
+    order, so a cold start compiles only the leaves, which it needs anyway; the composed
+    kernel (``parallel=False``: a plain ``njit``) is compiled in the background. Its body must
+    hold nothing but those calls, views of its arrays and integer bookkeeping, which Python
+    runs as numba does: no arithmetic on array elements (``np.dot`` included: numba and
+    numpy may use different BLAS builds; call :func:`gradflow.kernels.dense.gemm`). A
+    kernel that is not a composition must not call one (numba compiles it in this process,
+    where a composition's dispatcher may be closed to compiling)."""
     from .cachedir import disk_cache_enabled, njit
 
     def decorate(fn):
@@ -140,19 +149,48 @@ def parallel_kernel(*, composition: bool = False, parallel: bool = True, **optio
 class _CompositionTwin:
     """A composition kernel's own body run as Python, standing in for its serial twin: it
     records the argument types of its calls (``signatures``, as a dispatcher's) for the
-    background compile."""
+    background compile. Inside the body, a composition it calls runs as that one's body
+    (:meth:`body`): the background compiles the outer kernel with all it calls, so only the
+    outermost call's types are needed (``numba.typeof`` of every argument costs about a
+    microsecond; a convolution's per-sample compositions would pay it hundreds of times a
+    step)."""
 
     def __init__(self, fn):
         self.py_func = fn
         self.signatures: list[tuple] = []
         self.overloads: dict[tuple, bool] = {}
+        self._body = None
+
+    def body(self):
+        """The kernel's function with its module's names of compositions bound to their
+        bodies (made at the first call, when every module it names is imported)."""
+        if self._body is None:
+            fn = self.py_func
+            names = dict(fn.__globals__)
+            for name in fn.__code__.co_names:
+                value = names.get(name)
+                if isinstance(value, ParallelKernel) and value.composition:
+                    names[name] = value.serial.body()
+            self._body = types.FunctionType(
+                fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__
+            )
+        return self._body
 
     def __call__(self, *args):
         sig = tuple(numba.typeof(a) for a in args)
         if sig not in self.overloads:
             self.overloads[sig] = True
             self.signatures.append(sig)
-        return self.py_func(*args)
+        return self.body()(*args)
+
+
+def _typeof_kernel(kernel, c):
+    """numba's type of a twinned kernel named in numba code: its numba kernel's dispatcher
+    (registered below), so compiled callers call the compiled kernel directly."""
+    return numba.core.types.Dispatcher(kernel.parallel)
+
+
+typeof_impl.register(ParallelKernel)(_typeof_kernel)
 
 
 def load_cached(dispatcher, sig: tuple) -> bool:
@@ -206,11 +244,14 @@ def after_step() -> None:
 
 def compile_all_here() -> None:
     """Compile every pending parallel kernel in this process now (tests compare the two
-    forms; a user never needs this)."""
+    forms; a user never needs this). Every dispatcher is open to compiling until all are
+    done: a composition compiles the compositions it calls for its own argument types."""
+    for kernel in KERNELS:
+        kernel.parallel.disable_compile(False)
     for kernel in KERNELS:
         for sig in kernel.pending():
-            kernel.parallel.disable_compile(False)
             kernel.parallel.compile(sig)
+    for kernel in KERNELS:
         if kernel.parallel.signatures:
             kernel._now_ready()
 
