@@ -15,25 +15,29 @@ parallel convolution followed by a serial pooling pass.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import prange
 
-from .activation import IDENTITY, RELU, relu
-from .activation import apply_fused as apply
+from .activation import IDENTITY, RELU, relu, relu_derivative
 from .activation import derivative_fused as derivative
 from .cachedir import njit
-from .dense import copy_2d, delta_of
+from .dense import activate, copy_2d, delta_of, gemm
 from .pool import max_plane
 from .twins import parallel_kernel
 
 
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def im2col_one(x, cols, kh, kw, sh, sw, ph, pw, oh, ow):
     """cols[(c, i, j), (y, x)] = x[c, y·sh + i − ph, x·sw + j − pw] (0 outside) for one sample."""
-    nc, h, w = x.shape
     if sh == 1 and sw == 1 and ph == 0 and pw == 0:
         _im2col_dense(x, cols, kh, kw, oh, ow)
-        return
+    else:
+        _im2col_strided(x, cols, kh, kw, sh, sw, ph, pw, oh, ow)
+
+
+@njit(cache=True, error_model="numpy")
+def _im2col_strided(x, cols, kh, kw, sh, sw, ph, pw, oh, ow):
+    """:func:`im2col_one` for any stride and padding."""
+    nc, h, w = x.shape
     for c in range(nc):
         for i in range(kh):
             for j in range(kw):
@@ -68,10 +72,23 @@ def _im2col_dense(x, cols, kh, kw, oh, ow):
                         cols[row, col + xo] = x[c, y + i, xo + j]
 
 
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
+def col2im_one(dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow):
+    """Adjoint of :func:`im2col_one`: dx[c, y, x] = Σ over the windows covering it."""
+    if sh == 1 and sw == 1 and ph == 0 and pw == 0:
+        _col2im_dense(dcols, dx, kh, kw, oh, ow)
+    else:
+        _col2im_strided(dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow)
+
+
 @njit(cache=True, error_model="numpy")
 def _col2im_dense(dcols, dx, kh, kw, oh, ow):
     """:func:`col2im_one` for stride 1 and no padding."""
-    nc = dx.shape[0]
+    nc, h, w = dx.shape
+    for c in range(nc):
+        for y in range(h):
+            for xo in range(w):
+                dx[c, y, xo] = 0.0
     for c in range(nc):
         for i in range(kh):
             for j in range(kw):
@@ -83,13 +100,13 @@ def _col2im_dense(dcols, dx, kh, kw, oh, ow):
 
 
 @njit(cache=True, error_model="numpy")
-def col2im_one(dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow):
-    """Adjoint of :func:`im2col_one`: dx[c, y, x] = Σ over the windows covering it."""
+def _col2im_strided(dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow):
+    """:func:`col2im_one` for any stride and padding."""
     nc, h, w = dx.shape
-    dx[:] = 0.0
-    if sh == 1 and sw == 1 and ph == 0 and pw == 0:
-        _col2im_dense(dcols, dx, kh, kw, oh, ow)
-        return
+    for c in range(nc):
+        for y in range(h):
+            for xo in range(w):
+                dx[c, y, xo] = 0.0
     for c in range(nc):
         for i in range(kh):
             for j in range(kw):
@@ -105,53 +122,70 @@ def col2im_one(dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow):
                             dx[c, yy, xx] += dcols[row, col + xo]
 
 
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def bias_activation_rows(z, a, b, code, alpha):
-    """z[o, :] += b[o] (``b`` empty: none), a = f(z), for one sample's (O, OH·OW) block.
-    ReLU and identity run their own loops, which vectorise (the per-element call through
-    :func:`apply` does not)."""
+    """z[o, :] += b[o] (``b`` empty: none), a = f(z), for one sample's (O, OH·OW) block;
+    each case its own kernel, as :func:`~gradflow.kernels.dense.bias_activation`."""
+    if code == RELU:
+        bias_relu_rows(z, a, b)
+    else:
+        add_bias_rows(z, b)
+        if code != IDENTITY:
+            activate(z, a, code, alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def bias_relu_rows(z, a, b):
+    """z[o, :] += b[o], a = ReLU(z): plain loops, which vectorise."""
     no, per = z.shape
     for o in range(no):
-        if b.size > 0:
+        bo = b[o] if b.size > 0 else 0.0
+        for p in range(per):
+            v = z[o, p] + bo
+            z[o, p] = v
+            a[o, p] = relu(v)
+
+
+@njit(cache=True, error_model="numpy")
+def add_bias_rows(z, b):
+    """z[o, :] += b[o] (``b`` empty: nothing)."""
+    if b.size > 0:
+        no, per = z.shape
+        for o in range(no):
             bo = b[o]
             for p in range(per):
                 z[o, p] += bo
-        if code == RELU:
-            for p in range(per):
-                v = z[o, p]
-                a[o, p] = relu(v)
-        elif code != IDENTITY:
-            for p in range(per):
-                a[o, p] = apply(code, z[o, p], alpha)
 
 
-@njit(cache=True, error_model="numpy")
-def _chunk(part, n):
-    half = n // 2
-    return part * half, (half if part == 0 else n)
-
-
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def _forward_sample(x, w2, b, cols, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code, alpha):
     """One sample: cols = im2col(x), z = W cols + b, a = f(z)."""
     im2col_one(x, cols, kh, kw, sh, sw, ph, pw, oh, ow)
-    np.dot(w2, cols, z)
+    gemm(w2, cols, z)
     bias_activation_rows(z, a, b, code, alpha)
 
 
-@parallel_kernel(error_model="numpy")
+@parallel_kernel(composition=True, error_model="numpy")
 def conv_forward(x, w2, b, cols, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code, alpha):
     """z = W ⋆ x + b, a = f(z). w2 is W as (O, C·kh·kw); cols (B, C·kh·kw, OH·OW);
     z, a (B, O, OH·OW)."""
     nb = x.shape[0]
     for part in prange(2):
-        lo, hi = _chunk(part, nb)
+        lo, hi = part * (nb // 2), (nb // 2 if part == 0 else nb)
         for s in range(lo, hi):
             _forward_sample(x[s], w2, b, cols[s], z[s], a[s], kh, kw, sh, sw, ph, pw, oh, ow,
                             code, alpha)  # fmt: skip
 
 
-@parallel_kernel(error_model="numpy")
+@njit(cache=True, error_model="numpy")
+def pool_planes(z, zp, arg, qh, qw, th, tw):
+    """Max pooling of one sample's (O, OH, OW) planes into zp (O, POH, POW) with each
+    window's flat argmax in ``arg``."""
+    for o in range(z.shape[0]):
+        max_plane(z[o], zp[o], arg[o], qh, qw, th, tw)
+
+
+@parallel_kernel(composition=True, error_model="numpy")
 def conv_pool_forward(
     x, w2, b, cols, z, zp, y, arg, kh, kw, sh, sw, ph, pw, oh, ow, code, alpha, qh, qw, th, tw,
 ):  # fmt: skip
@@ -163,20 +197,17 @@ def conv_pool_forward(
     bias), and the bias and f are applied to the pooled quarter only — no full-size bias or
     activation pass. ``zp`` keeps the pooled pre-activations for f'."""
     nb, no = z.shape[0], z.shape[1]
+    per = zp.shape[2] * zp.shape[3]
     for part in prange(2):
-        lo, hi = _chunk(part, nb)
+        lo, hi = part * (nb // 2), (nb // 2 if part == 0 else nb)
         for s in range(lo, hi):
             im2col_one(x[s], cols[s], kh, kw, sh, sw, ph, pw, oh, ow)
-            np.dot(w2, cols[s], z[s])
-            for o in range(no):
-                max_plane(z[s, o].reshape((oh, ow)), zp[s, o], arg[s, o], qh, qw, th, tw)
-                bo = b[o] if b.size > 0 else 0.0
-                zpo, yo = zp[s, o], y[s, o]
-                for i in range(zpo.shape[0]):
-                    for j in range(zpo.shape[1]):
-                        v = zpo[i, j] + bo
-                        zpo[i, j] = v
-                        yo[i, j] = apply(code, v, alpha)
+            gemm(w2, cols[s], z[s])
+            pool_planes(z[s].reshape((no, oh, ow)), zp[s], arg[s], qh, qw, th, tw)
+            zps, ys = zp[s].reshape((no, per)), y[s].reshape((no, per))
+            bias_activation_rows(zps, ys, b, code, alpha)
+            if code == IDENTITY:
+                copy_2d(zps, ys)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc"})
@@ -191,17 +222,24 @@ def _row_sum(v):
 
 
 @njit(cache=True, error_model="numpy")
-def _products(dz, w2, cols, part, parts, tmp, dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow, need_dx):
-    """One sample's products with δ = ``dz``: add δ colsᵀ and Σ δ to this thread's ``parts``;
-    dx = col2im(Wᵀ δ) if needed."""
-    no, ckk = dz.shape[0], w2.shape[1]
-    np.dot(cols, dz.T, tmp[part])  # (δ colsᵀ)ᵀ: 18-27 % faster than δ colsᵀ for these shapes
+def _accumulate(dz, tmp, parts, part):
+    """This thread's ∂L/∂W and ∂L/∂b sums (``parts[part]``) += one sample's δ colsᵀ (in
+    ``tmp[part]``, transposed) and Σ δ."""
+    no, ckk = dz.shape[0], tmp.shape[1]
     for o in range(no):
         for k in range(ckk):
             parts[part, o, k] += tmp[part, k, o]
         parts[part, o, ckk] += _row_sum(dz[o])
+
+
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
+def _products(dz, w2, cols, part, parts, tmp, dcols, dx, kh, kw, sh, sw, ph, pw, oh, ow, need_dx):
+    """One sample's products with δ = ``dz``: add δ colsᵀ and Σ δ to this thread's ``parts``;
+    dx = col2im(Wᵀ δ) if needed."""
+    gemm(cols, dz.T, tmp[part])  # (δ colsᵀ)ᵀ: 18-27 % faster than δ colsᵀ for these shapes
+    _accumulate(dz, tmp, parts, part)
     if need_dx:
-        np.dot(w2.T, dz, dcols[part])
+        gemm(w2.T, dz, dcols[part])
         col2im_one(dcols[part], dx, kh, kw, sh, sw, ph, pw, oh, ow)
 
 
@@ -218,7 +256,7 @@ def _sum_parts(parts, dw2, db):
             db[o] = parts[0, o, ckk] + parts[1, o, ckk]
 
 
-@parallel_kernel(error_model="numpy")
+@parallel_kernel(composition=True, error_model="numpy")
 def conv_backward(
     z, a, da, dz, w2, cols, dw2, db, dcols, parts, tmp, dx, kh, kw, sh, sw, ph, pw, oh, ow,
     code, alpha, need_dx,
@@ -229,7 +267,7 @@ def conv_backward(
     are per-thread; the last column of ``parts`` collects the bias gradient."""
     nb = z.shape[0]
     for part in prange(2):
-        lo, hi = _chunk(part, nb)
+        lo, hi = part * (nb // 2), (nb // 2 if part == 0 else nb)
         parts[part] = 0.0
         for s in range(lo, hi):
             if code == IDENTITY:
@@ -241,28 +279,55 @@ def conv_backward(
     _sum_parts(parts, dw2, db)
 
 
-@parallel_kernel(error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
+def unpool_delta(dz, dy, arg, zp, y, code, alpha):
+    """One sample's δ of a pooled convolution: zero but at each window's argmax, which gets
+    ∂L/∂y · f'(pooled pre-activation) (added: overlapping windows may share one)."""
+    if code == RELU:
+        unpool_relu_delta(dz, dy, arg, zp)
+    else:
+        unpool_activation_delta(dz, dy, arg, zp, y, code, alpha)
+
+
+@njit(cache=True, error_model="numpy")
+def unpool_relu_delta(dz, dy, arg, zp):
+    """:func:`unpool_delta` for ReLU."""
+    for o in range(dz.shape[0]):
+        row = dz[o]
+        for p in range(row.size):
+            row[p] = 0.0
+        dyp, ap, zpo = dy[o], arg[o], zp[o]
+        for i in range(dyp.shape[0]):
+            for j in range(dyp.shape[1]):
+                row[ap[i, j]] += dyp[i, j] * relu_derivative(zpo[i, j])
+
+
+@njit(cache=True, error_model="numpy")
+def unpool_activation_delta(dz, dy, arg, zp, y, code, alpha):
+    """:func:`unpool_delta` for the other fused activations (and identity)."""
+    for o in range(dz.shape[0]):
+        row = dz[o]
+        for p in range(row.size):
+            row[p] = 0.0
+        dyp, ap, zpo, yo = dy[o], arg[o], zp[o], y[o]
+        for i in range(dyp.shape[0]):
+            for j in range(dyp.shape[1]):
+                row[ap[i, j]] += dyp[i, j] * derivative(code, zpo[i, j], yo[i, j], alpha)
+
+
+@parallel_kernel(composition=True, error_model="numpy")
 def conv_pool_backward(
     zp, y, dy, arg, dz, w2, cols, dw2, db, dcols, parts, tmp, dx, kh, kw, sh, sw, ph, pw, oh, ow,
     code, alpha, need_dx,
 ):  # fmt: skip
-    """:func:`conv_backward` of :func:`conv_pool_forward`: δ is zero but at each window's
-    argmax, which gets ∂L/∂y · f'(pooled pre-activation) (added: overlapping windows may
-    share one), then on as in conv_backward."""
-    nb, no = dz.shape[0], dz.shape[1]
+    """:func:`conv_backward` of :func:`conv_pool_forward`: δ by :func:`unpool_delta`, then on
+    as in conv_backward."""
+    nb = dz.shape[0]
     for part in prange(2):
-        lo, hi = _chunk(part, nb)
+        lo, hi = part * (nb // 2), (nb // 2 if part == 0 else nb)
         parts[part] = 0.0
         for s in range(lo, hi):
-            dzs = dz[s]
-            for o in range(no):
-                row = dzs[o]
-                for p in range(row.size):
-                    row[p] = 0.0
-                dyp, ap, zpo, yo = dy[s, o], arg[s, o], zp[s, o], y[s, o]
-                for i in range(dyp.shape[0]):
-                    for j in range(dyp.shape[1]):
-                        row[ap[i, j]] += dyp[i, j] * derivative(code, zpo[i, j], yo[i, j], alpha)
-            _products(dzs, w2, cols[s], part, parts, tmp, dcols, dx[s], kh, kw, sh, sw, ph, pw,
+            unpool_delta(dz[s], dy[s], arg[s], zp[s], y[s], code, alpha)
+            _products(dz[s], w2, cols[s], part, parts, tmp, dcols, dx[s], kh, kw, sh, sw, ph, pw,
                       oh, ow, need_dx)  # fmt: skip
     _sum_parts(parts, dw2, db)

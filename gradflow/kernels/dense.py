@@ -265,17 +265,27 @@ def stack_forward_halves(x, ws, bs, zs0, acts0, zs1, acts1, codes, alphas):
             stack_forward(x[h:], ws, bs, zs1, acts1, codes, alphas)
 
 
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def add_halves(gws, gbs, gws0, gbs0, gws1, gbs1):
     """∂L/∂W = part 0 + part 1 for every layer (and the same for ∂L/∂b)."""
     for k in range(len(gws)):
-        g, g0, g1 = gws[k], gws0[k], gws1[k]
-        for i in range(g.shape[0]):
-            for j in range(g.shape[1]):
-                g[i, j] = g0[i, j] + g1[i, j]
-        b, b0, b1 = gbs[k], gbs0[k], gbs1[k]
-        for i in range(b.size):
-            b[i] = b0[i] + b1[i]
+        add_matrices(gws[k], gws0[k], gws1[k])
+        add_vectors(gbs[k], gbs0[k], gbs1[k])
+
+
+@njit(cache=True, error_model="numpy")
+def add_matrices(g, g0, g1):
+    """g = g0 + g1 (2-D)."""
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            g[i, j] = g0[i, j] + g1[i, j]
+
+
+@njit(cache=True, error_model="numpy")
+def add_vectors(b, b0, b1):
+    """b = b0 + b1 (1-D)."""
+    for i in range(b.size):
+        b[i] = b0[i] + b1[i]
 
 
 @parallel_kernel(composition=True, error_model="numpy")

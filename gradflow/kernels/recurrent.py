@@ -19,7 +19,7 @@ from numba import prange
 
 from . import activation as act
 from .cachedir import njit
-from .dense import copy_2d, transpose_into
+from .dense import add_bias, add_matrices, column_sums, copy_2d, gemm, transpose_into
 from .twins import parallel_kernel
 
 # Reassociation and fused multiply-adds in the per-step loops: they then vectorise. The float64
@@ -81,20 +81,17 @@ def swap_batch_time(src, dst):
                 dst[j, i, k] = src[i, j, k]
 
 
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def _project(x, w_ih, b, xt, xw):
     """xw (T·B, G) = xt Wᵢₕᵀ + b for all steps at once."""
     nb, nt, ni = x.shape
     swap_batch_time(x, xt)
-    g = w_ih.shape[0]
-    xw2 = xw.reshape(nt * nb, g)
-    np.dot(xt.reshape(nt * nb, ni), w_ih.T, xw2)
-    for r in range(nt * nb):
-        for j in range(g):
-            xw2[r, j] += b[j]
+    xw2 = xw.reshape(nt * nb, w_ih.shape[0])
+    gemm(xt.reshape(nt * nb, ni), w_ih.T, xw2)
+    add_bias(xw2, b)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@parallel_kernel(composition=True, error_model="numpy")
 def tn_product(a, b, out):
     """out = aᵀ b over the T·B rows, the two halves of the rows on two threads (each its own
     partial product, summed after: no shared writes)."""
@@ -104,13 +101,11 @@ def tn_product(a, b, out):
     for part in prange(2):
         lo = part * half
         hi = half if part == 0 else n
-        np.dot(a[lo:hi].T, b[lo:hi], parts[part])
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            out[i, j] = parts[0, i, j] + parts[1, i, j]
+        gemm(a[lo:hi].T, b[lo:hi], parts[part])
+    add_matrices(out, parts[0], parts[1])
 
 
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def _weight_grads(d, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx):
     """∂Wᵢₕ = Σ_t δ_tᵀ x_t, ∂Wₕₕ = Σ_t δ_tᵀ h_{t−1}, ∂b = Σ δ, ∂x = δ Wᵢₕ (all steps at once).
 
@@ -122,66 +117,67 @@ def _weight_grads(d, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx):
     tn_product(d2, xt.reshape(nt * nb, ni), dw_ih)
     h = hs.shape[2]
     tn_product(d2, hs[:nt].reshape(nt * nb, h), dw_hh)
-    for j in range(g):
-        db[j] = 0.0
-    for r in range(nt * nb):
-        for j in range(g):
-            db[j] += d2[r, j]
+    column_sums(d2, db)
     if need_dx:
-        np.dot(d2, w_ih, dxt.reshape(nt * nb, ni))
+        gemm(d2, w_ih, dxt.reshape(nt * nb, ni))
         swap_batch_time(dxt, dx)
 
 
-@njit(cache=True, error_model="numpy", fastmath=FAST)
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def rnn_forward(x, w_ih, w_hh, b, xt, xw, hs, tmp, w_t, relu, fast):
     """h_t = f(x_t Wᵢₕᵀ + h_{t−1} Wₕₕᵀ + b), f = tanh (or ReLU); hs[0] = 0, hs[t+1] = h_t."""
     nb, nt, ni = x.shape
-    nh = w_hh.shape[0]
+    m = nb * w_hh.shape[0]
     _project(x, w_ih, b, xt, xw)
     transpose_into(w_hh, w_t)
     hs[0] = 0.0
-    m = nb * nh
     xwf = xw.reshape(nt, m)
     hsf = hs.reshape(nt + 1, m)
     tmpf = tmp.reshape(m)
     for t in range(nt):
-        np.dot(hs[t], w_t, tmp)
-        for k in range(m):
-            v = xwf[t, k] + tmpf[k]
-            if relu:
-                hsf[t + 1, k] = act.relu(v)
-            else:
-                hsf[t + 1, k] = _tanh(v, fast)
+        gemm(hs[t], w_t, tmp)
+        rnn_cell(xwf[t], tmpf, hsf[t + 1], relu, fast)
 
 
 @njit(cache=True, error_model="numpy", fastmath=FAST)
+def rnn_cell(xw_t, tmp, h_new, relu, fast):
+    """h_t = f(x_t Wᵢₕᵀ + b + h_{t−1} Wₕₕᵀ) over one step's (B·H) values."""
+    for k in range(h_new.size):
+        v = xw_t[k] + tmp[k]
+        if relu:
+            h_new[k] = act.relu(v)
+        else:
+            h_new[k] = _tanh(v, fast)
+
+
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def rnn_backward(
     xt, w_ih, w_hh, hs, d_all, d_last, delta, dh, dw_ih, dw_hh, db, dxt, dx, relu, need_dx
 ):
     """BPTT: δ_t = (∂L/∂h_t + δ_{t+1} Wₕₕ) ⊙ f'(·); weight gradients summed over steps."""
-    nt, nb, nh = delta.shape
+    nt = delta.shape[0]
     copy_2d(d_last, dh)
     for t in range(nt - 1, -1, -1):
-        if d_all.size > 0:
-            for i in range(nb):
-                for j in range(nh):
-                    dh[i, j] += d_all[t, i, j]
-        for i in range(nb):
-            for j in range(nh):
-                h = hs[t + 1, i, j]
-                if relu:
-                    delta[t, i, j] = dh[i, j] * act.relu_derivative(h)  # h > 0 iff z > 0
-                else:
-                    delta[t, i, j] = dh[i, j] * (ONE - h * h)
-        np.dot(delta[t], w_hh, dh)
+        rnn_delta(t, dh, d_all, hs, delta, relu)
+        gemm(delta[t], w_hh, dh)
     _weight_grads(delta, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx)
 
 
-@njit(cache=True, error_model="numpy")
-def _halves(part, n):
-    """Rows [lo, hi) of the batch handled by thread ``part`` (of two)."""
-    half = n // 2
-    return part * half, (half if part == 0 else n)
+@njit(cache=True, error_model="numpy", fastmath=FAST)
+def rnn_delta(t, dh, d_all, hs, delta, relu):
+    """One step of BPTT: ∂L/∂h_t += the loss's own (``d_all``, if any); δ_t = ∂L/∂h_t ⊙ f'."""
+    nb, nh = dh.shape
+    if d_all.size > 0:
+        for i in range(nb):
+            for j in range(nh):
+                dh[i, j] += d_all[t, i, j]
+    for i in range(nb):
+        for j in range(nh):
+            h = hs[t + 1, i, j]
+            if relu:
+                delta[t, i, j] = dh[i, j] * act.relu_derivative(h)  # h > 0 iff z > 0
+            else:
+                delta[t, i, j] = dh[i, j] * (ONE - h * h)
 
 
 @njit(cache=True, error_model="numpy", fastmath=FAST, inline="always")
@@ -242,7 +238,7 @@ def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast
     cs[0] = 0.0
     nb = x.shape[0]
     for part in prange(2):
-        lo, hi = _halves(part, nb)
+        lo, hi = part * (nb // 2), (nb // 2 if part == 0 else nb)  # this thread's rows
         if hi > lo:
             _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast)
 
@@ -296,42 +292,43 @@ def lstm_backward(
     halves run on two threads, then the weight gradients are summed over all steps."""
     nb = delta.shape[1]
     for part in prange(2):
-        lo, hi = _halves(part, nb)
+        lo, hi = part * (nb // 2), (nb // 2 if part == 0 else nb)  # this thread's rows
         if hi > lo:
             _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, delta,
                              dh, dc)  # fmt: skip
     _weight_grads(delta, xt, hs, w_ih, dw_ih, dw_hh, db, dxt, dx, need_dx)
 
 
-@njit(cache=True, error_model="numpy", fastmath=FAST)
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def gru_forward(x, w_ih, w_hh, b_ih, b_hh, xt, xw, hs, gates, hn, tmp, w_t, fast):
     """r = σ(x Wᵢᵣᵀ + bᵢᵣ + h Wₕᵣᵀ + bₕᵣ), z likewise, n = tanh(x Wᵢₙᵀ + bᵢₙ + r⊙(h Wₕₙᵀ + bₕₙ)),
     h' = (1 − z)⊙n + z⊙h. Keeps r, z, n in ``gates`` and h Wₕₙᵀ + bₕₙ in ``hn``."""
-    nb, nt, ni = x.shape
-    nh = w_hh.shape[1]
+    nt = x.shape[1]
     _project(x, w_ih, b_ih, xt, xw)
     transpose_into(w_hh, w_t)
     hs[0] = 0.0
     for t in range(nt):
-        np.dot(hs[t], w_t, tmp)
-        gt = gates[t]
-        xwt = xw[t]
-        hnt = hn[t]
-        h_prev = hs[t]
-        h_new = hs[t + 1]
-        for i in range(nb):
-            for k in range(2 * nh):
-                gt[i, k] = _sigmoid(xwt[i, k] + tmp[i, k] + b_hh[k], fast)
-            for j in range(nh):
-                hnt[i, j] = tmp[i, 2 * nh + j] + b_hh[2 * nh + j]
-            for j in range(nh):
-                gt[i, 2 * nh + j] = _tanh(xwt[i, 2 * nh + j] + gt[i, j] * hnt[i, j], fast)
-            for j in range(nh):
-                z = gt[i, nh + j]
-                h_new[i, j] = (ONE - z) * gt[i, 2 * nh + j] + z * h_prev[i, j]
+        gemm(hs[t], w_t, tmp)
+        gru_cell(gates[t], xw[t], hn[t], hs[t], hs[t + 1], tmp, b_hh, fast)
 
 
 @njit(cache=True, error_model="numpy", fastmath=FAST)
+def gru_cell(gt, xwt, hnt, h_prev, h_new, tmp, b_hh, fast):
+    """One step of :func:`gru_forward` (``tmp`` = h_{t−1} Wₕₕᵀ)."""
+    nb, nh = h_new.shape
+    for i in range(nb):
+        for k in range(2 * nh):
+            gt[i, k] = _sigmoid(xwt[i, k] + tmp[i, k] + b_hh[k], fast)
+        for j in range(nh):
+            hnt[i, j] = tmp[i, 2 * nh + j] + b_hh[2 * nh + j]
+        for j in range(nh):
+            gt[i, 2 * nh + j] = _tanh(xwt[i, 2 * nh + j] + gt[i, j] * hnt[i, j], fast)
+        for j in range(nh):
+            z = gt[i, nh + j]
+            h_new[i, j] = (ONE - z) * gt[i, 2 * nh + j] + z * h_prev[i, j]
+
+
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def gru_backward(
     xt, w_ih, w_hh, hs, gates, hn, d_all, d_last, delta_x, delta_h, dh, dh_prev,
     dw_ih, dw_hh, db_ih, db_hh, dxt, dx, need_dx,
@@ -342,42 +339,43 @@ def gru_backward(
     nh = g3 // 3
     copy_2d(d_last, dh)
     for t in range(nt - 1, -1, -1):
-        if d_all.size > 0:
-            for i in range(nb):
-                for j in range(nh):
-                    dh[i, j] += d_all[t, i, j]
-        for i in range(nb):
-            for j in range(nh):
-                r = gates[t, i, j]
-                z = gates[t, i, nh + j]
-                n = gates[t, i, 2 * nh + j]
-                d = dh[i, j]
-                dn = d * (ONE - z) * (ONE - n * n)
-                dz = d * (hs[t, i, j] - n) * z * (ONE - z)
-                dr = dn * hn[t, i, j] * r * (ONE - r)
-                delta_x[t, i, j] = dr
-                delta_x[t, i, nh + j] = dz
-                delta_x[t, i, 2 * nh + j] = dn
-                delta_h[t, i, j] = dr
-                delta_h[t, i, nh + j] = dz
-                delta_h[t, i, 2 * nh + j] = dn * r
-                dh_prev[i, j] = d * z
-        np.dot(delta_h[t], w_hh, dh)
-        for i in range(nb):
-            for j in range(nh):
-                dh[i, j] += dh_prev[i, j]
+        gru_delta(t, dh, dh_prev, d_all, hs, gates, hn, delta_x, delta_h)
+        gemm(delta_h[t], w_hh, dh)
+        add_matrices(dh, dh, dh_prev)
     ni = xt.shape[2]
     dx2 = delta_x.reshape(nt * nb, g3)
     dh2 = delta_h.reshape(nt * nb, g3)
     tn_product(dx2, xt.reshape(nt * nb, ni), dw_ih)
     tn_product(dh2, hs[:nt].reshape(nt * nb, nh), dw_hh)
-    for j in range(g3):
-        db_ih[j] = 0.0
-        db_hh[j] = 0.0
-    for r in range(nt * nb):
-        for j in range(g3):
-            db_ih[j] += dx2[r, j]
-            db_hh[j] += dh2[r, j]
+    column_sums(dx2, db_ih)
+    column_sums(dh2, db_hh)
     if need_dx:
-        np.dot(dx2, w_ih, dxt.reshape(nt * nb, ni))
+        gemm(dx2, w_ih, dxt.reshape(nt * nb, ni))
         swap_batch_time(dxt, dx)
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST)
+def gru_delta(t, dh, dh_prev, d_all, hs, gates, hn, delta_x, delta_h):
+    """One step of GRU BPTT: the gates' δ (input and hidden side) and the part of
+    ∂L/∂h_{t−1} that flows through z (``dh_prev``)."""
+    nb, nh = dh.shape
+    if d_all.size > 0:
+        for i in range(nb):
+            for j in range(nh):
+                dh[i, j] += d_all[t, i, j]
+    for i in range(nb):
+        for j in range(nh):
+            r = gates[t, i, j]
+            z = gates[t, i, nh + j]
+            n = gates[t, i, 2 * nh + j]
+            d = dh[i, j]
+            dn = d * (ONE - z) * (ONE - n * n)
+            dz = d * (hs[t, i, j] - n) * z * (ONE - z)
+            dr = dn * hn[t, i, j] * r * (ONE - r)
+            delta_x[t, i, j] = dr
+            delta_x[t, i, nh + j] = dz
+            delta_x[t, i, 2 * nh + j] = dn
+            delta_h[t, i, j] = dr
+            delta_h[t, i, nh + j] = dz
+            delta_h[t, i, 2 * nh + j] = dn * r
+            dh_prev[i, j] = d * z

@@ -111,9 +111,12 @@ class ParallelKernel:
         self.parallel.disable_compile()
 
     def _compile_here(self) -> None:
-        """Let the parallel kernel compile at its calls, in this process (no background)."""
+        """Let the parallel kernel compile at its calls, in this process (no background).
+        Every kernel is opened to compiling again: a composition compiled here compiles the
+        compositions it calls for its own argument types, ready ones included."""
         self.ready = True
-        self.parallel.disable_compile(False)
+        for kernel in KERNELS:
+            kernel.parallel.disable_compile(False)
 
 
 
