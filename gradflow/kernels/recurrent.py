@@ -199,28 +199,28 @@ def _lstm_gates(row, xw_row, tmp_row, nh, fast):
         o[k] = _sigmoid(o[k], fast)
 
 
-@njit(cache=True, error_model="numpy", fastmath=FAST)
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast):
     """The forward time loop for batch rows [lo, hi): each sequence is independent."""
-    nt = xw.shape[0]
-    nh = w_t.shape[0]
-    for t in range(nt):
-        np.dot(hs[t][lo:hi], w_t, tmp[lo:hi])
-        gt = gates[t]
-        xwt = xw[t]
-        for i in range(lo, hi):
-            _lstm_gates(gt[i], xwt[i], tmp[i], nh, fast)
-        c_prev = cs[t]
-        c_new = cs[t + 1]
-        tc_t = tanh_c[t]
-        h_new = hs[t + 1]
-        for i in range(lo, hi):
-            for j in range(nh):
-                c_new[i, j] = gt[i, nh + j] * c_prev[i, j] + gt[i, j] * gt[i, 2 * nh + j]
-            for j in range(nh):
-                tc = _tanh(c_new[i, j], fast)
-                tc_t[i, j] = tc
-                h_new[i, j] = gt[i, 3 * nh + j] * tc
+    for t in range(xw.shape[0]):
+        gemm(hs[t][lo:hi], w_t, tmp[lo:hi])
+        lstm_cell(lo, hi, gates[t], xw[t], tmp, cs[t], cs[t + 1], tanh_c[t], hs[t + 1], fast)
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST)
+def lstm_cell(lo, hi, gt, xwt, tmp, c_prev, c_new, tc_t, h_new, fast):
+    """One step for batch rows [lo, hi) (``tmp`` = h_{t−1} Wₕₕᵀ): the gates, then
+    c_t = f⊙c_{t−1} + i⊙g and h_t = o⊙tanh(c_t)."""
+    nh = c_new.shape[1]
+    for i in range(lo, hi):
+        _lstm_gates(gt[i], xwt[i], tmp[i], nh, fast)
+    for i in range(lo, hi):
+        for j in range(nh):
+            c_new[i, j] = gt[i, nh + j] * c_prev[i, j] + gt[i, j] * gt[i, 2 * nh + j]
+        for j in range(nh):
+            tc = _tanh(c_new[i, j], fast)
+            tc_t[i, j] = tc
+            h_new[i, j] = gt[i, 3 * nh + j] * tc
 
 
 @parallel_kernel(composition=True, error_model="numpy")
@@ -243,44 +243,52 @@ def lstm_forward(x, w_ih, w_hh, b, xt, xw, hs, cs, gates, tanh_c, tmp, w_t, fast
             _lstm_steps(lo, hi, xw, hs, cs, gates, tanh_c, tmp, w_t, fast)
 
 
-@njit(cache=True, error_model="numpy", fastmath=FAST)
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def _lstm_back_steps(lo, hi, w_hh, cs, gates, tanh_c, d_all, d_last, d_cell, delta, dh, dc):
     """The backward time loop for batch rows [lo, hi)."""
-    nt, nb, g4 = delta.shape
-    nh = g4 // 4
+    lstm_delta_start(lo, hi, d_last, d_cell, dh, dc)
+    for t in range(delta.shape[0] - 1, -1, -1):
+        lstm_delta(lo, hi, t, d_all, gates[t], delta[t], tanh_c[t], cs[t], dh, dc)
+        gemm(delta[t][lo:hi], w_hh, dh[lo:hi])
+
+
+@njit(cache=True, error_model="numpy")
+def lstm_delta_start(lo, hi, d_last, d_cell, dh, dc):
+    """∂L/∂h_T and ∂L/∂c_T (none: 0) for batch rows [lo, hi)."""
     for i in range(lo, hi):
-        for j in range(nh):
+        for j in range(dh.shape[1]):
             dh[i, j] = d_last[i, j]
             dc[i, j] = d_cell[i, j] if d_cell.size > 0 else 0.0
-    for t in range(nt - 1, -1, -1):
-        if d_all.size > 0:
-            for i in range(lo, hi):
-                for j in range(nh):
-                    dh[i, j] += d_all[t, i, j]
-        gt = gates[t]
-        dt = delta[t]
-        tct = tanh_c[t]
-        c_prev = cs[t]
-        for i in range(lo, hi):  # 1-D views per gate block: these loops vectorise
-            g_i, g_f = gt[i, :nh], gt[i, nh : 2 * nh]
-            g_g, g_o = gt[i, 2 * nh : 3 * nh], gt[i, 3 * nh :]
-            d_i, d_f = dt[i, :nh], dt[i, nh : 2 * nh]
-            d_g, d_o = dt[i, 2 * nh : 3 * nh], dt[i, 3 * nh :]
-            tc_i, cp_i, dh_i, dc_i = tct[i], c_prev[i], dh[i], dc[i]
+
+
+@njit(cache=True, error_model="numpy", fastmath=FAST)
+def lstm_delta(lo, hi, t, d_all, gt, dt, tct, c_prev, dh, dc):
+    """One step of LSTM BPTT for batch rows [lo, hi): the four gates' δ into ``dt`` and
+    ∂L/∂c_{t−1} into ``dc`` (∂L/∂h_{t−1} follows from δ Wₕₕ)."""
+    nh = dh.shape[1]
+    if d_all.size > 0:
+        for i in range(lo, hi):
             for j in range(nh):
-                gi = g_i[j]
-                gf = g_f[j]
-                gg = g_g[j]
-                go = g_o[j]
-                tc = tc_i[j]
-                d_h = dh_i[j]
-                d_c = dc_i[j] + d_h * go * (ONE - tc * tc)
-                d_i[j] = d_c * gg * gi * (ONE - gi)
-                d_f[j] = d_c * cp_i[j] * gf * (ONE - gf)
-                d_g[j] = d_c * gi * (ONE - gg * gg)
-                d_o[j] = d_h * tc * go * (ONE - go)
-                dc_i[j] = d_c * gf
-        np.dot(dt[lo:hi], w_hh, dh[lo:hi])
+                dh[i, j] += d_all[t, i, j]
+    for i in range(lo, hi):  # 1-D views per gate block: these loops vectorise
+        g_i, g_f = gt[i, :nh], gt[i, nh : 2 * nh]
+        g_g, g_o = gt[i, 2 * nh : 3 * nh], gt[i, 3 * nh :]
+        d_i, d_f = dt[i, :nh], dt[i, nh : 2 * nh]
+        d_g, d_o = dt[i, 2 * nh : 3 * nh], dt[i, 3 * nh :]
+        tc_i, cp_i, dh_i, dc_i = tct[i], c_prev[i], dh[i], dc[i]
+        for j in range(nh):
+            gi = g_i[j]
+            gf = g_f[j]
+            gg = g_g[j]
+            go = g_o[j]
+            tc = tc_i[j]
+            d_h = dh_i[j]
+            d_c = dc_i[j] + d_h * go * (ONE - tc * tc)
+            d_i[j] = d_c * gg * gi * (ONE - gi)
+            d_f[j] = d_c * cp_i[j] * gf * (ONE - gf)
+            d_g[j] = d_c * gi * (ONE - gg * gg)
+            d_o[j] = d_h * tc * go * (ONE - go)
+            dc_i[j] = d_c * gf
 
 
 @parallel_kernel(composition=True, error_model="numpy")
