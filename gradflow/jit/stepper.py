@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError
-from ..kernels import twins
+from ..kernels import helper, twins
 from ..kernels import update as update_k
 from ..nan_check import non_finite_before_the_step
 from ..nn.conv import _ConvNd
@@ -154,6 +154,7 @@ class JitStepper:
         self.threads = ThreadGovernor(_max_threads(threads), adaptive=threads == "auto")
         self._steps = 0
         self._twin_switches = twins.switches()
+        helper.start_if_cold(self.dtype)  # a cold cache: a second process compiles with us
 
     @property
     def warm(self) -> bool:

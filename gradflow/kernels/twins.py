@@ -32,7 +32,10 @@ from pathlib import Path
 
 import numba
 from numba.core import config
+from numba.core.dispatcher import Dispatcher
 from numba.extending import typeof_impl
+
+from . import helper
 
 #: every twinned kernel, in definition order
 KERNELS: list[ParallelKernel] = []
@@ -184,7 +187,42 @@ class _CompositionTwin:
         if sig not in self.overloads:
             self.overloads[sig] = True
             self.signatures.append(sig)
+            if helper.running():  # a cold start: compile the leaves on two cores first
+                helper.compile_leaves(self.dry_run(args))
         return self.body()(*args)
+
+    def dry_run(self, args) -> list[tuple]:
+        """(dispatcher, argument types) of every leaf kernel the body calls for ``args``, in
+        call order, found by running the body with each leaf replaced by a recorder (nothing
+        is computed; a composition's own fills of its buffers are repeated by the real run).
+        Empty if the body does not run that way."""
+        calls: list[tuple] = []
+        try:
+            self._dry_body(calls)(*args)
+        except Exception:  # not worth a failed step: the leaves compile as they are called
+            return []
+        return calls
+
+    def _dry_body(self, calls: list):
+        fn = self.py_func
+        names = dict(fn.__globals__)
+        for name in fn.__code__.co_names:
+            value = names.get(name)
+            if isinstance(value, ParallelKernel):
+                if value.composition:
+                    names[name] = value.serial._dry_body(calls)
+                else:
+                    names[name] = _recorder(value.serial, calls)
+            elif isinstance(value, Dispatcher):
+                names[name] = _recorder(value, calls)
+        return types.FunctionType(fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def _recorder(dispatcher, calls: list):
+    def record(*args):
+        calls.append((dispatcher, tuple(numba.typeof(a) for a in args)))
+
+    return record
 
 
 def _typeof_kernel(kernel, c):
@@ -225,8 +263,10 @@ def switches() -> int:
 
 
 def after_step() -> None:
-    """Called after each training step: picks up a finished background compile (switching
-    the kernels it compiled to their parallel form) and starts one for what ran serially."""
+    """Called after each training step: lets the compile helper go (the step compiled what
+    it needs), picks up a finished background compile (switching the kernels it compiled to
+    their parallel form) and starts one for what ran serially."""
+    helper.stop()
     proc = _State.proc
     if proc is not None:
         if proc.poll() is None:
