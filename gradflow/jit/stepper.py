@@ -288,11 +288,12 @@ class JitStepper:
             clip_gradients([self.flat.grad], self.clip_value, self.clip_norm)
 
 
-#: about how long numba takes to compile the kernels of each layer family the first time
-#: (CPU seconds, measured on a quiet 2-core x86-64 machine in 2026-12: LeNet ~20 s, an LSTM
-#: ~12 s, an MLP ~5 s); :meth:`JitStepper.compile_estimate` adds up those a model uses
-COMPILE_SECONDS = ((_ConvNd, 12.0), (_Cell, 9.0), (Linear, 4.0))
-#: the loss and optimizer kernels every model compiles
+#: about how long the first step waits for numba to compile the kernels of each layer family
+#: (wall seconds with an empty cache, the leaf kernels on two cores, measured on a quiet 2-core
+#: x86-64 machine in 2026-12: LeNet ~3 s, an LSTM ~3 s, an MLP ~1.5 s);
+#: :meth:`JitStepper.compile_estimate` adds up those a model uses
+COMPILE_SECONDS = ((_ConvNd, 1.5), (_Cell, 1.5), (Linear, 0.6))
+#: numba's own set-up and the loss and optimizer kernels every model compiles
 BASE_COMPILE_SECONDS = 1.0
 
 

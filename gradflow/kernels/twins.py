@@ -166,6 +166,19 @@ class _CompositionTwin:
         self.signatures: list[tuple] = []
         self.overloads: dict[tuple, bool] = {}
         self._body = None
+        self._last: tuple = ((), ())  # the previous call's arguments and their numba types
+
+    def _types(self, args) -> tuple:
+        """numba's types of ``args``; an argument that is the very object of the previous
+        call keeps its type (the buffers and tuples a stage passes every step: typing them
+        anew was half of a warm-up step of W1)."""
+        objects, types_ = self._last
+        if len(objects) == len(args):
+            sig = tuple(t if a is o else numba.typeof(a) for a, o, t in zip(args, objects, types_))
+        else:
+            sig = tuple(numba.typeof(a) for a in args)
+        self._last = (args, sig)
+        return sig
 
     def body(self):
         """The kernel's function with its module's names of compositions bound to their
@@ -183,7 +196,7 @@ class _CompositionTwin:
         return self._body
 
     def __call__(self, *args):
-        sig = tuple(numba.typeof(a) for a in args)
+        sig = self._types(args)
         if sig not in self.overloads:
             self.overloads[sig] = True
             self.signatures.append(sig)
@@ -344,8 +357,12 @@ def _start(work: list) -> None:
 
 def _compile_from_stdin() -> None:
     """The background process's work: compile each (module, kernel, signature) in the
-    parallel form into numba's disk cache."""
+    parallel form into numba's disk cache, at a lower priority than the training it waits
+    for (and than the compile helper of a cold start, :mod:`~gradflow.kernels.helper`)."""
     import importlib
+
+    if hasattr(os, "nice"):
+        os.nice(10)
 
     for module, name, sig in pickle.loads(sys.stdin.buffer.read()):
         kernel = getattr(importlib.import_module(module), name)
