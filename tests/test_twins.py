@@ -4,17 +4,20 @@ compiled it changes nothing but the speed."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
 
+import numba
 import numpy as np
 import pytest
+from numba.core.dispatcher import Dispatcher
 
 from gradflow import nn
 from gradflow.jit import make_stepper
-from gradflow.kernels import cachedir, twins
+from gradflow.kernels import cachedir, helper, twins
 from gradflow.nn.models import SequenceModel
 from gradflow.optim.optimizers import Adam
 
@@ -37,6 +40,14 @@ def _models():
         nn.GELU(), nn.AvgPool2d(2), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(16, 3, seed=3),
     ), (8, 2, 14, 14)  # fmt: skip
     yield "lstm", lambda: SequenceModel("lstm", 5, 16, 3, seed=0), (8, 7, 5)
+    yield "rnn", lambda: SequenceModel("rnn", 5, 16, 3, seed=0), (8, 7, 5)
+    yield "gru", lambda: SequenceModel("gru", 5, 16, 3, seed=0), (8, 7, 5)
+    # a strided, padded convolution with a sigmoid (the strided im2col/col2im leaves, the
+    # other-activation leaves) and a convolution pooled with no activation (identity)
+    yield "strided cnn", lambda: nn.Sequential(
+        nn.Conv2d(2, 3, 3, stride=2, padding=1, seed=1), nn.Sigmoid(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 2, seed=2), nn.MaxPool2d(1), nn.Flatten(), nn.Linear(4, 3, seed=3),
+    ), (8, 2, 8, 8)  # fmt: skip
     # a small MLP trains in one fused call (stack_train_softmax_ce), whose twin is the
     # composition of its three kernels, made from Python
     yield (
@@ -85,6 +96,10 @@ def test_the_serial_twins_train_bit_identically_to_the_parallel_kernels(
         assert {"stack_forward_halves", "stack_backward_halves"} <= set(used)
     if name == "lstm":
         assert {"lstm_forward", "lstm_backward"} <= set(used)
+    if name in ("rnn", "gru"):
+        assert {f"{name}_forward", f"{name}_backward"} <= set(used)
+    if name == "strided cnn":
+        assert {"conv_pool_forward", "conv_pool_backward"} <= set(used)
     assert serial_losses == parallel_losses
     for a, b in zip(serial_params, parallel_params):
         np.testing.assert_array_equal(a, b)
@@ -133,3 +148,129 @@ def test_without_a_disk_cache_there_are_no_twins(monkeypatch):
     monkeypatch.setattr(cachedir, "disk_cache_enabled", lambda: False)
     kernel = twins.parallel_kernel(error_model="numpy")(lambda a: a)
     assert not isinstance(kernel, twins.ParallelKernel)
+
+
+def _first_calls(build, shape) -> list:
+    """(composition twin, arguments) of the first call of each composition that one
+    training step of the model makes from Python, run on the twins."""
+    calls = []
+    original = twins._CompositionTwin.__call__
+
+    def spy(self, *args):
+        if not any(twin is self for twin, _ in calls):
+            calls.append((self, args))
+        return original(self, *args)
+
+    rng = np.random.default_rng(0)
+    model = build()
+    stepper = make_stepper(model, "cross_entropy", Adam(model.parameters(), lr=0.01),
+                           threads=2)  # fmt: skip
+    with twins.serial_only(), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(twins._CompositionTwin, "__call__", spy)
+        stepper.train_batch(rng.normal(size=shape), rng.integers(0, 3, shape[0]))
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "shape"), list(_models()), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_a_dry_run_lists_the_leaf_calls_the_body_makes(name, build, shape, monkeypatch):
+    """The compile helper compiles what the dry run lists before the body runs: the list
+    must be the leaf kernels, with the argument types, that the body then calls, in order."""
+    calls = _first_calls(build, shape)
+    assert calls, "no composition ran"
+    for twin, args in calls:
+        dry = twin.dry_run(args)
+        assert dry, f"{twin.py_func.__name__}: the dry run failed or found no leaf"
+        assert all(isinstance(d, Dispatcher) for d, _ in dry)
+        traced = []
+        with monkeypatch.context() as mp:  # the real run, each leaf call recorded and made
+            mp.setattr(twins, "_recorder", lambda d, out: lambda *a: (
+                out.append((d, tuple(numba.typeof(v) for v in a))), d(*a))[1])  # fmt: skip
+            twin._dry_body(traced)(*args)
+        assert dry == traced, twin.py_func.__name__
+
+
+def _kernels():
+    """(name, kernel) of every numba kernel gradflow defines, twinned or plain."""
+    import importlib
+    import pkgutil
+
+    import gradflow.kernels
+    import gradflow.optim
+
+    for package in (gradflow.kernels, gradflow.optim):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for name, value in vars(module).items():
+                if isinstance(value, (Dispatcher, twins.ParallelKernel)):
+                    if getattr(value.py_func, "__module__", None) == module.__name__:
+                        yield f"{module.__name__}.{name}", value
+
+
+def test_only_compositions_call_compositions_and_they_compute_nothing_themselves():
+    """A kernel numba compiles in this process must not call a composition (its dispatcher
+    may be closed to compiling once ready), and a composition's body must not compute on
+    array elements: ``np.dot`` there would run numpy's BLAS in the twin and numba's in the
+    kernel (they are different builds), so products go through ``dense.gemm``."""
+    compositions = {id(k) for _, k in _kernels() if getattr(k, "composition", False)}
+    assert len(compositions) >= 20
+    for name, kernel in _kernels():
+        code, names = kernel.py_func.__code__, kernel.py_func.__globals__
+        called = [names.get(n) for n in code.co_names]
+        if getattr(kernel, "composition", False):
+            assert "dot" not in code.co_names, f"{name} calls np.dot: use gemm"
+            assert not {"sum", "exp", "tanh", "maximum"} & set(code.co_names), name
+        else:
+            offenders = [n for n, v in zip(code.co_names, called) if id(v) in compositions]
+            assert not offenders, f"{name} (not a composition) calls {offenders}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not helper.available(), reason="no compile helper here (one core, or not POSIX)")
+def test_a_cold_start_compiles_leaves_on_two_cores_and_trains_the_same(tmp_path):
+    """Empty private caches: with the helper, part of the first step's leaf kernels are
+    compiled by it and loaded here from the cache; the losses are bit-identical to a cold
+    start without it (GRADFLOW_BACKGROUND_COMPILE=0: no helper, no twins' background)."""
+    script = textwrap.dedent(
+        """
+        import json, numpy as np
+        from gradflow import nn
+        from gradflow.jit import make_stepper
+        from gradflow.kernels import helper, twins
+        loaded = []
+        original = twins.load_cached
+        def spy(dispatcher, sig):
+            found = original(dispatcher, sig)
+            loaded.append(found)
+            return found
+        twins.load_cached = spy
+        model = nn.Sequential(nn.Conv2d(1, 3, 3, seed=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(3 * 3 * 3, 8, seed=2), nn.ReLU(),
+                              nn.Linear(8, 2, seed=3))
+        stepper = make_stepper(model, "cross_entropy", threads=2)
+        started = helper.running()
+        rng = np.random.default_rng(0)
+        losses = [float(stepper.train_batch(rng.normal(size=(4, 1, 8, 8)),
+                                            rng.integers(0, 2, 4))) for _ in range(3)]
+        print(json.dumps({"started": started, "jobs": helper._State.jobs,
+                          "loaded": sum(loaded), "running": helper.running(),
+                          "losses": losses}))
+        """
+    )
+
+    def run(name: str, background: str) -> dict:
+        cache = tmp_path / name
+        cache.mkdir(mode=0o700)
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), GRADFLOW_BACKGROUND_COMPILE=background)
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                              text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    with_helper, alone = run("helper", "1"), run("alone", "0")
+    assert with_helper["started"] and with_helper["jobs"] >= 1
+    assert with_helper["loaded"] >= 1, "nothing the helper compiled was loaded here"
+    assert not with_helper["running"], "the helper outlived the first step"
+    assert not alone["started"] and alone["loaded"] == 0
+    assert with_helper["losses"] == alone["losses"]
