@@ -227,7 +227,7 @@ def test_only_compositions_call_compositions_and_they_compute_nothing_themselves
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not helper.available(), reason="no compile helper here (one core, or not POSIX)")
+@pytest.mark.skipif(not helper.available(), reason="no compile helper (one core, or not POSIX)")
 def test_a_cold_start_compiles_leaves_on_two_cores_and_trains_the_same(tmp_path):
     """Empty private caches: with the helper, part of the first step's leaf kernels are
     compiled by it and loaded here from the cache; the losses are bit-identical to a cold

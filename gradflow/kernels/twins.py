@@ -122,7 +122,6 @@ class ParallelKernel:
             kernel.parallel.disable_compile(False)
 
 
-
 def parallel_kernel(*, composition: bool = False, parallel: bool = True, **options):
     """Decorator: ``njit(cache=True, parallel=True, **options)`` with a serial twin. Called
     from Python, the wrapper picks the form (see the module's docstring); called from other
