@@ -15,10 +15,12 @@ the repository, and ``gradflow bench`` finds it in the source checkout gradflow 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -342,15 +344,27 @@ _LOAD_HARNESS = (
 )
 
 
-def _in_subprocess(what: str, code: str, env: dict | None = None, first: str = ""):
+def _in_subprocess(
+    what: str, code: str, env: dict | None = None, first: str = "", alone: bool = False
+):
     """Run ``first``, then ``code`` after loading this harness as ``m``, in a fresh
-    interpreter; the JSON it prints on its last line."""
-    run = subprocess.run(
+    interpreter; the JSON it prints on its last line. ``alone``: in a session of its own,
+    whose processes are ended with it — a cold start leaves gradflow's background compile
+    running, which would otherwise slow the next workload's cold start down."""
+    group = alone and hasattr(os, "killpg")
+    with subprocess.Popen(
         [sys.executable, "-c", first + _LOAD_HARNESS + code],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
-    )
+        start_new_session=group,
+    ) as proc:
+        stdout, stderr = proc.communicate()
+    if group:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    run = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     if run.returncode != 0:
         raise RuntimeError(f"{what} failed:\n{run.stderr[-2000:]}")
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -430,7 +444,7 @@ def run_cold(key: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="gradflow-bench-cold-") as cache:  # mode 0700
         os.chmod(cache, 0o700)  # (whatever the platform's default)
         env = os.environ | {"NUMBA_CACHE_DIR": cache}
-        return _in_subprocess(f"cold start of {key}", code, env, first)
+        return _in_subprocess(f"cold start of {key}", code, env, first, alone=True)
 
 
 def cold_in_this_process(key: str, import_s: float) -> dict:

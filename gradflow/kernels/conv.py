@@ -21,7 +21,7 @@ from .activation import IDENTITY, RELU, relu, relu_derivative
 from .activation import derivative_fused as derivative
 from .cachedir import njit
 from .dense import activate, copy_2d, delta_of, gemm
-from .pool import max_plane
+from .pool import max_planes
 from .twins import parallel_kernel
 
 
@@ -177,14 +177,6 @@ def conv_forward(x, w2, b, cols, z, a, kh, kw, sh, sw, ph, pw, oh, ow, code, alp
                             code, alpha)  # fmt: skip
 
 
-@njit(cache=True, error_model="numpy")
-def pool_planes(z, zp, arg, qh, qw, th, tw):
-    """Max pooling of one sample's (O, OH, OW) planes into zp (O, POH, POW) with each
-    window's flat argmax in ``arg``."""
-    for o in range(z.shape[0]):
-        max_plane(z[o], zp[o], arg[o], qh, qw, th, tw)
-
-
 @parallel_kernel(composition=True, error_model="numpy")
 def conv_pool_forward(
     x, w2, b, cols, z, zp, y, arg, kh, kw, sh, sw, ph, pw, oh, ow, code, alpha, qh, qw, th, tw,
@@ -203,7 +195,7 @@ def conv_pool_forward(
         for s in range(lo, hi):
             im2col_one(x[s], cols[s], kh, kw, sh, sw, ph, pw, oh, ow)
             gemm(w2, cols[s], z[s])
-            pool_planes(z[s].reshape((no, oh, ow)), zp[s], arg[s], qh, qw, th, tw)
+            max_planes(z[s].reshape((no, oh, ow)), zp[s], arg[s], qh, qw, th, tw)
             zps, ys = zp[s].reshape((no, per)), y[s].reshape((no, per))
             bias_activation_rows(zps, ys, b, code, alpha)
             if code == IDENTITY:

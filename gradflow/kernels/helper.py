@@ -114,19 +114,20 @@ def start() -> None:
     _State.proc, _State.lines, _State.ready = proc, _Lines(proc.stdout.fileno()), False
 
 
-def start_if_cold(dtype) -> None:
-    """:func:`start` if numba's disk cache lacks the product every Linear layer of ``dtype``
-    runs (x Wᵀ): a cold cache, so this stepper's first step compiles its kernels."""
+def start_if_cold() -> None:
+    """:func:`start` if numba's disk cache has no entry for the product every Linear layer
+    runs (:func:`~gradflow.kernels.dense.gemm`): a cold cache, so this stepper's first step
+    compiles its kernels. Only the index file is looked for: asking numba to load the entry
+    would set numba up first (half a second), and the helper should start before that."""
     if _State.proc is not None or not available():
         return
-    import numpy as np
-    from numba.core import types
-
     from .dense import gemm
-    from .twins import load_cached
 
-    a = types.Array(types.float32 if np.dtype(dtype) == np.float32 else types.float64, 2, "C")
-    if not load_cached(gemm, (a, a.copy(layout="F"), a)):
+    try:
+        index = gemm._cache._cache_file._index_path  # numba's own cache layout
+    except AttributeError:  # another numba: cannot tell, so no helper
+        return
+    if not os.path.exists(index):
         start()
 
 

@@ -15,35 +15,40 @@ from .twins import parallel_kernel
 
 
 @njit(cache=True, error_model="numpy")
-def max_plane(xp, yp, ap, kh, kw, sh, sw):
-    """Max pooling of one (H, W) plane into yp (OH, OW); ap gets each window's flat argmax.
-
-    The common 2×2, stride-2 window is written out (four compares, no inner loops): the
-    generic loop nest ran at ~1.7 ns per input element on LeNet's first pooling layer."""
+def max_2x2(xp, yp, ap):
+    """Max pooling of one (H, W) plane with the common 2×2, stride-2 window into yp
+    (OH, OW); ap gets each window's flat argmax (first one on ties). Written out, four
+    compares and no inner loops: the generic loop nest ran at ~1.7 ns per input element on
+    LeNet's first pooling layer."""
     w = xp.shape[1]
     oh, ow = yp.shape
-    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
-        for i in range(oh):
-            r0 = 2 * i
-            for j in range(ow):
-                c0 = 2 * j
-                best = xp[r0, c0]
-                arg = r0 * w + c0
-                v = xp[r0, c0 + 1]
-                if v > best:
-                    best = v
-                    arg = r0 * w + c0 + 1
-                v = xp[r0 + 1, c0]
-                if v > best:
-                    best = v
-                    arg = (r0 + 1) * w + c0
-                v = xp[r0 + 1, c0 + 1]
-                if v > best:
-                    best = v
-                    arg = (r0 + 1) * w + c0 + 1
-                yp[i, j] = best
-                ap[i, j] = arg
-        return
+    for i in range(oh):
+        r0 = 2 * i
+        for j in range(ow):
+            c0 = 2 * j
+            best = xp[r0, c0]
+            arg = r0 * w + c0
+            v = xp[r0, c0 + 1]
+            if v > best:
+                best = v
+                arg = r0 * w + c0 + 1
+            v = xp[r0 + 1, c0]
+            if v > best:
+                best = v
+                arg = (r0 + 1) * w + c0
+            v = xp[r0 + 1, c0 + 1]
+            if v > best:
+                best = v
+                arg = (r0 + 1) * w + c0 + 1
+            yp[i, j] = best
+            ap[i, j] = arg
+
+
+@njit(cache=True, error_model="numpy")
+def max_window(xp, yp, ap, kh, kw, sh, sw):
+    """Max pooling of one (H, W) plane with any window and stride (see :func:`max_2x2`)."""
+    w = xp.shape[1]
+    oh, ow = yp.shape
     for i in range(oh):
         for j in range(ow):
             y0 = i * sh
@@ -60,17 +65,40 @@ def max_plane(xp, yp, ap, kh, kw, sh, sw):
             ap[i, j] = arg
 
 
+@njit(cache=True, error_model="numpy")
+def max_planes_2x2(x, y, arg):
+    """:func:`max_2x2` over (N, H, W) planes."""
+    for p in range(x.shape[0]):
+        max_2x2(x[p], y[p], arg[p])
+
+
+@njit(cache=True, error_model="numpy")
+def max_planes_window(x, y, arg, kh, kw, sh, sw):
+    """:func:`max_window` over (N, H, W) planes."""
+    for p in range(x.shape[0]):
+        max_window(x[p], y[p], arg[p], kh, kw, sh, sw)
+
+
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
+def max_planes(x, y, arg, kh, kw, sh, sw):
+    """Max pooling of (N, H, W) planes into y (N, OH, OW), each window's flat argmax in
+    ``arg``: the 2×2, stride-2 window by its own kernel, any other by the generic one."""
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        max_planes_2x2(x, y, arg)
+    else:
+        max_planes_window(x, y, arg, kh, kw, sh, sw)
+
+
 # Max pooling runs on one thread: after the written-out 2×2 window it is ~0.1 ms per LeNet
 # layer, less than what a parallel region costs when the second core is busy (W3 on a
 # machine with one other busy process: 2.4–2.9 ms per step with parallel pooling, 1.8–2.0
 # serial). Average pooling keeps its parallel loops.
-@njit(cache=True, error_model="numpy")
+@parallel_kernel(composition=True, parallel=False, error_model="numpy")
 def max_forward(x, y, argmax, kh, kw, sh, sw):
-    nb, nc = x.shape[:2]
-    for bc in range(nb * nc):
-        b = bc // nc
-        c = bc % nc
-        max_plane(x[b, c], y[b, c], argmax[b, c], kh, kw, sh, sw)
+    nb, nc, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    max_planes(x.reshape((nb * nc, h, w)), y.reshape((nb * nc, oh, ow)),
+               argmax.reshape((nb * nc, oh, ow)), kh, kw, sh, sw)  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy")
