@@ -90,25 +90,33 @@ def available() -> bool:
     )
 
 
-def start() -> None:
-    """Start the helper unless one runs (or none may): it imports the kernels and compiles
-    one trivial function, so that numba is ready when the first list of leaves arrives."""
-    if _State.proc is not None or not available():
-        return
+def spawn(module: str, function: str, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+    """``module.function()`` in a new process of this Python, isolated from the working
+    directory (``-I``: a folder named ``gradflow`` there is not imported), with gradflow's own
+    location first on its path; its stdin is a pipe from this process. The helper and the
+    twins' background compile both start this way. Raises OSError if no process is had."""
     import gradflow
 
     where = str(Path(gradflow.__file__).resolve().parent.parent)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "from gradflow.kernels.helper import serve; serve()"
+        f"from {module} import {function}; {function}()"
     )
+    return subprocess.Popen(
+        [sys.executable, "-I", "-c", code, where],
+        stdin=subprocess.PIPE,
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start() -> None:
+    """Start the helper unless one runs (or none may): it imports the kernels and compiles
+    one trivial function, so that numba is ready when the first list of leaves arrives."""
+    if _State.proc is not None or not available():
+        return
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", code, where],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = spawn(__name__, "serve", stdout=subprocess.PIPE)
     except OSError:
         return
     _State.proc, _State.lines, _State.ready = proc, _Lines(proc.stdout.fileno()), False

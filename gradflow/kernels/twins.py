@@ -28,7 +28,6 @@ import pickle
 import subprocess
 import sys
 import types
-from pathlib import Path
 
 import numba
 from numba.core import config
@@ -325,25 +324,13 @@ def serial_only():
 
 
 def _start(work: list) -> None:
-    """The background process: this Python, isolated from the working directory (``-I``:
-    a folder named ``gradflow`` there is not imported), with gradflow's own location first
-    on its path, compiling ``work`` read as a pickle from its stdin — written here, by this
-    process, not read from any file."""
-    import gradflow
-
-    where = str(Path(gradflow.__file__).resolve().parent.parent)
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); "
-        "from gradflow.kernels.twins import _compile_from_stdin; _compile_from_stdin()"
-    )
+    """The background process (:func:`~gradflow.kernels.helper.spawn`: this Python, isolated
+    from the working directory, gradflow's own location first on its path), compiling
+    ``work`` read as a pickle from its stdin — written here, by this process, not read from
+    any file."""
     payload = pickle.dumps([(k.__module__, k.__name__, sig) for k, sig in work])
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", code, where],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = helper.spawn(__name__, "_compile_from_stdin")
         proc.stdin.write(payload)
         proc.stdin.close()
     except OSError:  # no process to be had: the kernels compile here when next needed
