@@ -27,6 +27,38 @@ def test_dataset_shapes():
     assert D.sine(5)[1].shape == (5, 1)
 
 
+@pytest.mark.parametrize("name", ["digits", "iris"])
+def test_bundled_tables_are_read_as_scikit_learn_reads_them(name, monkeypatch):
+    """The digits and the irises are read from scikit-learn's files without importing it;
+    the arrays are those of scikit-learn's own loaders, and those loaders are the fallback
+    when the file is not found."""
+    from sklearn import datasets
+
+    loader = getattr(D, f"load_{name}")
+    X, y = loader()
+    theirs = getattr(datasets, f"load_{name}")()
+    np.testing.assert_array_equal(X, theirs.data)
+    np.testing.assert_array_equal(y, theirs.target)
+    assert X.dtype == np.float64 and y.dtype == np.int64 and X.flags.c_contiguous
+    monkeypatch.setattr(D.datasets, "_sklearn_table", lambda *a, **k: None)
+    X2, y2 = loader()
+    np.testing.assert_array_equal(X2, X)
+    np.testing.assert_array_equal(y2, y)
+    assert X2.dtype == np.float64 and y2.dtype == np.int64
+
+
+def test_loading_the_digits_does_not_import_scikit_learn():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gradflow.data import load_digits; load_digits(); "
+        "print('sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_xor_labels():
     X, y = D.xor(200, noise=0.0)
     np.testing.assert_array_equal(y, (np.sign(X[:, 0]) != np.sign(X[:, 1])).astype(int))

@@ -13,19 +13,47 @@ from ..errors import ArgumentError
 
 def load_digits(images: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The 1797 8×8 handwritten digits, pixels 0..16. ``images=True`` gives (n, 1, 8, 8)."""
-    from sklearn.datasets import load_digits as _digits
+    table = _sklearn_table("digits.csv.gz", header=False)
+    if table is None:
+        from sklearn.datasets import load_digits as _digits
 
-    d = _digits()
-    X = d.data.astype(np.float64)
-    return (X.reshape(-1, 1, 8, 8) if images else X), d.target.astype(np.int64)
+        d = _digits()
+        X, y = d.data.astype(np.float64), d.target
+    else:
+        X, y = np.ascontiguousarray(table[:, :-1]), table[:, -1]
+    return (X.reshape(-1, 1, 8, 8) if images else X), y.astype(np.int64)
 
 
 def load_iris() -> tuple[np.ndarray, np.ndarray]:
     """Fisher's 150 irises: 4 measurements (cm), 3 species."""
-    from sklearn.datasets import load_iris as _iris
+    table = _sklearn_table("iris.csv", header=True)
+    if table is None:
+        from sklearn.datasets import load_iris as _iris
 
-    d = _iris()
-    return d.data.astype(np.float64), d.target.astype(np.int64)
+        d = _iris()
+        return d.data.astype(np.float64), d.target.astype(np.int64)
+    return np.ascontiguousarray(table[:, :-1]), table[:, -1].astype(np.int64)
+
+
+def _sklearn_table(name: str, header: bool) -> np.ndarray | None:
+    """The numbers of scikit-learn's bundled data file ``name`` (features, then the label),
+    read without importing scikit-learn: its import takes most of a second (SciPy's
+    statistics come with it), longer than the training of the demo's MLP. None if the file
+    is not where scikit-learn keeps it; the caller then asks scikit-learn (a test checks
+    that both give the same arrays)."""
+    import gzip
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("sklearn")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations)), "datasets", "data", name)
+    if not path.is_file():
+        return None
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return np.loadtxt(f, delimiter=",", skiprows=1 if header else 0, dtype=np.float64)
 
 
 def xor(n: int = 200, noise: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
