@@ -13,6 +13,8 @@ import textwrap
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numba.core.dispatcher import Dispatcher
 
 from gradflow import nn
@@ -231,31 +233,42 @@ def test_only_compositions_call_compositions_and_they_compute_nothing_themselves
 def test_a_cold_start_compiles_leaves_on_two_cores_and_trains_the_same(tmp_path):
     """Empty private caches: with the helper, part of the first step's leaf kernels are
     compiled by it and loaded here from the cache; the losses are bit-identical to a cold
-    start without it (GRADFLOW_BACKGROUND_COMPILE=0: no helper, no twins' background)."""
+    start without it (GRADFLOW_BACKGROUND_COMPILE=0: no helper, no twins' background).
+    An MLP trains first, so its stepper starts the helper at once (the product is not
+    cached); the CNN's stepper after it does not (the product is cached), and the helper
+    starts for the first list of enough convolution leaves."""
     script = textwrap.dedent(
         """
         import json, numpy as np
         from gradflow import nn
         from gradflow.jit import make_stepper
         from gradflow.kernels import helper, twins
-        loaded = []
-        original = twins.load_cached
+        loaded, starts = [], []
+        original, start = twins.load_cached, helper.start
         def spy(dispatcher, sig):
             found = original(dispatcher, sig)
             loaded.append(found)
             return found
-        twins.load_cached = spy
-        model = nn.Sequential(nn.Conv2d(1, 3, 3, seed=1), nn.ReLU(), nn.MaxPool2d(2),
-                              nn.Flatten(), nn.Linear(3 * 3 * 3, 8, seed=2), nn.ReLU(),
-                              nn.Linear(8, 2, seed=3))
-        stepper = make_stepper(model, "cross_entropy", threads=2)
-        started = helper.running()
+        def spy_start():
+            starts.append(helper.running())
+            start()
+        twins.load_cached, helper.start = spy, spy_start
         rng = np.random.default_rng(0)
-        losses = [float(stepper.train_batch(rng.normal(size=(4, 1, 8, 8)),
-                                            rng.integers(0, 2, 4))) for _ in range(3)]
-        print(json.dumps({"started": started, "jobs": helper._State.jobs,
-                          "loaded": sum(loaded), "running": helper.running(),
-                          "losses": losses}))
+        mlp = nn.Sequential(nn.Linear(6, 8, seed=1), nn.ReLU(), nn.Linear(8, 2, seed=2))
+        stepper = make_stepper(mlp, "cross_entropy", threads=2)
+        started = helper.running()
+        losses = [float(stepper.train_batch(rng.normal(size=(4, 6)), rng.integers(0, 2, 4)))]
+        cnn = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, seed=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Conv2d(3, 4, 3, padding=1, seed=2), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Flatten(), nn.Linear(4 * 2 * 2, 8, seed=3), nn.ReLU(),
+                            nn.Linear(8, 2, seed=4))
+        stepper = make_stepper(cnn, "cross_entropy", threads=2)
+        armed_only = helper.armed() and not helper.running()
+        losses += [float(stepper.train_batch(rng.normal(size=(4, 1, 8, 8)),
+                                             rng.integers(0, 2, 4))) for _ in range(3)]
+        print(json.dumps({"started": started, "armed_only": armed_only, "starts": len(starts),
+                          "jobs": helper._State.jobs, "loaded": sum(loaded),
+                          "running": helper.running(), "losses": losses}))
         """
     )
 
@@ -269,8 +282,51 @@ def test_a_cold_start_compiles_leaves_on_two_cores_and_trains_the_same(tmp_path)
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     with_helper, alone = run("helper", "1"), run("alone", "0")
-    assert with_helper["started"] and with_helper["jobs"] >= 1
+    assert with_helper["started"] and with_helper["armed_only"] and with_helper["starts"] == 2
+    assert with_helper["jobs"] >= 2
     assert with_helper["loaded"] >= 1, "nothing the helper compiled was loaded here"
     assert not with_helper["running"], "the helper outlived the first step"
-    assert not alone["started"] and alone["loaded"] == 0
+    assert not alone["started"] and alone["starts"] == 0 and alone["loaded"] == 0
     assert with_helper["losses"] == alone["losses"]
+
+
+_LAYOUTS = {
+    "C": lambda a: a,
+    "F": lambda a: np.asfortranarray(a),
+    "strided": lambda a: a[..., ::2],
+    "transposed": lambda a: a.T,
+    "read-only": lambda a: _read_only(a),
+}
+
+
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([np.float32, np.float64, np.int64]),
+            st.integers(1, 3),
+            st.sampled_from(sorted(_LAYOUTS)),
+            st.sampled_from([None, 3, 2.5, (1, 2)]),
+        ),
+        min_size=2,
+        max_size=6,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_a_twin_types_its_arguments_by_numbas_fingerprint(specs):
+    """A composition twin looks its arguments up by numba's fingerprint instead of typing
+    them (numba.typeof) at every call: equal fingerprints must mean equal numba types, and
+    every distinct type must give a distinct fingerprint."""
+    values = []
+    for dtype, ndim, layout, extra in specs:
+        a = _LAYOUTS[layout](np.zeros((4,) * ndim, dtype=dtype))
+        values.append((a,) if extra is None else (a, extra))
+    for x in values:
+        for y in values:
+            same_types = tuple(map(numba.typeof, x)) == tuple(map(numba.typeof, y))
+            assert (twins._fingerprint(x) == twins._fingerprint(y)) == same_types, (x, y)

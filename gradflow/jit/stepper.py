@@ -154,7 +154,7 @@ class JitStepper:
         self.threads = ThreadGovernor(_max_threads(threads), adaptive=threads == "auto")
         self._steps = 0
         self._twin_switches = twins.switches()
-        helper.start_if_cold()  # a cold cache: a second process compiles with us
+        helper.arm()  # a cold cache: a second process compiles with us
 
     @property
     def warm(self) -> bool:

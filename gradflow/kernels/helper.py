@@ -15,9 +15,13 @@ moment); the results are the same kernels either way.
 The helper is this Python, isolated from the working directory (``-I``) with gradflow's own
 location first on its path, as the background compile of :mod:`~gradflow.kernels.twins`. It
 reads its work from a pipe written by this process (pickled numba types, never a file) and
-only imports modules of ``gradflow``. It is started by :func:`start` when a stepper is made
-on a cold cache and stopped after the first training step (:func:`stop`); a process that
-never finds a cold cache never starts one. Without a disk cache, without numba's JIT, with
+only imports modules of ``gradflow``. A stepper *arms* it when it is made (:func:`arm`) and
+lets it go after its first training step (:func:`stop`). Armed, it starts at once when the
+cache is cold (the product every model runs is missing: numba has not even been set up, and
+the helper sets itself up meanwhile), or else at the first list with at least
+:data:`MIN_ITEMS` kernels to compile (a CNN trained after an MLP: the products are cached,
+the convolution's kernels are not). A process that finds everything cached never starts
+one. Without a disk cache, without numba's JIT, with
 ``GRADFLOW_BACKGROUND_COMPILE=0``, on one core or off POSIX, there is no helper and the
 leaves compile here as before.
 """
@@ -35,6 +39,10 @@ from pathlib import Path
 
 #: seconds to wait for the helper's kernels before compiling them here instead
 WAIT_SECONDS = 120.0
+
+#: an armed helper that is not running starts for a list of at least this many kernels to
+#: compile (it takes about half a second to be ready; a kernel takes 0.1–0.3 s)
+MIN_ITEMS = 4
 
 
 class _Lines:
@@ -71,6 +79,7 @@ class _State:
     lines: _Lines | None = None
     ready = False
     jobs = 0
+    armed = False  # a stepper's first step is under way: a helper may start (see arm)
 
 
 def available() -> bool:
@@ -122,21 +131,30 @@ def start() -> None:
     _State.proc, _State.lines, _State.ready = proc, _Lines(proc.stdout.fileno()), False
 
 
-def start_if_cold() -> None:
-    """:func:`start` if numba's disk cache has no entry for the product every Linear layer
-    runs (:func:`~gradflow.kernels.dense.gemm`): a cold cache, so this stepper's first step
-    compiles its kernels. Only the index file is looked for: asking numba to load the entry
-    would set numba up first (half a second), and the helper should start before that."""
-    if _State.proc is not None or not available():
+def arm() -> None:
+    """A stepper was made: until its first step is done (:func:`stop`), a list of leaves to
+    compile may start a helper (see the module's docstring). Starts it at once if numba's
+    disk cache has no entry for the product every Linear layer runs
+    (:func:`~gradflow.kernels.dense.gemm`): a cold cache. Only the index file is looked
+    for: asking numba to load the entry would set numba up first (half a second), and the
+    helper should start before that."""
+    _State.armed = available()
+    if _State.proc is not None or not _State.armed:
         return
     from .dense import gemm
 
     try:
         index = gemm._cache._cache_file._index_path  # numba's own cache layout
     except AttributeError:  # another numba: cannot tell, so no helper
+        _State.armed = False
         return
     if not os.path.exists(index):
         start()
+
+
+def armed() -> bool:
+    """Whether lists of leaves go to :func:`compile_leaves` (a stepper's first step)."""
+    return _State.armed
 
 
 def running() -> bool:
@@ -144,7 +162,9 @@ def running() -> bool:
 
 
 def stop() -> None:
-    """Let the helper go (its input closes; it exits when its current kernel is done)."""
+    """Let the helper go (its input closes; it exits when its current kernel is done) and
+    disarm it."""
+    _State.armed = False
     proc = _State.proc
     if proc is None:
         return
@@ -167,10 +187,13 @@ def _send(text: str) -> bool:
 
 def compile_leaves(items: list[tuple]) -> None:
     """Compile ``items`` ((numba dispatcher, argument types) in call order, none of them
-    compiled in this process yet), together with the helper when one runs."""
+    compiled in this process yet), together with the helper when one runs (an armed one is
+    started for :data:`MIN_ITEMS` or more)."""
     from .twins import load_cached
 
     todo = [(d, sig) for d, sig in dict.fromkeys(items) if not load_cached(d, sig)]
+    if _State.proc is None and _State.armed and len(todo) >= MIN_ITEMS:
+        start()
     proc = _State.proc
     if proc is None or len(todo) < 2 or proc.poll() is not None:
         for d, sig in todo:

@@ -155,28 +155,19 @@ class _CompositionTwin:
     records the argument types of its calls (``signatures``, as a dispatcher's) for the
     background compile. Inside the body, a composition it calls runs as that one's body
     (:meth:`body`): the background compiles the outer kernel with all it calls, so only the
-    outermost call's types are needed (``numba.typeof`` of every argument costs about a
-    microsecond; a convolution's per-sample compositions would pay it hundreds of times a
-    step)."""
+    outermost call's types are needed (a convolution's per-sample compositions would
+    otherwise type their arguments hundreds of times a step)."""
 
     def __init__(self, fn):
         self.py_func = fn
         self.signatures: list[tuple] = []
         self.overloads: dict[tuple, bool] = {}
         self._body = None
-        self._last: tuple = ((), ())  # the previous call's arguments and their numba types
-
-    def _types(self, args) -> tuple:
-        """numba's types of ``args``; an argument that is the very object of the previous
-        call keeps its type (the buffers and tuples a stage passes every step: typing them
-        anew was half of a warm-up step of W1)."""
-        objects, types_ = self._last
-        if len(objects) == len(args):
-            sig = tuple(t if a is o else numba.typeof(a) for a, o, t in zip(args, objects, types_))
-        else:
-            sig = tuple(numba.typeof(a) for a in args)
-        self._last = (args, sig)
-        return sig
+        #: numba's fingerprints of the argument tuples seen: the same fingerprint is the same
+        #: numba types (numba's dispatchers key their own typing cache by it). Looking it up
+        #: takes a tenth of a microsecond; ``numba.typeof`` of every argument took half of a
+        #: twin step of the demo's CNN (its views are new objects every step).
+        self._seen: set[bytes] = set()
 
     def body(self):
         """The kernel's function with its module's names of compositions bound to their
@@ -194,12 +185,19 @@ class _CompositionTwin:
         return self._body
 
     def __call__(self, *args):
-        sig = self._types(args)
-        if sig not in self.overloads:
-            self.overloads[sig] = True
-            self.signatures.append(sig)
-            if helper.running():  # a cold start: compile the leaves on two cores first
-                helper.compile_leaves(self.dry_run(args))
+        try:  # numba's own fingerprint of the arguments' types, computed in C
+            key = _fingerprint(args)
+        except Exception:  # a value numba cannot fingerprint (its typeof still may)
+            key = None
+        if key is None or key not in self._seen:
+            if key is not None:
+                self._seen.add(key)
+            sig = tuple(numba.typeof(a) for a in args)
+            if sig not in self.overloads:
+                self.overloads[sig] = True
+                self.signatures.append(sig)
+                if helper.armed():  # a first step: compile its leaves on two cores first
+                    helper.compile_leaves(self.dry_run(args))
         return self.body()(*args)
 
     def dry_run(self, args) -> list[tuple]:
@@ -227,6 +225,12 @@ class _CompositionTwin:
             elif isinstance(value, Dispatcher):
                 names[name] = _recorder(value, calls)
         return types.FunctionType(fn.__code__, names, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
+def _fingerprint(args: tuple) -> bytes:
+    from numba import _dispatcher
+
+    return _dispatcher.compute_fingerprint(args)
 
 
 def _recorder(dispatcher, calls: list):
