@@ -37,3 +37,25 @@ def test_output_dir_never_overwrites(tmp_path, monkeypatch):
         output_dir(first, force=False)
     assert output_dir(first, force=True) == first
     assert (first / "x.txt").read_text() == "earlier result"
+
+
+def test_the_first_epoch_says_whether_numba_compiled_or_loaded_its_kernels():
+    """The demo's first-epoch note: "compiling kernels once" only when numba compiled in
+    the block, "kernels from the cache" when nothing did, and nothing for the graph
+    backend."""
+    import numba
+
+    from gradflow.commands.demo import _compiles
+
+    if numba.config.DISABLE_JIT:
+        pytest.skip("numba's JIT is off: nothing compiles")
+    fresh = numba.njit(lambda x: x * 3 + 1)
+    with _compiles(True) as compiled:
+        assert fresh(2) == 7
+    assert compiled
+    with _compiles(True) as compiled:
+        assert fresh(3) == 10  # compiled already
+    assert compiled == []
+    with _compiles(False) as compiled:
+        numba.njit(lambda x: x - 1)(1)
+    assert compiled is None
