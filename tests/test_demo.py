@@ -1,5 +1,6 @@
 """`gradflow demo` — the README's first command — writes what it promises and learns."""
 
+import os
 import re
 
 import pytest
@@ -59,3 +60,43 @@ def test_the_first_epoch_says_whether_numba_compiled_or_loaded_its_kernels():
     with _compiles(False) as compiled:
         numba.njit(lambda x: x - 1)(1)
     assert compiled is None
+
+
+def test_the_font_list_is_made_in_a_process_of_its_own_once(tmp_path, monkeypatch):
+    """With matplotlib's cache folder empty, the demo starts one process that lists the
+    fonts into it (the figures then find the list); with the list there, none."""
+    import subprocess
+    import sys
+    import time
+
+    import matplotlib
+
+    from gradflow.commands import demo
+
+    monkeypatch.setattr(matplotlib, "get_cachedir", lambda: str(tmp_path))
+    started = []
+    real = subprocess.Popen
+
+    def popen(args, **kw):
+        started.append(args)
+        return real(args, env={**os.environ, "MPLCONFIGDIR": str(tmp_path)}, **kw)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    demo._font_list_meanwhile()
+    assert len(started) == 1 and started[0][:2] == [sys.executable, "-I"]
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("fontlist-v*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(tmp_path.glob("fontlist-v*.json")), "the font list was not written"
+    demo._font_list_meanwhile()
+    assert len(started) == 1  # the list is there: nothing more
+
+
+def test_importing_gradflow_visual_does_not_import_matplotlib():
+    """The graph renderer and the step player need no matplotlib; the figures import it."""
+    import subprocess
+    import sys
+
+    code = "import sys, gradflow.visual; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

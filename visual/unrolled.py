@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from gradflow.experiments.bptt import bptt_gradient_norms, last_state_sum
 
-from .plots import PathLike, _figure, _finish
+if TYPE_CHECKING:
+    from .plots import PathLike
+
+# matplotlib is imported where a figure is drawn: ``import gradflow.visual`` (the graph
+# renderer and the step player need none of it) stays light, and a first run's font cache
+# is built only when a figure needs it
 
 
 def _fmt(v: float) -> str:
@@ -28,6 +32,8 @@ def _fmt(v: float) -> str:
 
 
 def _arrow(ax, a, b, **kw) -> None:
+    from matplotlib.patches import FancyArrowPatch
+
     ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=10, lw=1.1, **kw))
 
 
@@ -43,6 +49,10 @@ def draw_unrolled(
     h passed left to right, xₜ entering from below; under each copy a bar of ‖∂L/∂hₜ‖ after
     backpropagating ``loss`` through time (log scale, the value printed). PNG or SVG by the
     suffix of ``path``; ``path=None`` returns the figure."""
+    from matplotlib.patches import FancyBboxPatch
+
+    from .plots import _figure, _finish
+
     norms = bptt_gradient_norms(model, x, loss)
     T, name = len(norms.hidden), norms.cell
     fig = _figure(max(7.0, 1.25 * T + 1.6), 6.2)

@@ -117,7 +117,6 @@ def backprop_tour(out: Path) -> tuple[list[tuple[Path, str]], bool]:
 def train_digits(model_name: str, out: Path, backend: str, seed: int, quiet: bool):
     """Part 3 for one model: ``gradflow train --model NAME --dataset digits``, then pictures."""
     from ..cli import build_parser
-    from ..visual import plots
     from .train import run_training
 
     argv = ["train", "--model", model_name, "--dataset", "digits", "--backend", backend,
@@ -141,6 +140,8 @@ def train_digits(model_name: str, out: Path, backend: str, seed: int, quiet: boo
         f"({speed:,.0f} samples/s; {first})"
     )
     grads = _layer_gradients(exp.model, exp, seed)
+    from ..visual import plots  # matplotlib: after training (see _font_list_meanwhile)
+
     files = [
         (plots.plot_history(report["history"], out / f"{model_name}_curves.png",
                             title=f"{model_name.upper()} on the 8×8 digits, {exp.loss} loss"),
@@ -152,6 +153,34 @@ def train_digits(model_name: str, out: Path, backend: str, seed: int, quiet: boo
          f"{model_name.upper()} per-layer gradient histogram (dead or saturated layers?)"),
     ]  # fmt: skip
     return files, final["test_accuracy"], speed
+
+
+def _font_list_meanwhile() -> None:
+    """The first time matplotlib draws text for a user, it lists the machine's fonts (about
+    a second here) and keeps the list in its cache folder. If the list is not there, a
+    process of its own makes it while the demo works through the backprop example and
+    trains the MLP, so the first figure finds it ready instead of making it then. Nothing
+    is started if matplotlib's cache folder is a temporary one (its configuration folder is
+    not writable: every process would list the fonts again)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import matplotlib  # its configuration only: no fonts yet
+
+    cache = Path(matplotlib.get_cachedir())
+    temporary = cache.name.startswith("matplotlib-") and cache.parent == Path(tempfile.gettempdir())
+    if temporary or any(cache.glob("fontlist-v*.json")):
+        return
+    try:  # -I: nothing from the working folder; matplotlib writes only its cache
+        subprocess.Popen(
+            [sys.executable, "-I", "-c", "import matplotlib.font_manager"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:  # no process to be had: the first figure lists the fonts itself
+        pass
 
 
 class _compiles:
@@ -210,6 +239,7 @@ def _layer_gradients(model, exp, seed: int):
 def run(args) -> int:
     started = time.perf_counter()
     out = output_dir(args.out, args.force)  # bad --out: exit code 2 before any work
+    _font_list_meanwhile()
     files, symbolic_ok = backprop_tour(out)
 
     _heading(f"3. Training on the 8×8 digits ({args.backend} backend)")
