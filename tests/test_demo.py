@@ -100,3 +100,93 @@ def test_importing_gradflow_visual_does_not_import_matplotlib():
     code = "import sys, gradflow.visual; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_cnn_kernels_are_compiled_ahead_only_on_a_cold_cache(monkeypatch):
+    """On a cold cache (no convolution kernel in it) the demo starts one process for the
+    CNN's kernels and sends it the seed down its pipe; with the kernels cached, where the
+    cache cannot be read, or where no helper may run, none."""
+    from gradflow.commands import demo
+    from gradflow.kernels import helper
+
+    class Pipe:
+        def __init__(self):
+            self.data, self.closed = b"", False
+
+        def write(self, data):
+            self.data += data
+
+        def close(self):
+            self.closed = True
+
+    started = []
+
+    def spawn(module, function, stdout=None):
+        proc = type("Proc", (), {"stdin": Pipe()})()
+        started.append((module, function, proc))
+        return proc
+
+    monkeypatch.setattr(helper, "spawn", spawn)
+    monkeypatch.setattr(helper, "available", lambda: True)
+    monkeypatch.setattr(demo._Ahead, "proc", None)
+    for cached in (True, None):
+        monkeypatch.setattr(helper, "cache_has", lambda d, cached=cached: cached)
+        demo._cnn_kernels_meanwhile(7)
+        assert started == []
+    monkeypatch.setattr(helper, "cache_has", lambda d: False)
+    demo._cnn_kernels_meanwhile(7)
+    [(module, function, proc)] = started
+    assert (module, function) == ("gradflow.commands.demo", "_compile_cnn_kernels")
+    assert proc.stdin.data == b"7\n" and proc.stdin.closed and demo._Ahead.proc is proc
+    monkeypatch.setattr(helper, "available", lambda: False)
+    demo._cnn_kernels_meanwhile(7)
+    assert len(started) == 1
+
+
+def test_a_process_that_compiles_ahead_starts_no_helper_and_no_background(monkeypatch):
+    """twins.leaves_only: no helper may start (not even armed) and a step's end starts no
+    background compile, though the step ran compositions as Python."""
+    from gradflow.kernels import helper, twins
+
+    for name in ("forbidden", "armed", "proc"):
+        monkeypatch.setattr(helper._State, name, getattr(helper._State, name))
+    monkeypatch.setattr(twins._State, "started", twins._State.started)
+    monkeypatch.setattr(twins._State, "dirty", True)
+    monkeypatch.setattr(twins, "_start", lambda work: pytest.fail("a background compile"))
+    monkeypatch.setattr(helper, "start", lambda: pytest.fail("a helper"))
+    twins.leaves_only()
+    assert not helper.available()
+    helper.arm()
+    assert not helper.armed()
+    twins.after_step()
+
+
+@pytest.mark.slow
+def test_the_cnn_compiled_ahead_trains_its_first_step_without_compiling(tmp_path):
+    """The compile-ahead process, run for real on an empty private cache, leaves every
+    kernel of the demo CNN's first training step and evaluation there: a new process
+    running them loads them all and compiles nothing."""
+    import subprocess
+    import sys
+
+    from gradflow.kernels import helper
+
+    if not helper.available():
+        pytest.skip("no compile helper here (one core, no disk cache or no JIT)")
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+    ahead = "from gradflow.commands.demo import _compile_cnn_kernels as f; f()"
+    done = subprocess.run([sys.executable, "-c", ahead], input="0\n", env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    check = (
+        "from gradflow.commands.demo import _compile_cnn_kernels, _compiles\n"
+        "with _compiles(True) as compiled:\n"
+        "    _compile_cnn_kernels()\n"
+        "print(len(compiled))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], input="0\n", env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "0", "kernels compiled after the compile-ahead"

@@ -114,15 +114,21 @@ def backprop_tour(out: Path) -> tuple[list[tuple[Path, str]], bool]:
     return files, report.ok
 
 
-def train_digits(model_name: str, out: Path, backend: str, seed: int, quiet: bool):
-    """Part 3 for one model: ``gradflow train --model NAME --dataset digits``, then pictures."""
+def _train_args(model_name: str, backend: str, seed: int, quiet: bool):
+    """The arguments of ``gradflow train --model NAME --dataset digits`` as the demo runs it."""
     from ..cli import build_parser
-    from .train import run_training
 
     argv = ["train", "--model", model_name, "--dataset", "digits", "--backend", backend,
             "--seed", str(seed)] + (["--quiet"] if quiet else [])  # fmt: skip
+    return build_parser().parse_args(argv)
+
+
+def train_digits(model_name: str, out: Path, backend: str, seed: int, quiet: bool):
+    """Part 3 for one model: ``gradflow train --model NAME --dataset digits``, then pictures."""
+    from .train import run_training
+
     with _compiles(backend == "jit") as compiled:
-        report, exp = run_training(build_parser().parse_args(argv))
+        report, exp = run_training(_train_args(model_name, backend, seed, quiet))
     final, config = report["final"], report["config"]
     print(
         f"\n{model_name.upper()}: {config['parameters']:,} parameters, "
@@ -183,6 +189,57 @@ def _font_list_meanwhile() -> None:
         pass
 
 
+class _Ahead:
+    proc = None  # the compile-ahead process (kept so that it is not reaped as garbage)
+
+
+def _cnn_kernels_meanwhile(seed: int) -> None:
+    """On a cold cache the CNN's kernels were most of the demo's wait: its first epoch
+    compiled them (2 s of the 10) after the MLP's. A process of its own now compiles them
+    into numba's disk cache from the start, on the core the backprop example leaves free
+    and at the MLP's side, so the CNN finds them there (its first epoch: 0.3 s). It makes
+    the CNN the demo trains and runs one training step and one evaluation on it, compiling
+    only leaf kernels (:func:`gradflow.kernels.twins.leaves_only`): the same kernels, by
+    the same numba, that this process would compile. Nothing is started where the compile
+    helper could not be (:func:`gradflow.kernels.helper.available`: one core, no disk
+    cache, ``NUMBA_DISABLE_JIT``, ``GRADFLOW_BACKGROUND_COMPILE=0``) or when the cache
+    already holds the convolution's kernels."""
+    from ..kernels import helper
+
+    if not helper.available():
+        return
+    from ..kernels.conv import _row_sum  # the bias gradient of every convolution
+
+    if helper.cache_has(_row_sum) is not False:
+        return
+    try:  # the work goes down a pipe from this process; the process reads no file
+        proc = helper.spawn(__name__, "_compile_cnn_kernels")
+        proc.stdin.write(f"{seed}\n".encode())
+        proc.stdin.close()
+    except OSError:  # no process to be had: the CNN compiles its kernels itself
+        return
+    _Ahead.proc = proc
+
+
+def _compile_cnn_kernels() -> None:
+    """The compile-ahead process (see :func:`_cnn_kernels_meanwhile`): the seed from stdin."""
+    import sys
+
+    from ..kernels import twins
+    from ..optim import make_optimizer
+    from ..training.backends import make_stepper
+    from ..training.recipes import prepare
+
+    args = _train_args("cnn", "jit", int(sys.stdin.read()), quiet=True)
+    twins.leaves_only()
+    exp = prepare(args.model, args.dataset, args.seed)
+    optimizer = make_optimizer(args.optimizer, exp.model.parameters(), lr=exp.defaults["lr"])
+    stepper = make_stepper(exp.model, exp.loss, optimizer, backend="jit")
+    (X, y), n = exp.train, exp.defaults["batch_size"]
+    stepper.train_batch(X[:n], y[:n])
+    stepper.forward(X[:n], training=False)
+
+
 class _compiles:
     """Counts numba's compiles in this process inside the block (a kernel loaded from the
     disk cache is not one): ``as`` gives a list that is non-empty if any ran, or None when
@@ -240,6 +297,8 @@ def run(args) -> int:
     started = time.perf_counter()
     out = output_dir(args.out, args.force)  # bad --out: exit code 2 before any work
     _font_list_meanwhile()
+    if args.backend == "jit":
+        _cnn_kernels_meanwhile(args.seed)
     files, symbolic_ok = backprop_tour(out)
 
     _heading(f"3. Training on the 8×8 digits ({args.backend} backend)")

@@ -80,6 +80,7 @@ class _State:
     ready = False
     jobs = 0
     armed = False  # a stepper's first step is under way: a helper may start (see arm)
+    forbidden = False  # this process compiles leaves ahead for another (twins.leaves_only)
 
 
 def available() -> bool:
@@ -91,7 +92,8 @@ def available() -> bool:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (
-        os.name == "posix"
+        not _State.forbidden
+        and os.name == "posix"
         and (cores or 1) >= 2
         and not config.DISABLE_JIT
         and disk_cache_enabled()
@@ -135,21 +137,35 @@ def arm() -> None:
     """A stepper was made: until its first step is done (:func:`stop`), a list of leaves to
     compile may start a helper (see the module's docstring). Starts it at once if numba's
     disk cache has no entry for the product every Linear layer runs
-    (:func:`~gradflow.kernels.dense.gemm`): a cold cache. Only the index file is looked
-    for: asking numba to load the entry would set numba up first (half a second), and the
-    helper should start before that."""
+    (:func:`~gradflow.kernels.dense.gemm`): a cold cache (see :func:`cache_has`)."""
     _State.armed = available()
     if _State.proc is not None or not _State.armed:
         return
     from .dense import gemm
 
-    try:
-        index = gemm._cache._cache_file._index_path  # numba's own cache layout
-    except AttributeError:  # another numba: cannot tell, so no helper
+    cached = cache_has(gemm)
+    if cached is None:  # another numba: cannot tell, so no helper
         _State.armed = False
-        return
-    if not os.path.exists(index):
+    elif not cached:
         start()
+
+
+def cache_has(dispatcher) -> bool | None:
+    """Whether numba's disk cache has an index file for ``dispatcher`` (a kernel compiled
+    for some types), or None if this numba's cache cannot be read that way. Only the file is
+    looked for: asking numba to load the entry would set numba up first (half a second),
+    and what is started on a cold cache should start before that."""
+    try:
+        index = dispatcher._cache._cache_file._index_path  # numba's own cache layout
+    except AttributeError:
+        return None
+    return os.path.exists(index)
+
+
+def forbid() -> None:
+    """No helper in this process, ever (it compiles ahead for another process, which has
+    its own: :func:`gradflow.kernels.twins.leaves_only`)."""
+    _State.forbidden, _State.armed = True, False
 
 
 def armed() -> bool:

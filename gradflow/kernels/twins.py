@@ -300,6 +300,14 @@ def after_step() -> None:
         _start(work)
 
 
+def leaves_only() -> None:
+    """This process only compiles leaf kernels into the disk cache for another process (the
+    demo's compile-ahead): it starts no compile helper and no background compile; its
+    compositions keep running as Python."""
+    helper.forbid()
+    _State.started = MAX_BACKGROUND
+
+
 def compile_all_here() -> None:
     """Compile every pending parallel kernel in this process now (tests compare the two
     forms; a user never needs this). Every dispatcher is open to compiling until all are
