@@ -146,6 +146,48 @@ def test_a_cold_start_trains_on_twins_and_switches_to_parallel_kernels_compiled_
     assert "switched 1" in done.stdout
 
 
+@pytest.mark.slow
+def test_settle_waits_for_the_background_and_switches_every_kernel_over(tmp_path):
+    """A benchmark's steady state (``twins.settle``): after a cold first step, it returns once
+    the background has compiled every signature that ran serially; every kernel that ran
+    then runs its compiled form, and the next step compiles nothing here."""
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from numba.core import event
+        from gradflow import nn
+        from gradflow.jit import make_stepper
+        from gradflow.kernels import twins
+        model = nn.Sequential(nn.Linear(6, 8, seed=1), nn.ReLU(), nn.Linear(8, 2, seed=2))
+        stepper = make_stepper(model, "cross_entropy", threads=2)
+        x, y = np.ones((4, 6)), np.array([0, 1, 0, 1])
+        stepper.train_batch(x, y)
+        pending = sum(len(k.pending()) for k in twins.KERNELS)
+        settled = twins.settle()
+        ran = [k for k in twins.KERNELS if k.serial.signatures]
+        compiles = []
+        class Count(event.Listener):
+            def on_start(self, ev):
+                compiles.append(ev)
+            def on_end(self, ev):
+                pass
+        event.register("numba:compile", Count())
+        stepper.train_batch(x, y)
+        print(pending, settled, all(k.ready for k in ran),
+              sum(len(k.pending()) for k in twins.KERNELS), len(compiles))
+        """
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), GRADFLOW_BACKGROUND_COMPILE="1")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    pending, settled, ready, left, compiles = done.stdout.split()
+    assert int(pending) > 0, "the cold first step ran nothing serially"
+    assert (settled, ready, left, compiles) == ("True", "True", "0", "0")
+
+
 def test_without_a_disk_cache_there_are_no_twins(monkeypatch):
     monkeypatch.setattr(cachedir, "disk_cache_enabled", lambda: False)
     kernel = twins.parallel_kernel(error_model="numpy")(lambda a: a)

@@ -27,6 +27,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 import types
 
 import numba
@@ -298,6 +299,25 @@ def after_step() -> None:
     work = [(kernel, sig) for kernel in KERNELS for sig in kernel.pending()]
     if work:
         _start(work)
+
+
+def settle(timeout: float = 600.0) -> bool:
+    """Wait until the background has compiled everything that ran serially, and switch the
+    kernels over: the steady state a benchmark times (training never waits: it switches
+    over by itself when the background is done). Returns whether nothing is left pending
+    (False after ``timeout`` seconds, or with more signatures than :data:`MAX_BACKGROUND`
+    background compiles could take)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = _State.proc
+        if proc is not None:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                return False
+        after_step()  # picks the finished compile up, starts one for what is still serial
+        if _State.proc is None:
+            return not any(kernel.pending() for kernel in KERNELS)
 
 
 def leaves_only() -> None:
