@@ -65,6 +65,8 @@ def test_every_optimizer_follows_the_graph_backend(monkeypatch, name, compiled):
     from gradflow.kernels import update
 
     monkeypatch.setattr(update, "PARALLEL_FROM", 1 if compiled else 1 << 60)
+    # the parallel compile itself, not its serial twin (which a cold cache would run first)
+    monkeypatch.setattr(update, "parallel_rule", lambda rule: update.compile_rule(rule, True))
     model = models.mlp([4, 6, 3], "tanh", seed=1)
     batches = _batches(0, 5, (4,), 3)
     out = _trajectories(model, lambda ps: OPTIMIZERS[name](ps, lr=0.05), batches)
@@ -82,6 +84,8 @@ def test_graph_and_flat_optimizer_steps_are_bit_identical(monkeypatch, name, dty
     from gradflow.kernels import update
 
     monkeypatch.setattr(update, "PARALLEL_FROM", 1 if parallel else 1 << 60)
+    # the parallel compile itself, not its serial twin (which a cold cache would run first)
+    monkeypatch.setattr(update, "parallel_rule", lambda rule: update.compile_rule(rule, True))
     model = models.mlp([5, 7, 3], "tanh", seed=11)
     for p in model.parameters():
         p.data = p.data.astype(dtype)

@@ -280,7 +280,10 @@ def test_rule_for_switches_to_the_parallel_compile_at_the_threshold():
     serial = compile_rule(rules.momentum, parallel=False)
     parallel = compile_rule(rules.momentum, parallel=True)
     assert rule_for(rules.momentum, update.PARALLEL_FROM - 1) is serial
-    assert rule_for(rules.momentum, update.PARALLEL_FROM) is parallel
+    large = rule_for(rules.momentum, update.PARALLEL_FROM)
+    # twinned with the serial compile while the parallel one compiles in the background
+    # (tests/test_twins.py), or the parallel compile itself without a disk cache
+    assert large is parallel or (large.parallel is parallel and large.serial is serial)
     assert serial is not parallel
     assert compile_rule(rules.momentum) is serial  # compiled once per process
 

@@ -150,7 +150,9 @@ def test_a_cold_start_trains_on_twins_and_switches_to_parallel_kernels_compiled_
 def test_settle_waits_for_the_background_and_switches_every_kernel_over(tmp_path):
     """A benchmark's steady state (``twins.settle``): after a cold first step, it returns once
     the background has compiled every signature that ran serially; every kernel that ran
-    then runs its compiled form, and the next step compiles nothing here."""
+    then runs its compiled form (the optimizer's parallel update rule among them: the
+    background makes it with ``update.parallel_rule``), and the next step compiles nothing
+    here."""
     cache = tmp_path / "cache"
     cache.mkdir(mode=0o700)
     script = textwrap.dedent(
@@ -159,11 +161,16 @@ def test_settle_waits_for_the_background_and_switches_every_kernel_over(tmp_path
         from numba.core import event
         from gradflow import nn
         from gradflow.jit import make_stepper
-        from gradflow.kernels import twins
+        from gradflow.kernels import twins, update
+        update.PARALLEL_FROM = 1  # this small model's update rule compiled parallel=True
+        from gradflow.optim.optimizers import Adam
         model = nn.Sequential(nn.Linear(6, 8, seed=1), nn.ReLU(), nn.Linear(8, 2, seed=2))
-        stepper = make_stepper(model, "cross_entropy", threads=2)
+        opt = Adam(model.parameters(), lr=0.01)
+        stepper = make_stepper(model, "cross_entropy", opt, threads=2)
         x, y = np.ones((4, 6)), np.array([0, 1, 0, 1])
         stepper.train_batch(x, y)
+        rule = stepper.optimizer.rule
+        assert isinstance(rule, twins.ParallelKernel) and rule.pending(), "the rule ran serially"
         pending = sum(len(k.pending()) for k in twins.KERNELS)
         settled = twins.settle()
         ran = [k for k in twins.KERNELS if k.serial.signatures]
@@ -175,6 +182,7 @@ def test_settle_waits_for_the_background_and_switches_every_kernel_over(tmp_path
                 pass
         event.register("numba:compile", Count())
         stepper.train_batch(x, y)
+        assert rule.ready and rule in ran
         print(pending, settled, all(k.ready for k in ran),
               sum(len(k.pending()) for k in twins.KERNELS), len(compiles))
         """
@@ -186,6 +194,33 @@ def test_settle_waits_for_the_background_and_switches_every_kernel_over(tmp_path
     pending, settled, ready, left, compiles = done.stdout.split()
     assert int(pending) > 0, "the cold first step ran nothing serially"
     assert (settled, ready, left, compiles) == ("True", "True", "0", "0")
+
+
+def test_a_large_buffer_updates_with_the_rule_twinned_with_its_serial_compile():
+    """From ``PARALLEL_FROM`` entries an update rule is the pair (parallel compile, serial
+    compile), made once per process, and the background process makes the same pair from
+    the rule's name (``maker``); on a cold cache the first updates run the serial loop."""
+    from gradflow.kernels import update
+    from gradflow.optim import rules
+
+    kernel = update.rule_for(rules.momentum, update.PARALLEL_FROM)
+    assert isinstance(kernel, twins.ParallelKernel)
+    assert kernel.parallel is update.compile_rule(rules.momentum, parallel=True)
+    assert kernel.serial is update.compile_rule(rules.momentum)
+    assert update.rule_for(rules.momentum, update.PARALLEL_FROM + 5) is kernel
+    module, name = kernel.maker
+    import importlib
+
+    remade = getattr(importlib.import_module(module), name)(
+        getattr(importlib.import_module(kernel.__module__), kernel.__name__)
+    )
+    assert remade is kernel  # in a fresh process: the same two compiles
+    p, g, v = (np.full(8, 1.5), np.linspace(-1, 1, 8), np.zeros(8))
+    p2, v2 = p.copy(), v.copy()
+    kernel.serial(p, g, v, 0.1, 0.9, 0.01)
+    kernel.parallel(p2, g, v2, 0.1, 0.9, 0.01)
+    np.testing.assert_array_equal(p, p2)
+    np.testing.assert_array_equal(v, v2)
 
 
 def test_without_a_disk_cache_there_are_no_twins(monkeypatch):

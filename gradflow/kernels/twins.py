@@ -63,17 +63,26 @@ class ParallelKernel:
     """A parallel kernel and its serial twin (see the module's docstring). Called like the
     kernel; ``parallel`` and ``serial`` are the two numba dispatchers."""
 
-    def __init__(self, fn, options: dict, composition: bool = False, parallel: bool = True):
+    def __init__(
+        self, fn, options: dict, composition: bool = False, parallel: bool = True,
+        compiled: tuple | None = None, maker: tuple[str, str] | None = None,
+    ):  # fmt: skip
         from .cachedir import njit
 
         self.__name__, self.__qualname__ = fn.__name__, fn.__qualname__
         self.__module__, self.__doc__ = fn.__module__, fn.__doc__
         self.py_func = fn
         self.composition = composition
-        self.parallel = njit(cache=True, parallel=parallel, **options)(fn)
-        if composition:
+        #: (module, function) that makes this kernel from ``fn`` in the background process,
+        #: for a kernel its owner builds (:func:`pair`); None: ``fn``'s module holds it
+        self.maker = maker
+        if compiled is not None:  # (parallel, serial) dispatchers its owner compiled
+            self.parallel, self.serial = compiled
+        elif composition:
+            self.parallel = njit(cache=True, parallel=parallel, **options)(fn)
             self.serial = _CompositionTwin(fn)
         else:
+            self.parallel = njit(cache=True, parallel=parallel, **options)(fn)
             twin = types.FunctionType(
                 fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
             )
@@ -149,6 +158,19 @@ def parallel_kernel(*, composition: bool = False, parallel: bool = True, **optio
         return ParallelKernel(fn, options, composition=composition, parallel=parallel)
 
     return decorate
+
+
+def pair(fn, parallel, serial, maker: tuple[str, str]):
+    """A twinned kernel of two dispatchers another module compiled from ``fn`` (an
+    optimizer's update rule, :func:`gradflow.kernels.update.parallel_rule`): ``parallel``
+    and its serial form ``serial``, which must compute the same numbers. ``maker``
+    (module, function) makes the same pair from ``fn`` in the background process. Without
+    numba's JIT or a disk cache: ``parallel`` itself."""
+    from .cachedir import disk_cache_enabled
+
+    if config.DISABLE_JIT or not disk_cache_enabled():
+        return parallel
+    return ParallelKernel(fn, {}, compiled=(parallel, serial), maker=maker)
 
 
 class _CompositionTwin:
@@ -360,7 +382,7 @@ def _start(work: list) -> None:
     from the working directory, gradflow's own location first on its path), compiling
     ``work`` read as a pickle from its stdin — written here, by this process, not read from
     any file."""
-    payload = pickle.dumps([(k.__module__, k.__name__, sig) for k, sig in work])
+    payload = pickle.dumps([(k.__module__, k.__name__, k.maker, sig) for k, sig in work])
     try:
         proc = helper.spawn(__name__, "_compile_from_stdin")
         proc.stdin.write(payload)
@@ -382,6 +404,8 @@ def _compile_from_stdin() -> None:
     if hasattr(os, "nice"):
         os.nice(10)
 
-    for module, name, sig in pickle.loads(sys.stdin.buffer.read()):
+    for module, name, maker, sig in pickle.loads(sys.stdin.buffer.read()):
         kernel = getattr(importlib.import_module(module), name)
+        if maker is not None:
+            kernel = getattr(importlib.import_module(maker[0]), maker[1])(kernel)
         kernel.parallel.compile(sig)

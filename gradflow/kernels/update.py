@@ -15,7 +15,7 @@ from numba.core.registry import CPUDispatcher
 
 from .cachedir import njit
 
-_COMPILED: dict[tuple[Callable, bool], Callable] = {}
+_COMPILED: dict[tuple[Callable, bool | str], Callable] = {}
 
 
 def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
@@ -61,7 +61,8 @@ PARALLEL_FROM = 1 << 17
 def rule_for(rule: Callable, size: int) -> Callable:
     """``rule`` compiled for one call over a flat buffer of ``size`` entries.
 
-    Serial below :data:`PARALLEL_FROM` entries, ``parallel=True`` from there. Measured on
+    Serial below :data:`PARALLEL_FROM` entries, ``parallel=True`` from there
+    (:func:`parallel_rule`: serial until the parallel compile is ready). Measured on
     this 2-core machine, float32, 2 threads, µs per update, serial / parallel
     (``benchmarks/rule_threshold.py``; parallel varies with the other core's load):
 
@@ -81,7 +82,25 @@ def rule_for(rule: Callable, size: int) -> Callable:
     and barely gains at all. The loop form is why the rules are compiled at every size: the
     numpy array form took 35–37 µs for Adam at 17k (each expression a pass and a temporary).
     """
-    return compile_rule(rule, parallel=size >= PARALLEL_FROM)
+    if size < PARALLEL_FROM:
+        return compile_rule(rule)
+    return parallel_rule(rule)
+
+
+def parallel_rule(rule: Callable) -> Callable:
+    """``rule`` compiled ``parallel=True``, twinned with its serial compile
+    (:func:`gradflow.kernels.twins.pair`): numba's parallel compile takes about three times
+    as long (momentum: 0.33 against 0.11 s), so a cold start updates with the serial loop
+    while the background compiles the parallel one, and switches over when it is done. The
+    entries are independent, so the two give the same numbers."""
+    key = (rule, "twin")
+    if key not in _COMPILED:
+        from . import twins
+
+        _COMPILED[key] = twins.pair(
+            rule, compile_rule(rule, parallel=True), compile_rule(rule), (__name__, "parallel_rule")
+        )
+    return _COMPILED[key]
 
 
 @njit(cache=True)
