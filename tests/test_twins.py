@@ -223,6 +223,26 @@ def test_a_large_buffer_updates_with_the_rule_twinned_with_its_serial_compile():
     np.testing.assert_array_equal(v, v2)
 
 
+def test_the_update_rule_is_work_for_the_compile_helper_by_its_name():
+    """A stepper arms the helper with the update rule as its first step calls it: the
+    serial form (a twinned rule's too), with the argument types the step then compiles; the
+    helper process makes the same dispatcher from the rule's module and name
+    (``maker_of``)."""
+    import importlib
+
+    for size in (8, 1 << 18):  # a serial rule, and one twinned with its parallel compile
+        model = nn.Sequential(nn.Linear(size // 8, 8, seed=1), nn.ReLU(), nn.Linear(8, 2, seed=2))
+        stepper = make_stepper(model, "cross_entropy", Adam(model.parameters(), lr=0.01))
+        [(rule, sig)] = stepper.optimizer.leaves()
+        assert rule is getattr(stepper.optimizer.rule, "serial", stepper.optimizer.rule)
+        module, name = helper.maker_of(rule)
+        named = getattr(importlib.import_module(rule.py_func.__module__), rule.py_func.__name__)
+        assert getattr(importlib.import_module(module), name)(named) is rule
+        with twins.serial_only():
+            stepper.train_batch(np.ones((4, size // 8)), np.array([0, 1, 0, 1]))
+        assert sig in rule.overloads, "the step ran other types than the helper was given"
+
+
 def test_without_a_disk_cache_there_are_no_twins(monkeypatch):
     monkeypatch.setattr(cachedir, "disk_cache_enabled", lambda: False)
     kernel = twins.parallel_kernel(error_model="numpy")(lambda a: a)
@@ -320,6 +340,7 @@ def test_a_cold_start_compiles_leaves_on_two_cores_and_trains_the_same(tmp_path)
         from gradflow import nn
         from gradflow.jit import make_stepper
         from gradflow.kernels import helper, twins
+        from gradflow.optim.optimizers import Adam
         loaded, starts = [], []
         original, start = twins.load_cached, helper.start
         def spy(dispatcher, sig):
@@ -332,7 +353,8 @@ def test_a_cold_start_compiles_leaves_on_two_cores_and_trains_the_same(tmp_path)
         twins.load_cached, helper.start = spy, spy_start
         rng = np.random.default_rng(0)
         mlp = nn.Sequential(nn.Linear(6, 8, seed=1), nn.ReLU(), nn.Linear(8, 2, seed=2))
-        stepper = make_stepper(mlp, "cross_entropy", threads=2)
+        adam = Adam(mlp.parameters(), lr=0.01)  # its rule is work for the helper too
+        stepper = make_stepper(mlp, "cross_entropy", adam, threads=2)
         started = helper.running()
         losses = [float(stepper.train_batch(rng.normal(size=(4, 6)), rng.integers(0, 2, 4)))]
         cnn = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, seed=1), nn.ReLU(), nn.MaxPool2d(2),

@@ -84,6 +84,20 @@ class FlatOptimizer:
         self.uses_t = optimizer.uses_t
         self.hparam_order = optimizer.hparam_order
 
+    def leaves(self) -> list[tuple]:
+        """(dispatcher, argument types) of the update rule as the first step calls it (a
+        twinned rule: its serial form), for the compile helper; [] without numba's JIT."""
+        import numba
+
+        rule = getattr(self.rule, "serial", self.rule)
+        if not hasattr(rule, "compile"):
+            return []
+        opt = self.opt
+        t = (opt.t + 1,) if self.uses_t else ()
+        hp = [opt.hparams[n] for n in self.hparam_order]
+        args = (self.flat.data, self.flat.grad, *self.states, *t, *hp)
+        return [(rule, tuple(numba.typeof(a) for a in args))]
+
     def step(self) -> None:
         opt = self.opt
         opt.t += 1
@@ -154,7 +168,8 @@ class JitStepper:
         self.threads = ThreadGovernor(_max_threads(threads), adaptive=threads == "auto")
         self._steps = 0
         self._twin_switches = twins.switches()
-        helper.arm()  # a cold cache: a second process compiles with us
+        # a cold cache: a second process compiles with us, the update rule among its work
+        helper.arm(self.optimizer.leaves if self.optimizer is not None else None)
 
     @property
     def warm(self) -> bool:

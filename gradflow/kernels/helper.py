@@ -35,6 +35,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 #: seconds to wait for the helper's kernels before compiling them here instead
@@ -80,6 +81,9 @@ class _State:
     ready = False
     jobs = 0
     armed = False  # a stepper's first step is under way: a helper may start (see arm)
+    #: leaves the armed step calls from Python, outside any composition (the optimizer's
+    #: update rule): added to the end of the first list, where the helper starts
+    extra: list = []
     forbidden = False  # this process compiles leaves ahead for another (twins.leaves_only)
 
 
@@ -133,12 +137,16 @@ def start() -> None:
     _State.proc, _State.lines, _State.ready = proc, _Lines(proc.stdout.fileno()), False
 
 
-def arm() -> None:
+def arm(extra: Callable[[], list[tuple]] | None = None) -> None:
     """A stepper was made: until its first step is done (:func:`stop`), a list of leaves to
     compile may start a helper (see the module's docstring). Starts it at once if numba's
     disk cache has no entry for the product every Linear layer runs
-    (:func:`~gradflow.kernels.dense.gemm`): a cold cache (see :func:`cache_has`)."""
+    (:func:`~gradflow.kernels.dense.gemm`): a cold cache (see :func:`cache_has`).
+    ``extra()``: the leaves (dispatcher, argument types) the step will call from Python
+    itself, outside any composition (the optimizer's update rule); they join the first
+    list, at its end, so the helper takes them first while this process takes the front."""
     _State.armed = available()
+    _State.extra = extra() if _State.armed and extra is not None else []
     if _State.proc is not None or not _State.armed:
         return
     from .dense import gemm
@@ -180,7 +188,7 @@ def running() -> bool:
 def stop() -> None:
     """Let the helper go (its input closes; it exits when its current kernel is done) and
     disarm it."""
-    _State.armed = False
+    _State.armed, _State.extra = False, []
     proc = _State.proc
     if proc is None:
         return
@@ -207,6 +215,7 @@ def compile_leaves(items: list[tuple]) -> None:
     started for :data:`MIN_ITEMS` or more)."""
     from .twins import load_cached
 
+    items, _State.extra = [*items, *_State.extra], []
     todo = [(d, sig) for d, sig in dict.fromkeys(items) if not load_cached(d, sig)]
     if _State.proc is None and _State.armed and len(todo) >= MIN_ITEMS:
         start()
@@ -217,7 +226,7 @@ def compile_leaves(items: list[tuple]) -> None:
         return
     _State.jobs += 1
     job = _State.jobs
-    work = [(d.py_func.__module__, d.py_func.__name__, sig) for d, sig in todo]
+    work = [(d.py_func.__module__, d.py_func.__name__, maker_of(d), sig) for d, sig in todo]
     payload = base64.b64encode(pickle.dumps(work)).decode()
     if not _send(f"job {job} {payload}"):
         stop()
@@ -259,6 +268,13 @@ def compile_leaves(items: list[tuple]) -> None:
         d, sig = todo[k]
         if not load_cached(d, sig):  # the helper failed, died or never took it
             d.compile(sig)
+
+
+def maker_of(dispatcher) -> tuple[str, str] | None:
+    """(module, function) that makes ``dispatcher`` from the function its module names (an
+    update rule: :func:`gradflow.kernels.update.compile_rule`), or None: the module's name
+    is the dispatcher itself."""
+    return getattr(dispatcher, "gradflow_maker", None)
 
 
 def serve() -> None:
@@ -304,12 +320,15 @@ def serve() -> None:
             if ended or k <= taken:
                 break
             say(f"start {job} {k}")
-            module, name, sig = work[k]
-            if not module.startswith("gradflow."):  # only gradflow's own kernels
-                say(f"fail {job} {k}")
+            module, name, maker, sig = work[k]
+            if not all(m.startswith("gradflow.") for m in (module, *(maker or ())[:1])):
+                say(f"fail {job} {k}")  # only gradflow's own kernels
                 continue
             try:
-                importlib.import_module(module).__dict__[name].compile(sig)
+                kernel = importlib.import_module(module).__dict__[name]
+                if maker is not None:
+                    kernel = getattr(importlib.import_module(maker[0]), maker[1])(kernel)
+                kernel.compile(sig)
                 say(f"done {job} {k}")
             except Exception:  # the parent compiles it instead
                 say(f"fail {job} {k}")

@@ -7,6 +7,7 @@ jit backend's one flat buffer and for the graph backend's per-parameter flat vie
 
 from __future__ import annotations
 
+import contextlib
 import types
 from collections.abc import Callable
 
@@ -51,6 +52,9 @@ def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
     # the two variants must not share numba's on-disk index (it is keyed by signature only)
     bound.__qualname__ += "__parallel" if parallel else ""
     _COMPILED[key] = njit(cache=True, error_model="numpy", parallel=parallel)(bound)
+    if not parallel:  # the compile helper makes the same kernel from the rule's name
+        with contextlib.suppress(AttributeError):  # NUMBA_DISABLE_JIT: a plain function
+            _COMPILED[key].gradflow_maker = (__name__, "compile_rule")
     return _COMPILED[key]
 
 
