@@ -205,7 +205,11 @@ def test_a_large_buffer_updates_with_the_rule_twinned_with_its_serial_compile():
 
     kernel = update.rule_for(rules.momentum, update.PARALLEL_FROM)
     assert isinstance(kernel, twins.ParallelKernel)
-    assert kernel.parallel is update.compile_rule(rules.momentum, parallel=True)
+    # the same function as compile_rule's parallel compile, in a dispatcher of its own (the
+    # twin closes it to compiling when it is ready, which must not close compile_rule's)
+    shared = update.compile_rule(rules.momentum, parallel=True)
+    assert kernel.parallel is not shared and kernel.parallel.py_func is shared.py_func
+    assert kernel.parallel.targetoptions == shared.targetoptions
     assert kernel.serial is update.compile_rule(rules.momentum)
     assert update.rule_for(rules.momentum, update.PARALLEL_FROM + 5) is kernel
     module, name = kernel.maker

@@ -17,6 +17,8 @@ from numba.core.registry import CPUDispatcher
 from .cachedir import njit
 
 _COMPILED: dict[tuple[Callable, bool | str], Callable] = {}
+#: numba's options for every rule (see :func:`compile_rule`)
+_OPTIONS = {"cache": True, "error_model": "numpy"}
 
 
 def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
@@ -51,7 +53,7 @@ def compile_rule(rule: Callable, parallel: bool = False) -> Callable:
     )
     # the two variants must not share numba's on-disk index (it is keyed by signature only)
     bound.__qualname__ += "__parallel" if parallel else ""
-    _COMPILED[key] = njit(cache=True, error_model="numpy", parallel=parallel)(bound)
+    _COMPILED[key] = njit(**_OPTIONS, parallel=parallel)(bound)
     if not parallel:  # the compile helper makes the same kernel from the rule's name
         with contextlib.suppress(AttributeError):  # NUMBA_DISABLE_JIT: a plain function
             _COMPILED[key].gradflow_maker = (__name__, "compile_rule")
@@ -101,9 +103,12 @@ def parallel_rule(rule: Callable) -> Callable:
     if key not in _COMPILED:
         from . import twins
 
-        _COMPILED[key] = twins.pair(
-            rule, compile_rule(rule, parallel=True), compile_rule(rule), (__name__, "parallel_rule")
-        )
+        shared = compile_rule(rule, parallel=True)
+        # a dispatcher of its own for the same function (so the same cache entries): the
+        # twin closes it to compiling once it is ready, which must not close compile_rule's
+        bound = getattr(shared, "py_func", None)  # None: NUMBA_DISABLE_JIT, a plain function
+        parallel = shared if bound is None else njit(**_OPTIONS, parallel=True)(bound)
+        _COMPILED[key] = twins.pair(rule, parallel, compile_rule(rule), (__name__, "parallel_rule"))
     return _COMPILED[key]
 
 
