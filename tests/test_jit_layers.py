@@ -395,6 +395,7 @@ def test_two_thread_linear_kernels(monkeypatch, dtype, batch):
 
     monkeypatch.setattr(stages, "LARGE_MACS", 1)
     monkeypatch.setattr(stages, "LARGE_WEIGHTS", 1)
+    monkeypatch.setattr(stages, "STACK_WEIGHTS", 0)  # each on its own two-thread kernels
     r = _rng(batch)
     model = nn.Sequential(
         nn.Linear(5, 7, seed=1), nn.Tanh(), nn.Linear(7, 3, seed=2), nn.ReLU(), nn.Linear(3, 4)

@@ -171,6 +171,7 @@ def test_one_thread_and_two_threads_train_bit_identically(monkeypatch, make, sha
     Linear layers here count as large, so their two-thread kernels run too)."""
     monkeypatch.setattr(stages, "LARGE_MACS", 1)
     monkeypatch.setattr(stages, "LARGE_WEIGHTS", 1)
+    monkeypatch.setattr(stages, "STACK_WEIGHTS", 0)  # each on its own two-thread kernels
     rng = np.random.default_rng(0)
     x = rng.normal(size=shape)
     y = rng.integers(0, 3, shape[0])

@@ -327,7 +327,8 @@ def _fuse_activations(plan: Plan, consumers) -> None:
 
 
 def _fuse_dense_runs(plan: Plan, consumers) -> None:
-    """Each run of ≥ 2 chained small Linear stages -> one :class:`~stages.DenseStack`."""
+    """Each run of ≥ 2 chained Linear stages of at most :data:`~stages.STACK_WEIGHTS`
+    weights each -> one :class:`~stages.DenseStack`."""
     out: list[Step] = []
     run: list[Step] = []
     n_train = plan.n_train
@@ -343,7 +344,7 @@ def _fuse_dense_runs(plan: Plan, consumers) -> None:
         run.clear()
 
     for k, s in enumerate(plan.steps):
-        small = isinstance(s.stage, stages.Dense) and not s.stage.large and k < plan.n_train
+        small = isinstance(s.stage, stages.Dense) and s.stage.stackable and k < plan.n_train
         if small and run and s.ins == (run[-1].out,) and consumers[run[-1].out] == 1:
             run.append(s)
             continue

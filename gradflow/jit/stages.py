@@ -76,6 +76,8 @@ class Dense(Stage):
         self.gb = grad_b if grad_b is not None else empty(dtype)
         self.code, self.alpha = code, float(alpha)
         self.large = weight.size >= LARGE_WEIGHTS
+        #: joins a chained run of Linear layers in one :class:`DenseStack`
+        self.stackable = weight.size <= STACK_WEIGHTS
 
     def allocate(self, in_shape):
         batch, n_in = in_shape
@@ -209,6 +211,13 @@ class DenseStack(Stage):
 #: multiply-adds per batch (batch × all weights) from which a Linear stack runs on two batch
 #: halves, one per thread (LeNet's 256-120-84-10 head at batch 64: 2.7 M)
 STACK_HALVES_MACS = 1 << 20
+#: weights up to which a Linear layer joins a stack, large layers too: W2's 784×256 layer
+#: (200k) ran 7–12 % faster a step in its MLP's stack on batch halves than on its own
+#: two-thread kernels (one parallel region each way instead of one per layer, no serial
+#: transpose and δ between them), measured in turns in one process. Beyond it the per-half
+#: ∂L/∂W copies and their sum outgrow the cache, and each thread's half-batch product with
+#: them, where the split kernels compute disjoint rows of ∂L/∂W over the whole batch.
+STACK_WEIGHTS = 1 << 18
 
 
 def numba_threads() -> int:
@@ -229,24 +238,6 @@ LARGE_WEIGHTS = 1 << 15
 def is_large(batch: int, n_out: int, n_in: int) -> bool:
     """Is one product of this layer worth two threads?"""
     return batch >= 2 and batch * n_out * n_in >= LARGE_MACS and numba_threads() >= 2
-
-
-def merge_dense_runs(stages: list) -> list:
-    """Replace each run of ≥ 2 consecutive small :class:`Dense` stages with a
-    :class:`DenseStack` (large layers keep their own, two-thread kernels)."""
-    out, run = [], []
-    for s in stages + [None]:
-        if isinstance(s, Dense) and not s.large:
-            run.append(s)
-            continue
-        if len(run) >= 2:
-            out.append(DenseStack(run, run[0].dtype))
-        else:
-            out.extend(run)
-        run = []
-        if s is not None:
-            out.append(s)
-    return out
 
 
 class Activation(Stage):
