@@ -404,3 +404,30 @@ def test_two_thread_linear_kernels(monkeypatch, dtype, batch):
         model, r.normal(size=(batch, 5)), r.integers(0, 4, batch), dtype=dtype
     )
     assert all(isinstance(s, stages.Dense) for s in stepper.plan.train_stages)
+
+
+@pytest.mark.parametrize("batch", [3, 6])
+def test_large_layers_up_to_stack_weights_join_the_stack(monkeypatch, batch):
+    """A large Linear layer (its own two-thread kernels when alone) joins its chained
+    neighbours' stack while it has at most STACK_WEIGHTS weights; beyond that it keeps its
+    own kernels and the stack goes on without it. Either plan trains as the graph engine."""
+    monkeypatch.setattr(stages, "LARGE_MACS", 1)
+    monkeypatch.setattr(stages, "LARGE_WEIGHTS", 1)
+    monkeypatch.setattr(stages, "STACK_HALVES_MACS", 1)
+    monkeypatch.setattr(stages, "STACK_WEIGHTS", 40)  # 5×7 = 35 and 7×3 join, 7×6 = 42 not
+    r = _rng(batch)
+    x, y = r.normal(size=(batch, 5)), r.integers(0, 3, batch)
+    stacked = nn.Sequential(
+        nn.Linear(5, 7, seed=1), nn.Tanh(), nn.Linear(7, 3, seed=2), nn.ReLU(), nn.Linear(3, 3)
+    )
+    plan = assert_matches_graph(stacked, x, y).plan.train_stages
+    assert [type(s) for s in plan] == [stages.DenseStack]
+    assert len(plan[0].layers) == 3
+    assert ("halves" in plan[0].ws) == (stages.numba_threads() >= 2)
+    split = nn.Sequential(
+        nn.Linear(5, 7, seed=1), nn.Tanh(), nn.Linear(7, 6, seed=2), nn.ReLU(),
+        nn.Linear(6, 3, seed=3), nn.ReLU(), nn.Linear(3, 3),
+    )  # fmt: skip
+    plan = assert_matches_graph(split, x, y).plan.train_stages
+    assert [type(s) for s in plan] == [stages.Dense, stages.Dense, stages.DenseStack]
+    assert plan[1].ws["split"] == (stages.numba_threads() >= 2)
