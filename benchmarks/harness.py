@@ -114,12 +114,6 @@ def time_steps(
     return Timing(float(np.median(rest)), times[0], n_steps, p90_s=float(np.percentile(rest, 90)))
 
 
-def _settle_twins() -> None:
-    from gradflow.kernels import twins
-
-    twins.settle()
-
-
 # ------------------------------------------------------------------------------ data
 def _standardize(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-8)
@@ -325,6 +319,7 @@ def _batches(n: int, batch: int, epochs: int, limit: int | None):
 
 def run_gradflow(w: Workload, x, y, backend: str, limit: int | None) -> Timing:
     from gradflow.jit import make_stepper
+    from gradflow.kernels import twins
 
     model = gradflow_model(w.key)
     opt = gradflow_optimizer(w, model.parameters())
@@ -346,7 +341,7 @@ def run_gradflow(w: Workload, x, y, backend: str, limit: int | None) -> Timing:
     batches = [(np.ascontiguousarray(x[i]), y[i]) for i in idx]
     # the jit's steady state: kernels that ran as their serial twins (a cache holding only
     # leaf kernels, say after a cold start) are compiled first, not timed while compiling
-    settle = _settle_twins if backend == "jit" else None
+    settle = twins.settle if backend == "jit" else None
     timing = time_steps(lambda k: train(*batches[k]), len(batches), after_first=settle)
     if backend == "jit":
         timing.threads = stepper.threads.current

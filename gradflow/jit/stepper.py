@@ -92,20 +92,20 @@ class FlatOptimizer:
         rule = getattr(self.rule, "serial", self.rule)
         if not hasattr(rule, "compile"):
             return []
-        opt = self.opt
-        t = (opt.t + 1,) if self.uses_t else ()
-        hp = [opt.hparams[n] for n in self.hparam_order]
-        args = (self.flat.data, self.flat.grad, *self.states, *t, *hp)
-        return [(rule, tuple(numba.typeof(a) for a in args))]
+        return [(rule, tuple(numba.typeof(a) for a in self._args(self.opt.t + 1)))]
 
-    def step(self) -> None:
+    def _args(self, t: int) -> tuple:
+        """The rule's arguments at step ``t``: parameters, gradients, states, t (for the
+        rules that use it) and the hyperparameters in the rule's order."""
         opt = self.opt
-        opt.t += 1
         hp = [opt.hparams[n] for n in self.hparam_order]
         if self.uses_t:
-            self.rule(self.flat.data, self.flat.grad, *self.states, opt.t, *hp)
-        else:
-            self.rule(self.flat.data, self.flat.grad, *self.states, *hp)
+            return (self.flat.data, self.flat.grad, *self.states, t, *hp)
+        return (self.flat.data, self.flat.grad, *self.states, *hp)
+
+    def step(self) -> None:
+        self.opt.t += 1
+        self.rule(*self._args(self.opt.t))
 
 
 class JitStepper:

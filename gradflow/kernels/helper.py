@@ -277,10 +277,20 @@ def maker_of(dispatcher) -> tuple[str, str] | None:
     return getattr(dispatcher, "gradflow_maker", None)
 
 
+def resolve(module: str, name: str, maker: tuple[str, str] | None):
+    """The kernel a work item names, in a compiling process (the helper, the twins'
+    background): ``module.name``, made by ``maker`` from it when there is one."""
+    import importlib
+
+    kernel = getattr(importlib.import_module(module), name)
+    if maker is not None:
+        kernel = getattr(importlib.import_module(maker[0]), maker[1])(kernel)
+    return kernel
+
+
 def serve() -> None:
     """The helper's side: compile the items of each job from its end, into numba's disk
     cache, until this process's parent takes the rest (or ends the job)."""
-    import importlib
 
     import numba
 
@@ -325,10 +335,7 @@ def serve() -> None:
                 say(f"fail {job} {k}")  # only gradflow's own kernels
                 continue
             try:
-                kernel = importlib.import_module(module).__dict__[name]
-                if maker is not None:
-                    kernel = getattr(importlib.import_module(maker[0]), maker[1])(kernel)
-                kernel.compile(sig)
+                resolve(module, name, maker).compile(sig)
                 say(f"done {job} {k}")
             except Exception:  # the parent compiles it instead
                 say(f"fail {job} {k}")

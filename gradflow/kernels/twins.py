@@ -399,13 +399,9 @@ def _compile_from_stdin() -> None:
     """The background process's work: compile each (module, kernel, signature) in the
     parallel form into numba's disk cache, at a lower priority than the training it waits
     for (and than the compile helper of a cold start, :mod:`~gradflow.kernels.helper`)."""
-    import importlib
 
     if hasattr(os, "nice"):
         os.nice(10)
 
     for module, name, maker, sig in pickle.loads(sys.stdin.buffer.read()):
-        kernel = getattr(importlib.import_module(module), name)
-        if maker is not None:
-            kernel = getattr(importlib.import_module(maker[0]), maker[1])(kernel)
-        kernel.parallel.compile(sig)
+        helper.resolve(module, name, maker).parallel.compile(sig)
