@@ -11,8 +11,9 @@ them on a node class from three things the class supplies:
 * ``_apply(op, inputs, params)``: run an op forward and record it;
 * ``_apply2(op, a, b)`` and ``_apply1(op, a)``: the same for a two-input or one-input op
   without parameters (the scalar engine's hot path; they default to ``_apply``);
-* optionally ``_binary_method(op, symbol, reflected)``: the whole operator method for a
-  two-input op (the scalar engine's, so that ``w * x`` is one Python call).
+* optionally ``_binary_method(op, symbol, reflected)`` and ``_unary_method(op, generic)``:
+  the whole operator method for a two-input or a one-input op (the scalar engine's, so that
+  ``w * x`` and ``z.relu()`` are one Python call each).
 
 The methods are made once per class as small closures over those functions, so ``w * x``
 costs one call into the class's ``_apply2`` after a type check, not a chain of lookups.
@@ -110,6 +111,12 @@ def _install(cls: type) -> None:
         return method
 
     def unary(op: O.Op):
+        made = getattr(cls, "_unary_method", None)  # the class's own one-call method
+        if made is not None:
+            method = made(op)
+            method.__doc__ = f"op ``{op.name}``: {op.doc}"
+            return method
+
         def method(self):
             return apply1(op, self)
 
@@ -139,7 +146,7 @@ def _install(cls: type) -> None:
         methods[name] = unary(op)
     for op in O.unary_elementwise():
         if not hasattr(cls, op.name) and op.name not in methods:
-            methods[op.name] = _elementwise_method(op, apply, apply1)
+            methods[op.name] = _elementwise_method(op, apply, apply1, cls)
     for name, method in methods.items():
         if name in cls.__dict__:
             continue  # the class's own version wins
@@ -148,11 +155,14 @@ def _install(cls: type) -> None:
         setattr(cls, name, method)
 
 
-def _elementwise_method(op: O.Op, apply, apply1):
+def _elementwise_method(op: O.Op, apply, apply1, cls: type):
     def method(self, *args, **kwargs):
         if args or kwargs or op.params:
             return apply(op, (self,), O.bind_params(op, args, kwargs))
         return apply1(op, self)
 
+    made = getattr(cls, "_unary_method", None)
+    if made is not None and not op.params:  # one call; arguments given go to `method`
+        method = made(op, method)
     method.__doc__ = f"{op.doc} (op ``{op.name}``)"
     return method

@@ -47,7 +47,8 @@ class Mode:
 # thread starts from the default) and per asyncio task, and reading it costs a third of a
 # thread-local attribute, which every op of the scalar engine reads once.
 # (a Mode is never changed in place, so one default object is safe to share)
-_mode: contextvars.ContextVar[Mode] = contextvars.ContextVar("gradflow_mode", default=Mode())  # noqa: B039
+PLAIN = Mode()  # the default: recording, no scope, no anomaly checks (hot paths test `is PLAIN`)
+_mode: contextvars.ContextVar[Mode] = contextvars.ContextVar("gradflow_mode", default=PLAIN)  # noqa: B039
 current_mode = _mode.get  # the calling thread's mode: ``current_mode().grad``
 
 
@@ -198,6 +199,16 @@ class Node:
             if node._g is not None:
                 node._commit()
 
+    @classmethod
+    def _plain_backward(cls, root: Node, grad: Any) -> list[Node]:
+        """A backward pass that records and checks nothing (``root.backward()``): the
+        topological order, the chain-rule steps, the commit. Returns the order."""
+        order = _postorder(root, clear=True)
+        root._g = root._seed(grad)
+        cls._backward_pass(reversed(order))
+        cls._commit_pass(order)
+        return order
+
     @property
     def op(self):
         """The :class:`~gradflow.ops.Op` that produced this node (``None`` for a leaf)."""
@@ -318,6 +329,40 @@ def _postorder(root: Node, clear: bool) -> list[Node]:
     return order
 
 
+def pending_order(root: Node, pending: Any) -> list[Node]:
+    """:func:`topological_order` for a backward pass of the scalar engine, which sets each
+    node's ``_g`` to the marker ``pending`` on the way and tells the nodes it has seen by
+    that marker rather than by a set (three tenths faster on 65k nodes). The pass that
+    follows must replace every marker: by a gradient, or by None where none arrived."""
+    order: list[Node] = []
+    stack: list[Node | None] = [root]
+    push, pop, finish = stack.append, stack.pop, order.append
+    while stack:
+        n = pop()
+        if n is None:
+            finish(pop())
+            continue
+        if n._g is pending:
+            continue
+        n._g = pending
+        push(n)
+        push(None)
+        a = n._a  # as in _postorder: the first input's subtree comes first
+        if a is None:
+            continue
+        if a is _MANY:
+            for c in reversed(n._b):
+                if c._g is not pending:
+                    push(c)
+        else:
+            b = n._b
+            if b is not None and b._g is not pending:
+                push(b)
+            if a._g is not pending:
+                push(a)
+    return order
+
+
 def backprop(
     root: Node,
     grad: Any = None,
@@ -339,6 +384,11 @@ def backprop(
             "gradients to the leaves again. Call zero_grad() (or rebuild the graph), or pass "
             "retain_graph=True to the first backward() if you really want to accumulate."
         )
+    anomaly = _mode.get().anomaly
+    if commit and record is None and not anomaly:
+        order = type(root)._plain_backward(root, grad)  # a graph holds nodes of one class
+        root._backprop_done = not retain_graph
+        return order
     if commit:
         order = _postorder(root, clear=True)
     else:
@@ -347,9 +397,8 @@ def backprop(
         for n in order:
             n._g = None
     root._g = root._seed(grad)
-    anomaly = _mode.get().anomaly
     if record is None and not anomaly:
-        type(root)._backward_pass(reversed(order))  # a graph holds nodes of one class
+        type(root)._backward_pass(reversed(order))
     else:
         for node in reversed(order):
             if node._op is not None and node._g is not None:

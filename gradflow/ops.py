@@ -14,7 +14,11 @@ Two kinds of op:
   broadcasting (tensor engine). ``forward(xp, *xs, **params)`` and
   ``local(i, xp, out, xs, params)`` are written against a math namespace ``xp`` from
   :mod:`gradflow.numerics`. The gradient sent to input ``i`` is ``local_i × upstream``.
-  ``sympy(*symbols, **params)`` returns the scalar SymPy expression.
+  ``sympy(*symbols, **params)`` returns the scalar SymPy expression. An op without
+  parameters whose forward and derivatives are one expression each (``+``, ``×``, ReLU,
+  tanh, ...) is declared by those formulas as text (``"a * b"``; ``("b", "a")``): the
+  functions are made from them, and the scalar engine writes the formulas into its
+  generated hot path (see :func:`elementwise`).
 * **tensor** ops (matmul, reductions, reshapes, softmax, ...) work on numpy arrays only.
   ``vjp(i, g, out, xs, params)`` returns the vector-Jacobian product for input ``i``;
   ``sympy(*object_arrays, **params)`` maps numpy object arrays of SymPy expressions.
@@ -73,6 +77,12 @@ class Op:
     # an elementwise op's derivatives, one per input, each ``d(xp, out, *xs, **params)``
     # (``local`` and ``locals`` call them; the scalar engine's hot path calls them directly)
     derivs: tuple[Callable[..., Any], ...] = ()
+    # An elementwise op declared by formula (see :func:`elementwise`): its forward and its
+    # derivatives as the Python expressions ``forward`` and ``derivs`` were made from, which
+    # the scalar engine writes into its generated hot path (:mod:`gradflow.value`); empty
+    # for an op declared by functions.
+    forward_formula: str = ""
+    derivs_formula: tuple[str, ...] = ()
     vjp: Callable[..., Any] | None = None
     vjp_text: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
@@ -314,6 +324,17 @@ def register(op: Op) -> Op:
     return op
 
 
+def _formula(name: str, suffix: str, args: str, expr: str) -> Callable[..., Any]:
+    """``lambda args: expr`` for an op declared by formula. ``expr`` is one of this module's
+    own constants (never user text), compiled with this module's globals as the op's other
+    functions are."""
+    if not isinstance(expr, str) or not expr.strip():
+        raise TypeError(f"op {name}: a formula must be a Python expression, not {expr!r}")
+    fn = eval(compile(f"lambda {args}: ({expr})", f"<op {name}{suffix}>", "eval"), globals())
+    fn.__qualname__ = f"{name}{suffix}"
+    return fn
+
+
 def elementwise(
     name,
     symbol,
@@ -334,8 +355,25 @@ def elementwise(
 
     Each derivative is ``d(xp, out, *xs, **params)``; ``out`` lets ops such as tanh and
     sigmoid reuse their output (tanh' = 1 − out²), as a course derivation does.
+
+    An op without parameters may be declared by formula instead: ``forward`` a Python
+    expression in the inputs ``a`` (and ``b``) and the namespace ``xp`` (``"a * b"``), each
+    derivative one in ``o`` (the output), the inputs and ``xp`` (``"b"``, ``"1.0 - o * o"``).
+    The functions are made from them here, and the scalar engine writes the formulas
+    themselves into its generated operator methods and backward loop, one Python call per
+    node fewer (:mod:`gradflow.value`).
     """
     derivs = tuple(derivs)
+    forward_formula, derivs_formula = "", ()
+    if isinstance(forward, str):
+        if params:
+            raise TypeError(f"op {name}: an op with parameters is declared by functions")
+        inputs = ", ".join("ab"[: len(derivs)])
+        forward_formula, derivs_formula = forward, derivs
+        forward = _formula(name, "", f"xp, {inputs}", forward)
+        derivs = tuple(
+            _formula(name, f"_d{i}", f"xp, o, {inputs}", d) for i, d in enumerate(derivs)
+        )
 
     def local(i, xp, out, xs, p):
         return derivs[i](xp, out, *xs, **p)
@@ -355,6 +393,8 @@ def elementwise(
             local=local,
             locals=locals_,
             derivs=derivs,
+            forward_formula=forward_formula,
+            derivs_formula=tuple(derivs_formula),
             params=dict(params or {}),
             doc=doc,
             text=text,
@@ -524,8 +564,8 @@ ADD = elementwise(
     "add",
     "+",
     "{0} + {1}",
-    lambda xp, a, b: a + b,
-    (lambda xp, o, a, b: 1.0, lambda xp, o, a, b: 1.0),
+    "a + b",
+    ("1.0", "1.0"),
     lambda a, b: a + b,
     doc="a + b",
     text="{0} + {1}",
@@ -542,8 +582,8 @@ SUB = elementwise(
     "sub",
     "−",
     "{0} - {1}",
-    lambda xp, a, b: a - b,
-    (lambda xp, o, a, b: 1.0, lambda xp, o, a, b: -1.0),
+    "a - b",
+    ("1.0", "-1.0"),
     lambda a, b: a - b,
     doc="a − b",
     text="{0} − {1}",
@@ -560,8 +600,8 @@ MUL = elementwise(
     "mul",
     "×",
     "{0} \\cdot {1}",
-    lambda xp, a, b: a * b,
-    (lambda xp, o, a, b: b, lambda xp, o, a, b: a),
+    "a * b",
+    ("b", "a"),
     lambda a, b: a * b,
     doc="a · b",
     text="{0}·{1}",
@@ -578,8 +618,8 @@ DIV = elementwise(
     "div",
     "÷",
     "\\frac{{{0}}}{{{1}}}",
-    lambda xp, a, b: a / b,
-    (lambda xp, o, a, b: 1.0 / b, lambda xp, o, a, b: -a / (b * b)),
+    "a / b",
+    ("1.0 / b", "-a / (b * b)"),
     lambda a, b: a / b,
     doc="a / b",
     text="{0} ÷ {1}",
@@ -596,8 +636,8 @@ NEG = elementwise(
     "neg",
     "−",
     "-{0}",
-    lambda xp, a: -a,
-    (lambda xp, o, a: -1.0,),
+    "-a",
+    ("-1.0",),
     lambda a: -a,
     doc="−a",
     text="−{0}",
@@ -739,8 +779,8 @@ EXP = elementwise(
     "exp",
     "exp",
     "e^{{{0}}}",
-    lambda xp, a: xp.exp(a),
-    (lambda xp, o, a: o,),
+    "xp.exp(a)",
+    ("o",),
     lambda a: sp.exp(a),
     doc="e^a",
     d_text=("exp({0})",),
@@ -805,8 +845,8 @@ TANH = elementwise(
     "tanh",
     "tanh",
     "\\tanh {0}",
-    lambda xp, a: xp.tanh(a),
-    (lambda xp, o, a: 1.0 - o * o,),
+    "xp.tanh(a)",
+    ("1.0 - o * o",),
     lambda a: sp.tanh(a),
     doc="tanh; tanh' = 1 − tanh²",
     role="activation",
@@ -817,8 +857,8 @@ SIGMOID = elementwise(
     "sigmoid",
     "σ",
     "\\sigma({0})",
-    lambda xp, a: xp.sigmoid(a),
-    (lambda xp, o, a: o * (1.0 - o),),
+    "xp.sigmoid(a)",
+    ("o * (1.0 - o)",),
     _sym_sigmoid,
     doc="logistic 1/(1+e^−a); σ' = σ(1 − σ)",
     role="activation",
@@ -829,8 +869,8 @@ RELU = elementwise(
     "relu",
     "ReLU",
     "\\max(0, {0})",
-    lambda xp, a: xp.maximum(a, 0.0),
-    (lambda xp, o, a: xp.where(a > 0, 1.0, 0.0),),
+    "xp.maximum(a, 0.0)",
+    ("xp.where(a > 0, 1.0, 0.0)",),
     lambda a: _relu_like(a, 0),
     doc="max(0, a); derivative 0 at a = 0",
     role="activation",

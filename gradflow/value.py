@@ -7,6 +7,8 @@ same records drive the trace, the renderings and the SymPy checks.
 
 from __future__ import annotations
 
+import ast
+import linecache
 from typing import Any
 
 import numpy as np
@@ -14,10 +16,21 @@ import numpy as np
 from . import ops as O
 from .arithmetic import Arithmetic, number, refuse
 from .errors import ArgumentTypeError, ShapeError
-from .graph import _MANY, _NO_PARAMS, Node, check_backward, check_forward, current_mode
+from .graph import (
+    _MANY,
+    _NO_PARAMS,
+    PLAIN,
+    Node,
+    check_backward,
+    check_forward,
+    current_mode,
+    pending_order,
+)
 from .numerics import ARRAY, SCALAR
 
 _new = object.__new__
+# ``_g`` of a node a plain backward pass has seen but not yet given a gradient
+_PENDING = type("Pending", (), {"__slots__": (), "__repr__": lambda self: "<pending>"})()
 # What Python's float maths raises where numpy gives inf or nan (1/0, exp overflow, log(-1))
 _IEEE_ERRORS = (ZeroDivisionError, OverflowError, ValueError)
 
@@ -32,41 +45,195 @@ def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Val
     return _node(op, inputs, params, float(data))
 
 
-def _binary_method(op: O.Op, symbol: str = "", reflected: bool = False):
-    """The method ``a ⊙ b`` (``__mul__``; ``__rmul__`` when ``reflected``) for a two-input op
-    without parameters: the hot path of micrograd-style code. One call per node: the operand
-    check, one call of the op's forward, the node's slots set here (no list, no tuple, no
-    second function)."""
-    forward = op.forward
+# --- the hot path, generated from the op table ----------------------------------------------
+# micrograd-style code makes one node per ``*`` and ``+`` (65k per step of its moons demo), so
+# the operator methods and the backward loop are where its time goes. They are written here
+# as code templates and compiled once per op: an op declared by formula in the table
+# (``"a * b"``, derivatives ``("b", "a")``) has the formula itself in its method and in the
+# backward loop, one Python call per node fewer each way than calling the table's function;
+# any other op has a call of that function in the same place. The formulas are constants of
+# gradflow.ops (never user text), and the generated source is kept in linecache, so
+# tracebacks and profilers show the line that ran.
 
-    def method(self: Value, other: Any) -> Value:
-        if type(other) is not Value:
-            other = self._lift(other, symbol)
-        if reflected:
-            a, b = other, self
-        else:
-            a, b = self, other
-        try:
-            data = forward(SCALAR, a.data, b.data)
+
+def _names(expr: str) -> set[str]:
+    """The variable names an expression reads."""
+    return {n.id for n in ast.walk(ast.parse(expr, mode="eval")) if isinstance(n, ast.Name)}
+
+
+def _compiled(title: str, source: str) -> Any:
+    """Compile ``source`` (one function ``make``) with this module's globals (what ``make``'s
+    arguments do not bring: ``Value``, ``_new``, ``current_mode``...); return ``make``."""
+    filename = f"<gradflow.value: {title}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    space: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), globals(), space)
+    return space["make"]
+
+
+def _loads(expr: str, inputs: str, indent: str) -> str:
+    """Lines reading the input values an expression uses (``a = na.data``)."""
+    used = _names(expr)
+    return "".join(f"{indent}{x} = n{x}.data\n" for x in inputs if x in used)
+
+
+_METHOD = """\
+def make(xp, PLAIN, op, forward, symbol, generic):
+    def method(self{signature}):
+{head}        na, nb = {operands}
+{loads}        try:
+            data = {expr}
         except _IEEE_ERRORS:
-            data = _ieee(lambda: forward(ARRAY, np.float64(a.data), np.float64(b.data)))
+            data = _ieee(lambda: forward(ARRAY, {ieee_args}))
+        if current_mode() is not PLAIN:  # no_grad, a scope, anomaly mode: the general way
+            return _node(op, {inputs}, _NO_PARAMS, float(data))
         out = _new(Value)
         out.data = data if type(data) is float else float(data)
         out.grad = 0.0
-        out._g = None
-        mode = current_mode()
-        out._info = None if not mode.scope else ("", mode.scope, _NO_PARAMS, False)
-        if mode.grad and (a.requires_grad or b.requires_grad):
+        out._g = out._info = None
+        if {requires}:
             out.requires_grad = True
-            out._op, out._a, out._b = op, a, b
+            out._op, out._a, out._b = op, na, nb
         else:
             out.requires_grad = False
             out._op = out._a = out._b = None
-        if mode.anomaly:
-            check_forward(op, out.data, (a, b))
         return out
 
     return method
+"""
+
+
+def _forward_expr(op: O.Op, inputs: str) -> str:
+    return op.forward_formula or f"forward(xp, {', '.join(inputs)})"
+
+
+def _binary_method(op: O.Op, symbol: str = "", reflected: bool = False):
+    """The method ``a ⊙ b`` (``__mul__``; ``__rmul__`` when ``reflected``) for a two-input op
+    without parameters: the operand check, the forward, the node's slots set, in one call."""
+    expr = _forward_expr(op, "ab")
+    source = _METHOD.format(
+        signature=", other",
+        head=(
+            "        if type(other) is not Value:\n            other = self._lift(other, symbol)\n"
+        ),
+        operands="other, self" if reflected else "self, other",
+        loads=_loads(expr, "ab", "        "),
+        expr=expr,
+        ieee_args="np.float64(na.data), np.float64(nb.data)",
+        requires="na.requires_grad or nb.requires_grad",
+        inputs="(na, nb)",
+    )
+    side = "reflected " if reflected else ""
+    return _compiled(f"{side}{op.name}", source)(SCALAR, PLAIN, op, op.forward, symbol, None)
+
+
+def _unary_method(op: O.Op, generic: Any = None):
+    """The method ``x.relu()`` (``-x`` when ``generic`` is None) for a one-input op without
+    parameters, in one call as :func:`_binary_method`. Arguments given anyway go to
+    ``generic(self, *args, **kwargs)``, which names what is wrong with them."""
+    expr = _forward_expr(op, "a")
+    head = ""
+    if generic is not None:
+        head = "        if args or kwargs:\n            return generic(self, *args, **kwargs)\n"
+    source = _METHOD.format(
+        signature=", *args, **kwargs" if generic is not None else "",
+        head=head,
+        operands="self, None",
+        loads=_loads(expr, "a", "        "),
+        expr=expr,
+        ieee_args="np.float64(na.data)",
+        requires="na.requires_grad",
+        inputs="(na,)",
+    )
+    return _compiled(op.name, source)(SCALAR, PLAIN, op, op.forward, op.name, generic)
+
+
+def _accumulate(node: str, local: str, indent: str) -> str:
+    return (
+        f"{indent}if {node}.requires_grad:\n"
+        f"{indent}    acc = {node}._g\n"
+        f"{indent}    {node}._g = {local} * g if acc is unset else acc + {local} * g\n"
+    )
+
+
+def _pass_branch(k: int, op: O.Op) -> str:
+    """The backward loop's branch for an op declared by formula: its local derivatives
+    computed from the formulas, then added into the inputs' gradients."""
+    inputs = "ab"[: len(op.derivs_formula)]
+    i8, i12 = " " * 12, " " * 16
+    used = set().union(*(_names(d) for d in op.derivs_formula))
+    lines = [f"{i8}if op is OP{k}:  # {op.name}\n"]
+    if "b" in inputs:
+        lines.append(f"{i12}nb = n._b\n")
+    lines.append(f"{i12}try:\n")
+    if "o" in used:
+        lines.append(f"{i12}    o = n.data\n")
+    lines.append("".join(f"{i12}    {x} = n{x}.data\n" for x in inputs if x in used))
+    for x, d in zip(inputs, op.derivs_formula):
+        lines.append(f"{i12}    l{x} = {d}\n")
+    lines.append(f"{i12}except _IEEE_ERRORS:\n{i12}    n._backward_step(None, False)\n")
+    lines.append(f"{i12}    continue\n")
+    lines.extend(_accumulate(f"n{x}", f"l{x}", i12) for x in inputs)
+    lines.append(f"{i12}continue\n")
+    return "".join(lines)
+
+
+_PASS = """\
+def make(xp, MANY, {ops}):
+    def backward_pass(cls, nodes, unset=None):
+        \"\"\"Node._backward_pass in one loop (``unset``: the marker of a node no gradient
+        has reached yet, None or pending_order's): an op declared by formula has its own branch
+        with its derivatives written in; any other op without parameters and with one or two
+        inputs calls the table's derivative functions here; any other node, or one whose
+        derivative raises (1/0: numpy's inf/nan are wanted), takes _backward_step. Both
+        local derivatives are computed before either is added, so a node handed over has
+        added nothing yet.\"\"\"
+        for n in nodes:
+            g = n._g
+            if g is unset:
+                n._g = None
+                continue
+            op = n._op
+            if op is None:
+                continue
+            na = n._a
+            if na is MANY:
+                n._backward_step(None, False)
+                continue
+{branches}
+            if op.params or not op.derivs:
+                n._backward_step(None, False)
+                continue
+            nb = n._b
+            try:
+                derivs = op.derivs
+                if nb is None:
+                    la = derivs[0](xp, n.data, na.data)
+                else:
+                    a, b = na.data, nb.data
+                    la = derivs[0](xp, n.data, a, b)
+                    lb = derivs[1](xp, n.data, a, b)
+            except _IEEE_ERRORS:
+                n._backward_step(None, False)
+                continue
+{accumulate_a}            if nb is not None:
+{accumulate_b}
+    return backward_pass
+"""
+
+
+def _backward_pass_fn():
+    """The scalar engine's backward loop, with a branch per op declared by formula (``add``
+    and ``mul`` first: most nodes of a scalar graph are theirs)."""
+    first = [O.ADD, O.MUL]
+    ops = first + [op for op in O.OPS.values() if op.derivs_formula and op not in first]
+    source = _PASS.format(
+        ops=", ".join(f"OP{k}" for k in range(len(ops))),
+        branches="".join(_pass_branch(k, op) for k, op in enumerate(ops)).rstrip("\n"),
+        accumulate_a=_accumulate("na", "la", " " * 12),
+        accumulate_b=_accumulate("nb", "lb", " " * 16).rstrip("\n"),
+    )
+    return _compiled("backward pass", source)(SCALAR, _MANY, *ops)
 
 
 _BINARY: dict[O.Op, Any] = {}
@@ -80,13 +247,15 @@ def _binary(op: O.Op, a: Value, b: Value) -> Value:
     return fn(a, b)
 
 
+_UNARY: dict[O.Op, Any] = {}
+
+
 def _unary(op: O.Op, a: Value) -> Value:
     """:func:`apply` for a one-input op without parameters (``-a``, ``a.relu()``)."""
-    try:
-        data = op.forward(SCALAR, a.data)
-    except _IEEE_ERRORS:
-        data = _ieee(lambda: op.forward(ARRAY, np.float64(a.data)))
-    return _node(op, (a,), _NO_PARAMS, float(data))
+    fn = _UNARY.get(op)
+    if fn is None:
+        fn = _UNARY[op] = _unary_method(op)
+    return fn(a)
 
 
 def _node(op: O.Op, inputs: tuple[Value, ...], params: dict, data: float) -> Value:
@@ -168,11 +337,11 @@ class Value(Node, Arithmetic):
             with np.errstate(all="ignore"):
                 a = [np.float64(x) for x in xs]
                 locs = [float(v) for v in op.locals(ARRAY, np.float64(self.data), a, self._params)]
-        if record is None and not anomaly:
+        if record is None and not anomaly:  # inside a plain pass: _g may be _PENDING
             for inp, local in zip(ins, locs):
                 if inp.requires_grad:
                     acc = inp._g
-                    inp._g = local * g if acc is None else acc + local * g
+                    inp._g = local * g if acc is None or acc is _PENDING else acc + local * g
             return
         for i, inp in enumerate(ins):
             if not inp.requires_grad:
@@ -185,43 +354,23 @@ class Value(Node, Arithmetic):
             if record is not None:
                 record.append((self, i, local, g, c))
 
+    _backward_pass = classmethod(_backward_pass_fn())
+
     @classmethod
-    def _backward_pass(cls, nodes) -> None:
-        """:meth:`Node._backward_pass` in one loop: for an op without parameters and one or
-        two inputs (``+``, ``*``, ``relu``, ...), the op's own derivative functions are called
-        here directly, without a method call, list or keyword packing per node; any other
-        node, or one whose derivative raises (1/0: numpy's inf/nan are wanted), takes
-        :meth:`_backward_step`. Both local derivatives are computed before either is added,
-        so a node handed over has added nothing yet."""
-        for n in nodes:
-            op = n._op
-            if op is None:
-                continue
-            g = n._g
-            if g is None:
-                continue
-            derivs = op.derivs
-            a = n._a
-            if a is _MANY or not derivs or op.params:
-                n._backward_step(None, False)
-                continue
-            b = n._b
-            try:
-                if b is None:
-                    la = derivs[0](SCALAR, n.data, a.data)
-                else:
-                    x, y = a.data, b.data
-                    la = derivs[0](SCALAR, n.data, x, y)
-                    lb = derivs[1](SCALAR, n.data, x, y)
-            except _IEEE_ERRORS:
-                n._backward_step(None, False)
-                continue
-            if a.requires_grad:
-                acc = a._g
-                a._g = la * g if acc is None else acc + la * g
-            if b is not None and b.requires_grad:
-                acc = b._g
-                b._g = lb * g if acc is None else acc + lb * g
+    def _plain_backward(cls, root: Value, grad: Any) -> list[Value]:
+        """:meth:`Node._plain_backward` with :func:`~gradflow.graph.pending_order`'s walk;
+        should the pass stop (an error, Ctrl-C), no marker is left in a node."""
+        order = pending_order(root, _PENDING)
+        try:
+            root._g = root._seed(grad)
+            cls._backward_pass(reversed(order), _PENDING)
+        except BaseException:
+            for n in order:
+                if n._g is _PENDING:
+                    n._g = None
+            raise
+        cls._commit_pass(order)
+        return order
 
     @classmethod
     def _commit_pass(cls, nodes) -> None:
@@ -258,6 +407,7 @@ class Value(Node, Arithmetic):
     _apply = staticmethod(apply)
     _apply2 = staticmethod(_binary)
     _binary_method = staticmethod(_binary_method)
+    _unary_method = staticmethod(_unary_method)
     _apply1 = staticmethod(_unary)
 
     def __float__(self) -> float:

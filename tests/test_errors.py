@@ -59,6 +59,8 @@ ALLOWED = {
         "an op table the kernels cannot compile is a gradflow bug, checked at import"
     ),
     ("gradflow/kernels/opforms.py", "_partials", "TypeError"): "a gradflow bug, not bad input",
+    ("gradflow/ops.py", "elementwise", "TypeError"): "an op declared wrongly: a gradflow bug",
+    ("gradflow/ops.py", "_formula", "TypeError"): "an op declared wrongly: a gradflow bug",
     ("exercises/demonstrations.py", "cross_validation", "RuntimeError"): (
         "a self-check of kfold_indices: broken folds are a gradflow bug"
     ),

@@ -4,6 +4,7 @@ slots, the one-loop backward pass; each checked against the general path it shor
 from __future__ import annotations
 
 import gc
+import linecache
 import math
 import operator
 import re
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 import gradflow as gf
 from gradflow import AnomalyError, Tensor, Value, arithmetic
+from gradflow import ops as O
 from gradflow.graph import backprop, topological_order
 from gradflow.value import linear
 
@@ -32,15 +34,22 @@ NUMPY_SCALARS = [np.int8, np.int64, np.uint16, np.float16, np.float32, np.float6
 
 def test_value_and_tensor_share_one_set_of_operators():
     """The dunders come from gradflow.arithmetic for both classes (no second copy). The
-    scalar engine's two-input operators are one body too, made per op from the table by
-    ``Value._binary_method`` (so that ``w * x`` is one Python call)."""
-    binary = [m for name, rname, _, _ in arithmetic.BINARY for m in (name, rname)]
-    binary += ["maximum", "minimum"]
-    one_call = Value._binary_method(arithmetic.O.ADD).__code__
-    for name in binary:
-        assert getattr(Value, name).__code__ is one_call, name
+    scalar engine's operators and one-input methods are made per op from one template each
+    by ``Value._binary_method`` / ``Value._unary_method`` (one Python call per node), with
+    the op's formula written in where the table declares one."""
+    binary = [(name, op) for name, rname, op, _ in arithmetic.BINARY for name in (name, rname)]
+    binary += list(arithmetic.BINARY_METHODS)
+    unary = list(arithmetic.UNARY) + [("relu", O.RELU), ("tanh", O.TANH), ("log", O.LOG)]
+    for name, op in binary + unary:
+        code = getattr(Value, name).__code__
+        assert code.co_filename.startswith("<gradflow.value: "), name
+        assert op.name in code.co_filename, name
         assert getattr(Tensor, name).__module__ == "gradflow.arithmetic", name
-    names = ["__pow__", "__rpow__", "__neg__", "__abs__", "relu", "silu"]
+    source = "".join(linecache.getlines(Value.__mul__.__code__.co_filename))
+    assert "data = a * b" in source  # mul is declared by formula: no call of its forward
+    source = "".join(linecache.getlines(Value.log.__code__.co_filename))
+    assert "data = forward(xp, a)" in source  # log by a function: the function is called
+    names = ["__pow__", "__rpow__", "silu"]
     for name in names:
         v, t = getattr(Value, name), getattr(Tensor, name)
         assert v.__code__ is t.__code__, name  # the same function body, made per class
@@ -215,6 +224,61 @@ def test_division_by_zero_gives_the_tensor_engines_ieee_answers():
     z = Value(0.0)
     (z / z).backward()  # both local derivatives raise: one node, two uses of z
     assert math.isnan(z.grad)
+
+
+# every op the table declares by formula, with the Value method that runs it
+FORMULA_OPS = [op for op in O.OPS.values() if op.forward_formula]
+METHOD_OF = {op: name for name, _, op, _ in arithmetic.BINARY} | {
+    op: name for name, op in arithmetic.UNARY
+}
+EDGE_FLOATS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e-300, 1e300, 710.0, -710.0]),
+)
+
+
+def test_the_hot_ops_are_declared_by_formula():
+    """The ops of micrograd-style code are the ones the scalar engine inlines."""
+    names = {op.name for op in FORMULA_OPS}
+    assert {"add", "sub", "mul", "div", "neg", "relu", "tanh", "sigmoid", "exp"} <= names
+    for op in FORMULA_OPS:
+        assert len(op.derivs_formula) == op.arity == len(op.derivs) and not op.params
+
+
+@pytest.mark.parametrize("op", FORMULA_OPS, ids=lambda op: op.name)
+@given(xs=st.lists(EDGE_FLOATS, min_size=2, max_size=2))
+def test_a_formula_in_the_hot_path_gives_what_the_tables_functions_give(op, xs):
+    """The generated method and backward loop (the formula written in) against the general
+    path (the table's forward and derivative functions, numpy's IEEE answers where Python's
+    floats raise): the same output and the same gradients, inf and nan included."""
+    xs = xs[: op.arity]
+    fast = [Value(x) for x in xs]
+    ref = [Value(x) for x in xs]
+    method = getattr(Value, METHOD_OF.get(op, op.name))
+    with np.errstate(all="ignore"):
+        out = method(*fast)
+        want = gf.value.apply(op, tuple(ref))
+        np.testing.assert_array_equal(out.data, want.data)
+        out.backward()
+        backprop(want, record=[])  # the step-by-step path: op.locals, node by node
+    np.testing.assert_array_equal([x.grad for x in fast], [x.grad for x in ref])
+
+
+def test_backward_leaves_no_marker_behind():
+    """backward() marks the nodes it has seen in their ``_g`` slot; a node no gradient
+    reached (a constant) ends with none, and a pass stopped by an error leaves none."""
+    a, c = Value(2.0), Value(3.0, requires_grad=False)
+    y = (a * c).tanh() + c
+    y.backward()
+    assert a.has_grad and not c.has_grad
+    order = topological_order(y)
+    assert all(n._g is None or type(n._g) is float for n in order)
+    y.zero_grad()
+    with pytest.raises(ValueError):
+        y.backward(grad="one")  # the seed fails after the walk has marked every node
+    assert all(n._g is None for n in order)
+    y.backward()  # and the graph still works
+    assert a.grad == pytest.approx(3.0 * (1.0 - math.tanh(6.0) ** 2))
 
 
 def test_topological_order_lists_each_node_once_inputs_first():
