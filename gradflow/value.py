@@ -160,21 +160,21 @@ def _pass_branch(k: int, op: O.Op) -> str:
     """The backward loop's branch for an op declared by formula: its local derivatives
     computed from the formulas, then added into the inputs' gradients."""
     inputs = "ab"[: len(op.derivs_formula)]
-    i8, i12 = " " * 12, " " * 16
+    branch, body = " " * 12, " " * 16  # indents inside the loop
     used = set().union(*(_names(d) for d in op.derivs_formula))
-    lines = [f"{i8}if op is OP{k}:  # {op.name}\n"]
+    lines = [f"{branch}if op is OP{k}:  # {op.name}\n"]
     if "b" in inputs:
-        lines.append(f"{i12}nb = n._b\n")
-    lines.append(f"{i12}try:\n")
+        lines.append(f"{body}nb = n._b\n")
+    lines.append(f"{body}try:\n")
     if "o" in used:
-        lines.append(f"{i12}    o = n.data\n")
-    lines.append("".join(f"{i12}    {x} = n{x}.data\n" for x in inputs if x in used))
+        lines.append(f"{body}    o = n.data\n")
+    lines.append("".join(f"{body}    {x} = n{x}.data\n" for x in inputs if x in used))
     for x, d in zip(inputs, op.derivs_formula):
-        lines.append(f"{i12}    l{x} = {d}\n")
-    lines.append(f"{i12}except _IEEE_ERRORS:\n{i12}    n._backward_step(None, False)\n")
-    lines.append(f"{i12}    continue\n")
-    lines.extend(_accumulate(f"n{x}", f"l{x}", i12) for x in inputs)
-    lines.append(f"{i12}continue\n")
+        lines.append(f"{body}    l{x} = {d}\n")
+    lines.append(f"{body}except _IEEE_ERRORS:\n{body}    n._backward_step(None, False)\n")
+    lines.append(f"{body}    continue\n")
+    lines.extend(_accumulate(f"n{x}", f"l{x}", body) for x in inputs)
+    lines.append(f"{body}continue\n")
     return "".join(lines)
 
 
