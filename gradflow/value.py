@@ -148,32 +148,39 @@ def _unary_method(op: O.Op, generic: Any = None):
     return _compiled(op.name, source)(SCALAR, PLAIN, op, op.forward, op.name, generic)
 
 
-def _accumulate(node: str, local: str, indent: str) -> str:
+def _accumulate(node: str, contribution: str, indent: str) -> str:
+    """Lines adding ``contribution`` (local derivative × g) into ``node``'s gradient."""
     return (
         f"{indent}if {node}.requires_grad:\n"
         f"{indent}    acc = {node}._g\n"
-        f"{indent}    {node}._g = {local} * g if acc is unset else acc + {local} * g\n"
+        f"{indent}    {node}._g = {contribution} if acc is unset else acc + {contribution}\n"
     )
 
 
 def _pass_branch(k: int, op: O.Op) -> str:
     """The backward loop's branch for an op declared by formula: its local derivatives
-    computed from the formulas, then added into the inputs' gradients."""
+    computed from the formulas (inside ``try``: a float error hands the node to the general
+    step), then added into the inputs' gradients. A derivative of 1 or −1 (add, sub, neg)
+    passes g on as it is or negated, without a product."""
     inputs = "ab"[: len(op.derivs_formula)]
     branch, body = " " * 12, " " * 16  # indents inside the loop
     used = set().union(*(_names(d) for d in op.derivs_formula))
+    passed_on = {"1.0": "g", "-1.0": "-g"}
+    computed = ["o = n.data\n"] if "o" in used else []
+    computed += [f"{x} = n{x}.data\n" for x in inputs if x in used]
+    computed += [f"l{x} = {d}\n" for x, d in zip(inputs, op.derivs_formula) if d not in passed_on]
     lines = [f"{branch}if op is OP{k}:  # {op.name}\n"]
     if "b" in inputs:
         lines.append(f"{body}nb = n._b\n")
-    lines.append(f"{body}try:\n")
-    if "o" in used:
-        lines.append(f"{body}    o = n.data\n")
-    lines.append("".join(f"{body}    {x} = n{x}.data\n" for x in inputs if x in used))
-    for x, d in zip(inputs, op.derivs_formula):
-        lines.append(f"{body}    l{x} = {d}\n")
-    lines.append(f"{body}except _IEEE_ERRORS:\n{body}    n._backward_step(None, False)\n")
-    lines.append(f"{body}    continue\n")
-    lines.extend(_accumulate(f"n{x}", f"l{x}", body) for x in inputs)
+    if computed:
+        lines.append(f"{body}try:\n")
+        lines.extend(f"{body}    {line}" for line in computed)
+        lines.append(f"{body}except _IEEE_ERRORS:\n{body}    n._backward_step(None, False)\n")
+        lines.append(f"{body}    continue\n")
+    lines.extend(
+        _accumulate(f"n{x}", passed_on.get(d, f"l{x} * g"), body)
+        for x, d in zip(inputs, op.derivs_formula)
+    )
     lines.append(f"{body}continue\n")
     return "".join(lines)
 
@@ -230,8 +237,8 @@ def _backward_pass_fn():
     source = _PASS.format(
         ops=", ".join(f"OP{k}" for k in range(len(ops))),
         branches="".join(_pass_branch(k, op) for k, op in enumerate(ops)).rstrip("\n"),
-        accumulate_a=_accumulate("na", "la", " " * 12),
-        accumulate_b=_accumulate("nb", "lb", " " * 16).rstrip("\n"),
+        accumulate_a=_accumulate("na", "la * g", " " * 12),
+        accumulate_b=_accumulate("nb", "lb * g", " " * 16).rstrip("\n"),
     )
     return _compiled("backward pass", source)(SCALAR, _MANY, *ops)
 
