@@ -394,7 +394,7 @@ def elementwise(
             locals=locals_,
             derivs=derivs,
             forward_formula=forward_formula,
-            derivs_formula=tuple(derivs_formula),
+            derivs_formula=derivs_formula,
             params=dict(params or {}),
             doc=doc,
             text=text,

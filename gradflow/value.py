@@ -71,9 +71,8 @@ def _compiled(title: str, source: str) -> Any:
     return space["make"]
 
 
-def _loads(expr: str, inputs: str, indent: str) -> str:
-    """Lines reading the input values an expression uses (``a = na.data``)."""
-    used = _names(expr)
+def _loads(used: set[str], inputs: str, indent: str) -> str:
+    """Lines reading the input values among the names ``used`` (``a = na.data``)."""
     return "".join(f"{indent}{x} = n{x}.data\n" for x in inputs if x in used)
 
 
@@ -117,7 +116,7 @@ def _binary_method(op: O.Op, symbol: str = "", reflected: bool = False):
             "        if type(other) is not Value:\n            other = self._lift(other, symbol)\n"
         ),
         operands="other, self" if reflected else "self, other",
-        loads=_loads(expr, "ab", "        "),
+        loads=_loads(_names(expr), "ab", " " * 8),
         expr=expr,
         ieee_args="np.float64(na.data), np.float64(nb.data)",
         requires="na.requires_grad or nb.requires_grad",
@@ -139,7 +138,7 @@ def _unary_method(op: O.Op, generic: Any = None):
         signature=", *args, **kwargs" if generic is not None else "",
         head=head,
         operands="self, None",
-        loads=_loads(expr, "a", "        "),
+        loads=_loads(_names(expr), "a", " " * 8),
         expr=expr,
         ieee_args="np.float64(na.data)",
         requires="na.requires_grad",
@@ -167,7 +166,7 @@ def _pass_branch(k: int, op: O.Op) -> str:
     used = set().union(*(_names(d) for d in op.derivs_formula))
     passed_on = {"1.0": "g", "-1.0": "-g"}
     computed = ["o = n.data\n"] if "o" in used else []
-    computed += [f"{x} = n{x}.data\n" for x in inputs if x in used]
+    computed += _loads(used, inputs, "").splitlines(keepends=True)
     computed += [f"l{x} = {d}\n" for x, d in zip(inputs, op.derivs_formula) if d not in passed_on]
     lines = [f"{branch}if op is OP{k}:  # {op.name}\n"]
     if "b" in inputs:
