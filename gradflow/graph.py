@@ -55,8 +55,8 @@ current_mode = _mode.get  # the calling thread's mode: ``current_mode().grad``
 @contextlib.contextmanager
 def _switched(**changes: Any) -> Iterator[None]:
     old = _mode.get()
-    _mode.set(old.replace(**changes))
-    try:
+    try:  # set inside the try: a Ctrl-C right after it cannot leave the mode on
+        _mode.set(old.replace(**changes))
         yield
     finally:
         _mode.set(old)
@@ -194,19 +194,33 @@ class Node:
 
     @classmethod
     def _commit_pass(cls, nodes: Iterable[Node]) -> None:
-        """:meth:`_commit` for every node of a pass that received a gradient."""
-        for node in nodes:
-            if node._g is not None:
-                node._commit()
+        """:meth:`_commit` for every node of a pass that received a gradient; should it stop
+        half way (Ctrl-C), every node gets back the ``grad`` it had."""
+        done: list[tuple[Node, Any]] = []
+        try:
+            for node in nodes:
+                if node._g is not None:
+                    done.append((node, node.grad))
+                    node._commit()
+        except BaseException:
+            for node, grad in done:
+                node.grad = grad
+            raise
 
     @classmethod
-    def _plain_backward(cls, root: Node, grad: Any) -> list[Node]:
+    def _plain_backward(cls, root: Node, grad: Any, retain_graph: bool) -> list[Node]:
         """A backward pass that records and checks nothing (``root.backward()``): the
-        topological order, the chain-rule steps, the commit. Returns the order."""
-        order = _postorder(root, clear=True)
-        root._g = root._seed(grad)
-        cls._backward_pass(reversed(order))
-        cls._commit_pass(order)
+        topological order, the chain-rule steps, the commit. Returns the order. A pass that
+        stops anywhere (an error, Ctrl-C) leaves the graph as it was: see :func:`_undo`."""
+        try:
+            order = _postorder(root, clear=True)
+            root._g = root._seed(grad)
+            cls._backward_pass(reversed(order))
+            root._backprop_done = not retain_graph
+            cls._commit_pass(order)
+        except BaseException:
+            _undo(root)
+            raise
         return order
 
     @property
@@ -333,7 +347,9 @@ def pending_order(root: Node, pending: Any) -> list[Node]:
     """:func:`topological_order` for a backward pass of the scalar engine, which sets each
     node's ``_g`` to the marker ``pending`` on the way and tells the nodes it has seen by
     that marker rather than by a set (three tenths faster on 65k nodes). The pass that
-    follows must replace every marker: by a gradient, or by None where none arrived."""
+    follows must replace every marker: by a gradient, or by None where none arrived; should
+    the walk or the pass stop half way, :func:`_undo` takes the markers back (left in, they
+    would make the next backward() skip their nodes and leave gradients at zero)."""
     order: list[Node] = []
     stack: list[Node | None] = [root]
     push, pop, finish = stack.append, stack.pop, order.append
@@ -363,6 +379,15 @@ def pending_order(root: Node, pending: Any) -> list[Node]:
     return order
 
 
+def _undo(root: Node) -> None:
+    """After a committing pass from ``root`` stopped half way (an error, an anomaly, Ctrl-C):
+    no node keeps a marker or a part-added gradient (every ``_g`` None, found by a walk
+    with a set, which reads no marker), and backward() may run again. ``.grad`` is already
+    as it was: the commit is the pass's last step and puts back what it changed."""
+    root._backprop_done = False
+    _postorder(root, clear=True)
+
+
 def backprop(
     root: Node,
     grad: Any = None,
@@ -385,30 +410,35 @@ def backprop(
             "retain_graph=True to the first backward() if you really want to accumulate."
         )
     anomaly = _mode.get().anomaly
-    if commit and record is None and not anomaly:
-        order = type(root)._plain_backward(root, grad)  # a graph holds nodes of one class
-        root._backprop_done = not retain_graph
-        return order
-    if commit:
-        order = _postorder(root, clear=True)
-    else:
-        order = topological_order(root)
-        saved = [n._g for n in order]
-        for n in order:
-            n._g = None
-    root._g = root._seed(grad)
-    if record is None and not anomaly:
-        type(root)._backward_pass(reversed(order))
-    else:
-        for node in reversed(order):
-            if node._op is not None and node._g is not None:
-                node._backward_step(record, anomaly)
-    if commit:
-        type(root)._commit_pass(order)
-        root._backprop_done = not retain_graph
-    else:  # a dry run (backward_steps, check_symbolic) leaves no trace on the graph
-        if collect is not None:
+    if commit and record is None and not anomaly:  # a graph holds nodes of one class
+        return type(root)._plain_backward(root, grad, retain_graph)
+    order: list[Node] = []
+    saved: list[Any] = []  # a dry run's _g before it, put back however the run ends
+    try:
+        if commit:
+            order = _postorder(root, clear=True)
+        else:
+            order = topological_order(root)
+            saved = [n._g for n in order]
+            for n in order:
+                n._g = None
+        root._g = root._seed(grad)
+        if record is None and not anomaly:
+            type(root)._backward_pass(reversed(order))
+        else:
+            for node in reversed(order):
+                if node._op is not None and node._g is not None:
+                    node._backward_step(record, anomaly)
+        if commit:
+            root._backprop_done = not retain_graph
+            type(root)._commit_pass(order)
+        elif collect is not None:
             collect.update((id(n), n._g) for n in order if n._g is not None)
+    except BaseException:  # an anomaly found, Ctrl-C: the graph as it was before the pass
+        if commit:
+            _undo(root)
+        raise
+    finally:  # a dry run (backward_steps, check_symbolic) leaves no trace on the graph
         for n, g in zip(order, saved):
             n._g = g
     return order

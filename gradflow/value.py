@@ -21,6 +21,7 @@ from .graph import (
     _NO_PARAMS,
     PLAIN,
     Node,
+    _undo,
     check_backward,
     check_forward,
     current_mode,
@@ -363,32 +364,42 @@ class Value(Node, Arithmetic):
     _backward_pass = classmethod(_backward_pass_fn())
 
     @classmethod
-    def _plain_backward(cls, root: Value, grad: Any) -> list[Value]:
-        """:meth:`Node._plain_backward` with :func:`~gradflow.graph.pending_order`'s walk;
-        should the pass stop (an error, Ctrl-C), no marker is left in a node."""
-        order = pending_order(root, _PENDING)
+    def _plain_backward(cls, root: Value, grad: Any, retain_graph: bool) -> list[Value]:
+        """:meth:`Node._plain_backward` with :func:`~gradflow.graph.pending_order`'s walk,
+        which leaves the same graph when it stops half way."""
         try:
+            order = pending_order(root, _PENDING)
             root._g = root._seed(grad)
             cls._backward_pass(reversed(order), _PENDING)
+            root._backprop_done = not retain_graph
+            cls._commit_pass(order)
         except BaseException:
-            for n in order:
-                if n._g is _PENDING:
-                    n._g = None
+            _undo(root)
             raise
-        cls._commit_pass(order)
         return order
 
     @classmethod
     def _commit_pass(cls, nodes) -> None:
         """:meth:`_commit` for a whole pass in one loop (the same rule: leaves accumulate,
-        interior nodes take this pass's gradient)."""
-        for n in nodes:
-            g = n._g
-            if g is not None:
-                if n._op is None:
-                    n.grad += g
-                else:
-                    n.grad = g
+        interior nodes take this pass's gradient). Should it stop half way (Ctrl-C), the
+        leaves get back the gradients they had, so that backward() can run again (interior
+        nodes may keep this pass's gradient: the run again gives them the same)."""
+        added: list[tuple[Value, Any]] = []
+        keep = added.append
+        try:
+            for n in nodes:
+                g = n._g
+                if g is not None:
+                    if n._op is None:
+                        old = n.grad
+                        keep((n, old))
+                        n.grad = old + g
+                    else:
+                        n.grad = g
+        except BaseException:
+            for n, old in added:
+                n.grad = old
+            raise
 
     def _commit(self) -> None:
         if self._op is None:
