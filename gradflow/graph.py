@@ -14,6 +14,8 @@ Backward rules (documented in the README):
 * Calling ``backward()`` a second time on the same output would count the leaves' gradients
   twice. gradflow refuses with :class:`BackwardTwiceError` unless the first call passed
   ``retain_graph=True`` — then the second call is an explicit request to accumulate.
+* A pass that stops half way (an anomaly found, an error, Ctrl-C) leaves the graph as it
+  was — no part-added gradient, the leaves' ``.grad`` untouched — so it can simply run again.
 """
 
 from __future__ import annotations
