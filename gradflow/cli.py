@@ -89,8 +89,8 @@ def one_line_warnings(prog: str):
         else:
             shown(message, category, filename, lineno, file, line)
 
-    warnings.showwarning = show
     try:
+        warnings.showwarning = show
         yield
     finally:
         warnings.showwarning = shown

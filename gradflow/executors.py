@@ -102,9 +102,10 @@ def one_thread():
     from .jit.threads import BlasThreads
 
     before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    held = BlasThreads.hold()
-    try:
+    held: list = []
+    try:  # set inside the try: an interrupt right after cannot leave one thread on
+        numba.set_num_threads(1)
+        held = BlasThreads.hold()
         yield
     finally:
         BlasThreads.release(held)

@@ -106,15 +106,15 @@ def _numeric(fn, xs, x, idx, eps) -> float:
     def at(delta: float) -> float:
         if isinstance(x, Value):
             old = x.data
-            x.data = old + delta
-            try:
+            try:  # nudged inside the try: an interrupt right after still puts it back
+                x.data = old + delta
                 with no_grad():
                     return _scalar(fn(*xs))
             finally:
                 x.data = old
         old = x.data[idx]
-        x.data[idx] = old + delta
         try:
+            x.data[idx] = old + delta
             with no_grad():
                 return _scalar(fn(*xs))
         finally:

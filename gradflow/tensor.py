@@ -31,8 +31,8 @@ def element_limit(n: int) -> Iterator[None]:
     ShapeError naming the op and the size, instead of asking for 191 GiB. Exercise files
     are built under it (``gradflow.exercises``)."""
     old = _limit["elements"]
-    _limit["elements"] = n if old is None else min(n, old)
-    try:
+    try:  # set inside the try, as every block that sets and restores: see graph._switched
+        _limit["elements"] = n if old is None else min(n, old)
         yield
     finally:
         _limit["elements"] = old

@@ -37,7 +37,9 @@ def test_grid_centre_is_the_models_loss_and_weights_come_back():
     X = np.random.default_rng(0).standard_normal((10, 3))
     y = np.arange(10) % 2
     before = [p.data.copy() for p in model.parameters()]
+    assert model.training
     land = loss_landscape(model, "cross_entropy", X, y, steps=5, span=0.5, seed=3)
+    assert model.training, "the landscape left the model in eval mode"
     assert land.losses.shape == (5, 5)
     np.testing.assert_allclose(land.a, [-0.5, -0.25, 0, 0.25, 0.5])
     for p, p0 in zip(model.parameters(), before):

@@ -427,3 +427,44 @@ def test_a_diverging_fit_names_where_it_broke(backend):
     ):
         fit(Linear(1, 1, seed=0), sine(), loss="mse", optimizer="sgd", lr=1e3, epochs=50,
             backend=backend, progress=False)  # fmt: skip
+
+
+def _modes(model) -> list[bool]:
+    return [m.training for m in model.modules()]
+
+
+@pytest.mark.parametrize("backend", ["graph", "jit"])
+@pytest.mark.parametrize("start", ["train", "eval", "mixed"])
+def test_predict_leaves_every_module_in_the_mode_it_had(backend, start):
+    """predict() runs in eval mode (dropout off: the same answer twice) and puts each module
+    back in its own mode: a model that was training still trains (dropout on), one in eval
+    stays in eval, and a layer frozen by hand stays frozen (predict used to leave the model
+    in eval mode, and the jit stepper's predict switched it to training whatever it was)."""
+    model = nn.Sequential(
+        nn.Linear(4, 16, seed=0), nn.Dropout(0.5), nn.ReLU(), nn.Linear(16, 3, seed=1)
+    )
+    model.train(start != "eval")
+    if start == "mixed":
+        model.layers[1].eval()
+    before = _modes(model)
+    x = np.random.default_rng(0).normal(size=(8, 4))
+    stepper = make_stepper(model, "cross_entropy", SGD(model.parameters(), lr=0.1), backend)
+    with model.evaluating():
+        want = model(Tensor(x)).data
+    assert _modes(model) == before
+    for run in (lambda: predict(model, x), lambda: stepper.predict(x), lambda: predict(stepper, x)):
+        np.testing.assert_allclose(run(), want, rtol=1e-5, atol=1e-6)
+        assert _modes(model) == before
+    if start == "train":  # dropout still on for what comes after
+        outs = [model(Tensor(x)).data for _ in range(2)]
+        assert not np.array_equal(outs[0], outs[1])
+
+
+def test_evaluating_restores_the_modes_when_the_block_fails():
+    model = nn.Sequential(nn.Linear(4, 4, seed=0), nn.Dropout(0.5))
+    model.layers[0].eval()
+    before = _modes(model)
+    with pytest.raises(KeyError), model.evaluating():
+        assert not any(_modes(model))
+        raise KeyError("stop")
+    assert _modes(model) == before == [True, False, True]

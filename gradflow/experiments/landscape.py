@@ -93,9 +93,8 @@ def loss_landscape(
     grid = np.linspace(-span, span, steps)
     losses = np.empty((steps, steps))
     x = X if isinstance(X, Tensor) else Tensor(np.asarray(X, float))
-    model.eval()
     try:
-        with no_grad():
+        with no_grad(), model.evaluating():
             for i, b in enumerate(grid):
                 for j, a in enumerate(grid):
                     for p, p0, d, e in zip(params, saved, delta, eta):

@@ -287,11 +287,9 @@ class JitStepper:
     def predict(self, xb: np.ndarray) -> np.ndarray:
         """The model's output in eval mode (copied: workspaces are reused), on the thread
         count training uses."""
-        self.model.eval()
         x = np.ascontiguousarray(xb, dtype=self.dtype)
-        out = self.threads.call(lambda: self.forward(x, False).copy())
-        self.model.train()
-        return out
+        with self.model.evaluating():
+            return self.threads.call(lambda: self.forward(x, False).copy())
 
     # --- regularisation -----------------------------------------------------------------
     def _regularize(self) -> None:

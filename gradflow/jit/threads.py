@@ -170,10 +170,12 @@ class ThreadGovernor:
     def _on(threads: int, fn: Callable[[], T]) -> T:
         """``fn()`` with ``threads`` numba threads and, if more than one, BLAS held at one."""
         before = numba.get_num_threads()
-        if before != threads:
-            numba.set_num_threads(threads)
-        held = BlasThreads.hold() if threads > 1 else []
-        try:
+        held: list[tuple[object, int]] = []
+        try:  # set inside the try: an interrupt right after still restores both
+            if before != threads:
+                numba.set_num_threads(threads)
+            if threads > 1:
+                held = BlasThreads.hold()
             return fn()
         finally:
             BlasThreads.release(held)

@@ -368,9 +368,9 @@ def compile_all_here() -> None:
 def serial_only():
     """Every twinned kernel runs its serial twin inside the block (tests compare the forms)."""
     saved = [(kernel, kernel.ready, kernel.checked) for kernel in KERNELS]
-    for kernel in KERNELS:
-        kernel.ready, kernel.checked = False, True
     try:
+        for kernel in KERNELS:
+            kernel.ready, kernel.checked = False, True
         yield
     finally:
         for kernel, ready, checked in saved:

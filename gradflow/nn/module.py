@@ -8,6 +8,7 @@ trace them and the jitted backend can re-point ``.data`` at views of one flat bu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -102,6 +103,19 @@ class Module:
 
     def eval(self) -> Module:
         return self.train(False)
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[Module]:
+        """This module and every one below it in eval mode inside the block, and each back
+        in its own mode after, however the block ends (a predict() or a loss landscape
+        leaves a model training if it was, and a BatchNorm frozen by hand stays frozen)."""
+        saved = [(m, m.training) for m in self.modules()]
+        try:
+            self.train(False)
+            yield self
+        finally:
+            for m, training in saved:
+                m.training = training
 
     def zero_grad(self) -> None:
         for p in self.parameters():

@@ -94,8 +94,7 @@ class GraphStepper:
         return float(loss.item())
 
     def predict(self, xb: np.ndarray) -> np.ndarray:
-        self.model.eval()
-        with no_grad():
+        with no_grad(), self.model.evaluating():
             return self.model(Tensor(np.asarray(xb, dtype=self.dtype))).data
 
     def diagnose(self, xb: np.ndarray, yb: np.ndarray) -> str:

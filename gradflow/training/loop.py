@@ -129,9 +129,8 @@ def predict(stepper_or_model, X: np.ndarray, batch_size: int = 512) -> np.ndarra
         model = stepper_or_model
 
         def fn(xb):
-            model.eval()
             dtype = model.parameters()[0].data.dtype if model.parameters() else np.float64
-            with no_grad():
+            with no_grad(), model.evaluating():
                 return model(Tensor(np.asarray(xb, dtype=dtype))).data
 
     outs = [fn(X[k : k + batch_size]) for k in range(0, len(X), batch_size)]
