@@ -8,6 +8,7 @@ graphs get one symbol per element (``W_0_1``), built with numpy object arrays.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -162,7 +163,11 @@ def text(expr: Any) -> str:
     ``{1 for z > 0; 0 otherwise}`` — no Python syntax (``**``, ``if … else``)."""
     if isinstance(expr, np.ndarray):
         return "[" + ", ".join(text(e) for e in expr.ravel()) + "]"
-    return _course_printer().doprint(expr)
+    # the minus sign of the course's formulas (−), as in every other table; not an exponent's
+    return _MINUS.sub("−", _course_printer().doprint(expr))
+
+
+_MINUS = re.compile(r"(?<![0-9.]e)-")
 
 
 def _course_printer():

@@ -80,6 +80,9 @@ def test_the_demo_reads_as_maths():
     )
     assert not problems(text), problems(text)[:3]
     assert "2e" in text and "1[z21 > 0]" in text and "p11" in text  # the demo's own names
+    # SymPy's formulas take the course's minus sign, as the tables do: "… − 75", not "- 75"
+    symbolic = str(check_symbolic(loss))
+    assert "− 75" in symbolic and " - " not in symbolic
 
 
 def _notebook_texts(path: Path) -> list[str]:
