@@ -114,6 +114,14 @@ class Op:
     # whose own forward names a bad shape.
     shape: Callable[..., tuple] | None = None
 
+    def __reduce__(self) -> Any:
+        """A registered op pickles as its name (its functions are made from formulas and
+        lambdas, which pickle cannot name): a graph of Values or Tensors pickles whole, and
+        the copy's nodes point at the very ops of the table."""
+        if OPS.get(self.name) is self:
+            return (_registered, (self.name,))
+        return super().__reduce__()
+
     def __post_init__(self):
         if not self.role:
             object.__setattr__(self, "role", "math" if self.elementwise else "tensor")
@@ -314,6 +322,11 @@ def ops_with_role(role: str) -> list[Op]:
     if role not in ROLES:
         raise UnknownNameError(f"unknown op role {role!r}; roles: {', '.join(ROLES)}")
     return [op for op in OPS.values() if op.role == role]
+
+
+def _registered(name: str) -> Op:
+    """The op of the table called ``name``: how a pickled graph finds its ops again."""
+    return OPS[name]
 
 
 def register(op: Op) -> Op:

@@ -159,6 +159,24 @@ class Tensor(Node, Arithmetic):
     def item(self) -> float:
         return self.data.item()
 
+    def _scalar(self, what: str) -> Any:
+        """The one element, for ``float(t)``, ``int(t)`` and ``f"{t:.3f}"`` (PyTorch's rule)."""
+        if self.data.size != 1:
+            raise ShapeError(
+                f"{what} needs a tensor of one element; this one has shape {self.data.shape}"
+            )
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self._scalar("float()"))
+
+    def __int__(self) -> int:
+        return int(self._scalar("int()"))
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a tensor of one element (an empty spec: the repr)."""
+        return format(self._scalar(f"the format {spec!r}"), spec) if spec else str(self)
+
     def __len__(self) -> int:
         return len(self.data)
 

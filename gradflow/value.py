@@ -430,6 +430,13 @@ class Value(Node, Arithmetic):
     def __float__(self) -> float:
         return self.data
 
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats the value (an empty spec: the repr, as ``str``)."""
+        return format(self.data, spec) if spec else str(self)
+
     def __repr__(self) -> str:
         lab = f", label={self.label!r}" if self.label else ""
         return f"Value(data={self.data}, grad={self.grad}{lab})"
