@@ -15,7 +15,7 @@ import numpy as np
 
 from . import ops as O
 from .arithmetic import Arithmetic, number, refuse
-from .errors import ArgumentTypeError, ShapeError
+from .errors import ArgumentError, ArgumentTypeError, ShapeError
 from .graph import (
     _MANY,
     _NO_PARAMS,
@@ -34,6 +34,29 @@ _new = object.__new__
 _PENDING = type("Pending", (), {"__slots__": (), "__repr__": lambda self: "<pending>"})()
 # What Python's float maths raises where numpy gives inf or nan (1/0, exp overflow, log(-1))
 _IEEE_ERRORS = (ZeroDivisionError, OverflowError, ValueError)
+
+
+def _number_data(data: Any) -> float:
+    """``Value(data)``'s number as a float, or an error naming what came instead (a string,
+    even "3.5", is refused as ``Tensor`` refuses it: a number read from text is the
+    caller's to parse)."""
+    if not isinstance(data, (str, bytes)):
+        try:
+            return float(data)
+        except OverflowError:
+            raise ArgumentError(
+                f"Value(data): {_short(data)} is too large for a float (at most about 1.8e308)"
+            ) from None
+        except (TypeError, ValueError):
+            pass
+    shape = getattr(data, "shape", None)
+    what = f"{type(data).__name__} of shape {shape}" if shape is not None else type(data).__name__
+    raise ArgumentTypeError(f"Value(data): data must be a number, got {what}: {_short(data)}")
+
+
+def _short(x: Any, most: int = 40) -> str:
+    text = repr(x)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Value:
@@ -323,7 +346,7 @@ class Value(Node, Arithmetic):
     ):
         if isinstance(data, Node):
             raise ArgumentTypeError("Value(data): data must be a number, not a graph node")
-        self.data = float(data)
+        self.data = _number_data(data)
         self.grad = 0.0
         self.requires_grad = requires_grad
         self._op = self._a = self._b = self._g = None

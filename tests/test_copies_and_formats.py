@@ -62,3 +62,30 @@ def test_a_bigger_tensor_says_it_has_more_than_one_element():
         with pytest.raises(ShapeError, match=rf"{what}.*one element.*\(2, 3\)"):
             call(t)
     assert f"{t}" == repr(t)
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ("abc", r"got str: 'abc'"),
+        ("3.5", r"got str: '3.5'"),  # text is the caller's to parse, as Tensor says too
+        (None, r"got NoneType"),
+        (1 + 2j, r"got complex"),
+        ([1.0, 2.0], r"got list: \[1.0, 2.0\]"),
+        (np.arange(100.0), r"got ndarray of shape \(100,\): array\(\[ 0\., .*\.\.\.$"),
+    ],
+)
+def test_a_value_of_something_else_says_what_came(data, words):
+    from gradflow.errors import ArgumentTypeError
+
+    with pytest.raises(ArgumentTypeError, match=r"^Value\(data\): data must be a number, " + words):
+        Value(data)
+
+
+def test_a_value_too_large_for_a_float_says_so_briefly():
+    from gradflow.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match=r"^Value\(data\): 1000+\.\.\. is too large") as e:
+        Value(10**400)
+    assert len(str(e.value)) < 120
+    assert Value(np.array(2.5)).data == 2.5 and Value(np.float32(0.5)).data == 0.5
