@@ -217,6 +217,27 @@ def test_blas_is_held_at_one_thread_during_a_multithreaded_step_only():
 
 
 @two_threads
+def test_a_governor_that_may_switch_holds_blas_on_its_one_thread_steps_too():
+    """An adaptive governor's one-thread steps (its choice, or a probe) run BLAS on one
+    thread as well: a multi-threaded OpenBLAS left a worker spinning after them, which took a
+    core from the next two-thread step (18–24 ms W2 steps with OPENBLAS_NUM_THREADS unset)."""
+    from threadpoolctl import threadpool_limits
+
+    from gradflow.jit.threads import BlasThreads
+
+    libs = BlasThreads.libraries()
+    if not libs:
+        pytest.skip("no BLAS library found by threadpoolctl")
+    with threadpool_limits(limits=2, user_api="blas"):
+        gov = ThreadGovernor(2)
+        assert gov.adaptive
+        gov.current = 1  # as after a decision for one thread
+        inside = gov.run(lambda: (numba.get_num_threads(), [n.get_num_threads() for n in libs]), 1)
+        assert inside == (1, [1] * len(libs))
+        assert [lib.get_num_threads() for lib in libs] == [2] * len(libs)  # and back after
+
+
+@two_threads
 def test_a_linear_stack_on_batch_halves_trains_bit_identically_on_one_or_two_threads(monkeypatch):
     monkeypatch.setattr(stages, "STACK_HALVES_MACS", 1)
     rng = np.random.default_rng(1)

@@ -40,6 +40,14 @@ thread each (:class:`BlasThreads`, restored after the step): the kernels call ``
 inside numba's own parallel loops, and an OpenBLAS starting two threads of its own in each of
 them put four threads on two cores — LeNet steps took 7.9 ms instead of 1.3, LSTM steps
 24 ms instead of 1.6, for anyone who had not set ``OPENBLAS_NUM_THREADS=1``.
+
+A governor that may switch counts holds BLAS at one thread on its one-thread steps too
+(0.9–3.6 µs a step). Left to its own two threads there, OpenBLAS kept a worker spinning for
+a while after each product, which took a core from the next two-thread step: with
+``OPENBLAS_NUM_THREADS`` unset (as on a student's machine) W2's probes of two threads took
+18–24 ms instead of 1.1, the governor stayed on one thread, and W2 ran 1.29–1.36 ms a step
+instead of 1.06–1.16 (the benchmark, which sets the variable, never saw it). A governor of
+one thread (``NUMBA_NUM_THREADS=1``, one core) leaves BLAS to the user's setting.
 """
 
 from __future__ import annotations
@@ -166,15 +174,15 @@ class ThreadGovernor:
         """``fn()`` on the current choice, untimed (predictions: not what is being tuned)."""
         return self._on(self.current, fn)
 
-    @staticmethod
-    def _on(threads: int, fn: Callable[[], T]) -> T:
-        """``fn()`` with ``threads`` numba threads and, if more than one, BLAS held at one."""
+    def _on(self, threads: int, fn: Callable[[], T]) -> T:
+        """``fn()`` with ``threads`` numba threads, and BLAS held at one thread if that is
+        more than one or if the governor may switch counts (see the module docstring)."""
         before = numba.get_num_threads()
         held: list[tuple[object, int]] = []
         try:  # set inside the try: an interrupt right after still restores both
             if before != threads:
                 numba.set_num_threads(threads)
-            if threads > 1:
+            if threads > 1 or self.adaptive:
                 held = BlasThreads.hold()
             return fn()
         finally:
