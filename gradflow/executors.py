@@ -197,8 +197,10 @@ def _bar(progress: bool, total: int, label: str):
         return None
     from tqdm.auto import tqdm
 
-    interval = 0.1 if sys.stderr.isatty() else 5.0
-    return tqdm(total=total, desc=label, unit="run", file=sys.stderr, mininterval=interval)
+    interval = 0.1 if sys.stderr.isatty() else 5.0  # as the training loop's bar (delay too)
+    return tqdm(
+        total=total, desc=label, unit="run", file=sys.stderr, mininterval=interval, delay=1.0
+    )
 
 
 def _tick(bar) -> None:

@@ -316,9 +316,13 @@ def _progress_bar(progress: bool, total: int):
         return None
     from tqdm.auto import tqdm
 
-    # off a terminal (CI logs) redraw rarely, so the log is not one line per batch
+    # off a terminal (CI logs) redraw rarely, so the log is not one line per batch; and no bar
+    # at all for a run that is over within a second (the demo's warm trainings): none flashes
+    # on a terminal, and no "0%" line is left in a log or a notebook cell
     interval = 0.1 if sys.stderr.isatty() else 5.0
-    return tqdm(total=total, file=sys.stderr, unit="batch", leave=False, mininterval=interval)
+    return tqdm(
+        total=total, file=sys.stderr, unit="batch", leave=False, mininterval=interval, delay=1.0
+    )
 
 
 class CompileNotice:
