@@ -468,3 +468,24 @@ def test_evaluating_restores_the_modes_when_the_block_fails():
         assert not any(_modes(model))
         raise KeyError("stop")
     assert _modes(model) == before == [True, False, True]
+
+
+def test_a_run_over_within_a_second_draws_no_progress_bar(iris, capsys, monkeypatch):
+    """A bar appears after a second: a short run (the demo's warm trainings) leaves no
+    "0%|...|" line in a log or a notebook cell, and a longer one still shows its bar."""
+    import time
+
+    (x, y), val = iris
+    fit(TinyMLP(), (x, y), val, epochs=2, progress=True)
+    assert "%|" not in capsys.readouterr().err
+
+    class Slow(TinyMLP):
+        def forward(self, x):
+            time.sleep(0.15)
+            return super().forward(x)
+
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: redrawn every 0.1 s
+    fit(Slow(), (x[:64], y[:64]), None, epochs=1, batch_size=8, progress=True)
+    assert "%|" in capsys.readouterr().err
