@@ -185,13 +185,23 @@ class Node:
         raise NotImplementedError
 
     # --- what subclasses may provide: a whole pass in one loop ----------------------------
+    #: what ``_g`` holds in a node the plain pass's walk has reached and no gradient yet
+    _UNSET: Any = None
+
     @classmethod
-    def _backward_pass(cls, nodes: Iterable[Node]) -> None:
+    def _walk(cls, root: Node) -> list[Node]:
+        """The plain pass's topological order, each node's ``_g`` set to ``_UNSET`` on the
+        way. A class may walk faster (the scalar engine: :func:`pending_order`)."""
+        return _postorder(root, clear=True)
+
+    @classmethod
+    def _backward_pass(cls, nodes: Iterable[Node], unset: Any = None) -> None:
         """The chain-rule steps of one pass, ``nodes`` in reverse topological order, when
-        nothing is recorded or checked. A class whose graphs have many small nodes (the
-        scalar engine: one per ``*`` and ``+``) runs them in one loop instead."""
+        nothing is recorded or checked (``unset``: the ``_g`` of a node no gradient has
+        reached). A class whose graphs have many small nodes (the scalar engine: one per
+        ``*`` and ``+``) runs them in one loop instead."""
         for node in nodes:
-            if node._op is not None and node._g is not None:
+            if node._op is not None and node._g is not unset:
                 node._backward_step(None, False)
 
     @classmethod
@@ -215,9 +225,9 @@ class Node:
         topological order, the chain-rule steps, the commit. Returns the order. A pass that
         stops anywhere (an error, Ctrl-C) leaves the graph as it was: see :func:`_undo`."""
         try:
-            order = _postorder(root, clear=True)
+            order = cls._walk(root)
             root._g = root._seed(grad)
-            cls._backward_pass(reversed(order))
+            cls._backward_pass(reversed(order), cls._UNSET)
             root._backprop_done = not retain_graph
             cls._commit_pass(order)
         except BaseException:

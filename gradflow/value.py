@@ -21,7 +21,6 @@ from .graph import (
     _NO_PARAMS,
     PLAIN,
     Node,
-    _undo,
     check_backward,
     check_forward,
     current_mode,
@@ -386,20 +385,12 @@ class Value(Node, Arithmetic):
 
     _backward_pass = classmethod(_backward_pass_fn())
 
+    _UNSET = _PENDING  # the plain pass's walk marks the nodes it has seen with it
+
     @classmethod
-    def _plain_backward(cls, root: Value, grad: Any, retain_graph: bool) -> list[Value]:
-        """:meth:`Node._plain_backward` with :func:`~gradflow.graph.pending_order`'s walk,
-        which leaves the same graph when it stops half way."""
-        try:
-            order = pending_order(root, _PENDING)
-            root._g = root._seed(grad)
-            cls._backward_pass(reversed(order), _PENDING)
-            root._backprop_done = not retain_graph
-            cls._commit_pass(order)
-        except BaseException:
-            _undo(root)
-            raise
-        return order
+    def _walk(cls, root: Value) -> list[Value]:
+        """:meth:`Node._walk` by :func:`~gradflow.graph.pending_order`'s marker."""
+        return pending_order(root, _PENDING)
 
     @classmethod
     def _commit_pass(cls, nodes) -> None:
