@@ -64,7 +64,7 @@ def apply(op: O.Op, inputs: tuple[Value, ...], params: dict = _NO_PARAMS) -> Val
     try:
         data = op.forward(SCALAR, *xs, **params)
     except _IEEE_ERRORS:
-        data = _ieee(lambda: op.forward(ARRAY, *[np.float64(x) for x in xs], **params))
+        data = _ieee(op.forward, *[np.float64(x) for x in xs], **params)
     return _node(op, inputs, params, float(data))
 
 
@@ -106,7 +106,7 @@ def make(xp, PLAIN, op, forward, symbol, generic):
 {loads}        try:
             data = {expr}
         except _IEEE_ERRORS:
-            data = _ieee(lambda: forward(ARRAY, {ieee_args}))
+            data = _ieee(forward, {ieee_args})
         if current_mode() is not PLAIN:  # no_grad, a scope, anomaly mode: the general way
             return _node(op, {inputs}, _NO_PARAMS, float(data))
         out = _new(Value)
@@ -319,11 +319,13 @@ def _constant(x: float) -> Value:
     return out
 
 
-def _ieee(fn) -> float:
+def _ieee(forward: Any, *xs: np.float64, **params: Any) -> float:
     """Python floats raise on 1/0 and overflow; give numpy's IEEE answer (inf or nan) instead,
-    so results match the tensor engine and anomaly mode can name the op."""
+    so results match the tensor engine and anomaly mode can name the op. (Called with the
+    op's forward and its inputs, not with a closure: a lambda in the generated methods'
+    ``except`` made their inputs cell variables, two cells allocated on every ``a * b``.)"""
     with np.errstate(all="ignore"):
-        return float(fn())
+        return float(forward(ARRAY, *xs, **params))
 
 
 class Value(Node, Arithmetic):

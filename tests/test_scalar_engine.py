@@ -44,6 +44,9 @@ def test_value_and_tensor_share_one_set_of_operators():
         code = getattr(Value, name).__code__
         assert code.co_filename.startswith("<gradflow.value: "), name
         assert op.name in code.co_filename, name
+        # no closure inside (a lambda in an ``except``): every local it read would be a
+        # cell, allocated on each call — 30 ns of a 260 ns ``a * b``
+        assert not code.co_cellvars, name
         assert getattr(Tensor, name).__module__ == "gradflow.arithmetic", name
     source = "".join(linecache.getlines(Value.__mul__.__code__.co_filename))
     assert "data = a * b" in source  # mul is declared by formula: no call of its forward
