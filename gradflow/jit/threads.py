@@ -42,16 +42,18 @@ them put four threads on two cores — LeNet steps took 7.9 ms instead of 1.3, L
 24 ms instead of 1.6, for anyone who had not set ``OPENBLAS_NUM_THREADS=1``.
 
 A governor that may switch counts holds BLAS at one thread on its one-thread steps too
-(0.9–3.6 µs a step). Left to its own two threads there, OpenBLAS kept a worker spinning for
-a while after each product, which took a core from the next two-thread step: with
-``OPENBLAS_NUM_THREADS`` unset (as on a student's machine) W2's probes of two threads took
-18–24 ms instead of 1.1, the governor stayed on one thread, and W2 ran 1.29–1.36 ms a step
-instead of 1.06–1.16 (the benchmark, which sets the variable, never saw it). A governor of
+(1.5 µs a step for NumPy's and SciPy's OpenBLAS, through their own C functions). Left to
+its own two threads there, OpenBLAS kept a worker spinning for a while after each product,
+which took a core from the next two-thread step: with ``OPENBLAS_NUM_THREADS`` unset (as on
+a student's machine) W2's probes of two threads took 18–24 ms instead of 1.1, the governor
+stayed on one thread, and W2 ran 1.29–1.36 ms a step instead of 1.06–1.16 (the benchmark,
+which sets the variable, never saw it). A governor of
 one thread (``NUMBA_NUM_THREADS=1``, one core) leaves BLAS to the user's setting.
 """
 
 from __future__ import annotations
 
+import ctypes
 import time
 from collections import deque
 from collections.abc import Callable
@@ -65,9 +67,17 @@ T = TypeVar("T")
 
 class BlasThreads:
     """The process's BLAS libraries (found once with threadpoolctl), set to one thread for
-    the duration of a multi-threaded step: about a microsecond per library and step."""
+    the duration of a step (see the module docstring).
+
+    An OpenBLAS on its own threads (``pthreads``, the wheels' build) is read and set through
+    its own two C functions, found once in the library threadpoolctl found: 0.2 µs a call,
+    where threadpoolctl's methods take 0.3–0.6 µs — 3.4 µs a step for the two OpenBLAS
+    builds NumPy and SciPy bring, a sixth of a small MLP's step. Any other library (MKL,
+    BLIS, an OpenBLAS on OpenMP, whose limits are per thread) goes through threadpoolctl.
+    Each library is a pair ``(get, set)`` of callables."""
 
     _libs: list | None = None
+    _pairs: list[tuple[Callable[[], int | None], Callable[[int], object]]] | None = None
 
     @classmethod
     def libraries(cls) -> list:
@@ -83,20 +93,52 @@ class BlasThreads:
         return cls._libs
 
     @classmethod
-    def hold(cls) -> list[tuple[object, int]]:
+    def pairs(cls) -> list[tuple[Callable[[], int | None], Callable[[int], object]]]:
+        """``(get_num_threads, set_num_threads)`` of each library, the fastest found."""
+        if cls._pairs is None:
+            cls._pairs = [_openblas_functions(lib) or (lib.get_num_threads, lib.set_num_threads)
+                          for lib in cls.libraries()]  # fmt: skip
+        return cls._pairs
+
+    @classmethod
+    def hold(cls) -> list[tuple[Callable[[int], object], int]]:
         """Set each BLAS running more than one thread to one; returns what to restore."""
         held = []
-        for lib in cls.libraries():
-            n = lib.get_num_threads()
+        for get, set_ in cls._pairs if cls._pairs is not None else cls.pairs():
+            n = get()
             if n is not None and n > 1:
-                lib.set_num_threads(1)
-                held.append((lib, n))
+                set_(1)
+                held.append((set_, n))
         return held
 
     @staticmethod
-    def release(held: list[tuple[object, int]]) -> None:
-        for lib, n in held:
-            lib.set_num_threads(n)
+    def release(held: list[tuple[Callable[[int], object], int]]) -> None:
+        for set_, n in held:
+            set_(n)
+
+
+def _openblas_functions(lib) -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    """``openblas_get_num_threads``/``openblas_set_num_threads`` of a pthreads OpenBLAS that
+    threadpoolctl found, under whichever of its builds' names (``scipy_…64_``) it exports;
+    None for any other library, or if they are not there."""
+    if (getattr(lib, "internal_api", None), getattr(lib, "threading_layer", None)) != (
+        "openblas",
+        "pthreads",
+    ):
+        return None
+    try:
+        dll = ctypes.CDLL(lib.filepath)  # already loaded: the same handle, nothing re-run
+    except (OSError, TypeError, AttributeError):
+        return None
+    for prefix in ("", "scipy_"):
+        for suffix in ("", "64_", "_64"):
+            get = getattr(dll, f"{prefix}openblas_get_num_threads{suffix}", None)
+            set_ = getattr(dll, f"{prefix}openblas_set_num_threads{suffix}", None)
+            if get is not None and set_ is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                set_.restype, set_.argtypes = None, [ctypes.c_int]
+                return get, set_
+    return None
 
 
 class ThreadGovernor:
