@@ -267,6 +267,24 @@ def test_shape_mismatches_are_shape_errors_in_data_metrics_and_jit():
         LossHead("mse", np.float64).targets(np.zeros(5), (3, 2))
 
 
+def test_integer_targets_come_out_as_one_contiguous_int64_row():
+    """Labels a loader gives (int64, one per row) pass as they are; any other form is
+    converted, and a wrong count is a ShapeError whichever form it came in."""
+    from gradflow.jit.losses import LossHead
+
+    head = LossHead("cross_entropy", np.float32)
+    y = np.array([2, 0, 1])
+    assert head.targets(y, (3, 4)) is y
+    for other in ([2, 0, 1], np.array([2, 0, 1], np.int32), np.array([[2], [0], [1]]),
+                  np.array([2.0, 0.0, 1.0]), np.array([2, 9, 0, 9, 1])[::2]):  # fmt: skip
+        t = head.targets(other, (3, 4))
+        assert t.dtype == np.int64 and t.flags.c_contiguous and t.tolist() == [2, 0, 1]
+    with pytest.raises(ShapeError, match="2 targets for 3 rows"):
+        head.targets(np.array([[2, 0]]), (3, 4))
+    with pytest.raises(ShapeError, match="4 targets for 3 rows"):
+        head.targets(np.array([2, 0, 1, 1]), (3, 4))
+
+
 def test_transform_before_fit_is_a_call_order_error():
     from gradflow.data import Standardizer
 
