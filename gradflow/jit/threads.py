@@ -47,8 +47,8 @@ its own two threads there, OpenBLAS kept a worker spinning for a while after eac
 which took a core from the next two-thread step: with ``OPENBLAS_NUM_THREADS`` unset (as on
 a student's machine) W2's probes of two threads took 18–24 ms instead of 1.1, the governor
 stayed on one thread, and W2 ran 1.29–1.36 ms a step instead of 1.06–1.16 (the benchmark,
-which sets the variable, never saw it). A governor of
-one thread (``NUMBA_NUM_THREADS=1``, one core) leaves BLAS to the user's setting.
+which sets the variable, never saw it). A governor of one thread (``NUMBA_NUM_THREADS=1``,
+one core) leaves BLAS to the user's setting.
 """
 
 from __future__ import annotations
