@@ -280,6 +280,12 @@ def test_relu_rnn():
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(batch=st.integers(2, 5), features=st.integers(1, 5), seed=st.integers(0, 99))
 def test_batchnorm1d_and_residual(dtype, batch, features, seed):
+    # Of two samples BatchNorm makes ±1/√(1 + ε/σ²) whatever comes in, so the gradient it
+    # passes back is (g₀ − g₁)(1 − x̂²)·…, where 1 − x̂² ≈ ε/σ²: a difference of terms σ²/ε
+    # times larger than itself (650× at σ = 0.08), which float32 cannot give to 1e-4 (seed
+    # 41: 5e-4 off the float64 graph, old kernels and new alike). float64 checks that case;
+    # float32 from three samples on.
+    assume(dtype is np.float64 or batch > 2)
     r = _rng(seed)
     model = nn.Sequential(
         nn.Linear(3, features, seed=seed),
