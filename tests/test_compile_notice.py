@@ -38,7 +38,7 @@ def _first_batch(monkeypatch, first: float) -> tuple[str, tqdm]:
     out = io.StringIO()
     bar = tqdm(total=10, file=out, mininterval=0)
     stepper = _SlowFirstStep(first)
-    with loop.CompileNotice(bar, stepper.compile_estimate()):
+    with loop.CompileNotice(bar, stepper.compile_estimate(), "epoch 1"):
         stepper.train_batch(None, None)
     bar.update(1)
     return out.getvalue(), bar
@@ -48,6 +48,15 @@ def test_a_slow_first_batch_is_announced_as_compiling_and_the_clock_restarts(mon
     text, bar = _first_batch(monkeypatch, 0.4)
     assert "compiling kernels once, ~15 s" in text  # 17 s rounded to a multiple of 5
     assert bar.n == 1 and bar.format_dict["elapsed"] < 0.3  # reset after the compile
+
+
+def test_after_the_compile_the_bar_counts_batches_under_the_epoch_not_the_notice(monkeypatch):
+    """Once the first batch is done, the bar's description is the training's again: it had
+    gone on saying "compiling kernels once, ~2 s: 86%|…" over the rest of the epoch."""
+    text, bar = _first_batch(monkeypatch, 0.4)
+    drawn = [line for line in text.split("\r") if line.strip()]
+    assert any(line.startswith("compiling kernels once") for line in drawn)
+    assert drawn[-1].startswith("epoch 1:")  # the reset after the compile redraws it so
 
 
 def test_a_fast_first_batch_says_nothing(monkeypatch):

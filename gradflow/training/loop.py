@@ -330,16 +330,18 @@ class CompileNotice:
     seconds (numba compiling the kernels; a warm cache loads them in a fraction of that), the
     progress bar says "compiling kernels once, ~N s" with the seconds so far instead of an ETA
     that extrapolates the compile over every batch ("1:40:01"), and afterwards its clock starts
-    again so rate and ETA describe training. ``estimate`` is N, in seconds."""
+    again so rate and ETA describe training, under the description ``after`` ("epoch 1": the
+    notice must not stay on the bar while it counts the training's batches). ``estimate`` is
+    N, in seconds."""
 
     DELAY = 1.0
     #: redraws while compiling on a terminal (off one, e.g. a CI log, the notice is drawn once)
     TICK = 0.5
 
-    def __init__(self, bar, estimate: float):
+    def __init__(self, bar, estimate: float, after: str = ""):
         import threading
 
-        self.bar, self.estimate = bar, estimate
+        self.bar, self.estimate, self.after = bar, estimate, after
         self.done = threading.Event()
         self.shown = False
         self.thread = threading.Thread(target=self._watch, name="gradflow-compile-notice")
@@ -367,6 +369,7 @@ class CompileNotice:
         self.done.set()
         self.thread.join()
         if self.shown:  # training's rate and ETA start from here, not from the compile
+            self.bar.set_description(self.after, refresh=False)
             self.bar.reset(total=self.bar.total)
 
 
@@ -389,7 +392,10 @@ def _run_epoch(trainer: Trainer, loader: DataLoader, val, augment, regularizer, 
             xb = augment(xb, rng)
         xb = regularizer.noisy(xb, rng)
         cold = bar is not None and not getattr(trainer.stepper, "warm", True)
-        with CompileNotice(bar, trainer.stepper.compile_estimate()) if cold else nullcontext():
+        notice = nullcontext()
+        if cold:
+            notice = CompileNotice(bar, trainer.stepper.compile_estimate(), f"epoch {epoch}")
+        with notice:
             batch_loss = trainer.stepper.train_batch(xb, yb)
         if not np.isfinite(batch_loss):
             where = trainer.stepper.diagnose(xb, yb) if hasattr(trainer.stepper, "diagnose") else ""
