@@ -51,8 +51,8 @@ def test_a_slow_first_batch_is_announced_as_compiling_and_the_clock_restarts(mon
 
 
 def test_after_the_compile_the_bar_counts_batches_under_the_epoch_not_the_notice(monkeypatch):
-    """Once the first batch is done, the bar's description is the training's again: it had
-    gone on saying "compiling kernels once, ~2 s: 86%|…" over the rest of the epoch."""
+    """When the first batch is done, the redraw after the compile says the epoch: it used to
+    redraw "compiling kernels once, ~2 s: 0%" with a fresh clock, the last line a log kept."""
     text, bar = _first_batch(monkeypatch, 0.4)
     drawn = [line for line in text.split("\r") if line.strip()]
     assert any(line.startswith("compiling kernels once") for line in drawn)
