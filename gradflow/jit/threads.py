@@ -104,7 +104,7 @@ class BlasThreads:
     def hold(cls) -> list[tuple[Callable[[int], object], int]]:
         """Set each BLAS running more than one thread to one; returns what to restore."""
         held = []
-        for get, set_ in cls._pairs if cls._pairs is not None else cls.pairs():
+        for get, set_ in cls.pairs():
             n = get()
             if n is not None and n > 1:
                 set_(1)
@@ -220,7 +220,7 @@ class ThreadGovernor:
         """``fn()`` with ``threads`` numba threads, and BLAS held at one thread if that is
         more than one or if the governor may switch counts (see the module docstring)."""
         before = numba.get_num_threads()
-        held: list[tuple[object, int]] = []
+        held: list[tuple[Callable[[int], object], int]] = []
         try:  # set inside the try: an interrupt right after still restores both
             if before != threads:
                 numba.set_num_threads(threads)
